@@ -1,0 +1,87 @@
+/**
+ * The public contract of `protocol/`: what the server and the client build on. `protocol/` knows
+ * nothing about users, storage or certificate policy: the caller injects `verifyPeer`, which turns
+ * the peer's DER chain into an identity or throws SecureChatError('bad_certificate', …, {reason}).
+ */
+import type { KeyObject } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import type { SecureChatError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export const PROTOCOL_VERSION = 1;
+export const DEFAULT_MAX_FRAME = 1024 * 1024; // 1 MiB of ciphertext per record
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_REPLAY_WINDOW_MS = 5 * 60_000;
+
+/** An application message: a JSON object with a string `type`, plus optional binary payload. */
+export interface AppMessage {
+  type: string;
+  [key: string]: unknown;
+}
+
+/** Our own credentials: the chain (leaf first, DER) and the private key as a KeyObject (never PEM on the hot path). */
+export interface LocalIdentity {
+  chain: Buffer[];
+  privateKey: KeyObject;
+}
+
+/** Identity of the verified peer; `T` is whatever the injected verifier returns (username, fingerprint, …). */
+export type VerifyPeer<T> = (chain: Buffer[]) => T | Promise<T>;
+
+export interface ChannelOptions {
+  maxFrameSize?: number;
+  log?: Logger;
+}
+
+export interface ServerHandshakeOptions<T> extends ChannelOptions {
+  identity: LocalIdentity;
+  verifyPeer: VerifyPeer<T>;
+  /** Shared across connections: refuses nonces seen inside the window, fails closed when full. */
+  replayGuard: ReplayGuardLike;
+  timeoutMs?: number;
+  replayWindowMs?: number;
+  /** Called after the peer is verified; the server puts its session id in the welcome. */
+  sessionId: string;
+  now?: () => number;
+}
+
+export interface ClientHandshakeOptions<T> extends ChannelOptions {
+  identity: LocalIdentity;
+  verifyPeer: VerifyPeer<T>;
+  timeoutMs?: number;
+  now?: () => number;
+  /** Only for tests of the server's defences: override hello fields. */
+  helloOverrides?: Record<string, unknown>;
+}
+
+export interface ReplayGuardLike {
+  /** Throws SecureChatError('replay' | 'clock_skew' | 'busy'). */
+  check(nonce: Buffer, timestampMs: number, nowMs: number): void;
+}
+
+export interface Welcome {
+  sessionId: string;
+  serverTime: number;
+}
+
+/**
+ * An established, encrypted, authenticated channel. Events:
+ * - 'message' (msg: AppMessage, data: Buffer | undefined) — one decrypted record
+ * - 'drain' — the socket's buffer emptied (backpressure)
+ * - 'close' (err: SecureChatError | undefined) — closed; err set when it ended on an error
+ */
+export interface SecureChannel<T = unknown> extends EventEmitter {
+  readonly peer: T;
+  readonly welcome: Welcome;
+  /** Encrypts and writes one record; returns false when the caller should wait for 'drain'. */
+  send(msg: AppMessage, data?: Buffer): boolean;
+  /** Sends `{type:'error', …}` (when possible), then closes. */
+  fail(err: SecureChatError): void;
+  close(): void;
+  readonly closed: boolean;
+  /** Bytes queued in the socket and not yet flushed. */
+  readonly bufferedBytes: number;
+}
+
+export type HandshakeStream = Duplex;
