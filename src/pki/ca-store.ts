@@ -1,0 +1,146 @@
+/**
+ * The on-disk CA directory: file layout, the JSON index of issued certificates, and loading the CA
+ * certificates and keys back. Layout (also documented in certs/README.md):
+ *
+ *   root_ca.pem  root_ca_key.pem                 root CA
+ *   intermediate_ca.pem  intermediate_ca_key.pem  only with --intermediate; then it signs leaves
+ *   index.json                                     metadata + every issued certificate
+ *   crl.pem                                        intermediate CRL (if any) then root CRL
+ *   issued/<serial>.pem                            a copy of each issued certificate
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { join } from 'node:path';
+import type { webcrypto } from 'node:crypto';
+import { SecureChatError } from '../errors.js';
+import { readInputText, writeFileAtomic } from './files.js';
+import { keyTypeOf, toSigningKey, type KeyType } from './keys.js';
+import { readPrivateKey, toPem } from './pem.js';
+import { x509 } from './x509.js';
+
+export type IssuerRole = 'root' | 'intermediate';
+export type CertKind = 'server' | 'client' | 'intermediate';
+export type CertStatus = 'valid' | 'revoked';
+
+export interface IndexEntry {
+  /** Lower-case hex, no leading zeros beyond what DER needs. */
+  serial: string;
+  kind: CertKind;
+  subject: string;
+  sans: string[];
+  notBefore: string;
+  notAfter: string;
+  issuer: IssuerRole;
+  status: CertStatus;
+  revokedAt?: string;
+  reason?: string;
+  /** Path of the stored copy, relative to the CA directory. */
+  file: string;
+}
+
+export interface CaIndex {
+  version: 1;
+  keyType: KeyType;
+  intermediate: boolean;
+  createdAt: string;
+  /** Last CRL number used; each new CRL takes the next one (RFC 5280 §5.2.3: monotonically increasing). */
+  crlNumber: number;
+  crlNextUpdate?: string;
+  certificates: IndexEntry[];
+}
+
+export function caPaths(dir: string) {
+  return {
+    dir,
+    rootCert: join(dir, 'root_ca.pem'),
+    rootKey: join(dir, 'root_ca_key.pem'),
+    intermediateCert: join(dir, 'intermediate_ca.pem'),
+    intermediateKey: join(dir, 'intermediate_ca_key.pem'),
+    index: join(dir, 'index.json'),
+    crl: join(dir, 'crl.pem'),
+    issuedDir: join(dir, 'issued'),
+  };
+}
+export type CaPaths = ReturnType<typeof caPaths>;
+
+export function caExists(dir: string): boolean {
+  const p = caPaths(dir);
+  return [p.rootCert, p.rootKey, p.index].some((f) => existsSync(f));
+}
+
+export function readCaIndex(dir: string): CaIndex {
+  const p = caPaths(dir);
+  if (!existsSync(p.index) || !existsSync(p.rootCert)) {
+    throw new SecureChatError('ca_missing', `No CA found in ${dir}; run \`securechat ca init --dir ${dir}\` first.`);
+  }
+  let index: CaIndex;
+  try {
+    index = JSON.parse(readInputText(p.index, 'CA index')) as CaIndex;
+  } catch (err) {
+    if (err instanceof SecureChatError) throw err;
+    throw new SecureChatError('bad_input', `The CA index ${p.index} is not valid JSON.`, { cause: err });
+  }
+  if (index.version !== 1 || !Array.isArray(index.certificates)) {
+    throw new SecureChatError('bad_input', `The CA index ${p.index} has an unknown format.`);
+  }
+  return index;
+}
+
+export function writeCaIndex(dir: string, index: CaIndex): void {
+  writeFileAtomic(caPaths(dir).index, JSON.stringify(index, null, 2) + '\n');
+}
+
+export function ensureIssuedDir(dir: string): string {
+  const issued = caPaths(dir).issuedDir;
+  mkdirSync(issued, { recursive: true });
+  return issued;
+}
+
+/** A CA certificate with its key, ready to sign. */
+export interface CaMember {
+  role: IssuerRole;
+  cert: x509.X509Certificate;
+  certPem: string;
+  privateKey: KeyObject;
+  signingKey: webcrypto.CryptoKey;
+  keyType: KeyType;
+}
+
+export interface LoadedCa {
+  dir: string;
+  paths: CaPaths;
+  index: CaIndex;
+  root: CaMember;
+  intermediate?: CaMember;
+  /** Who signs leaves: the intermediate when there is one, else the root. */
+  issuer: CaMember;
+}
+
+export async function caMember(role: IssuerRole, certPem: string, privateKey: KeyObject): Promise<CaMember> {
+  const cert = new x509.X509Certificate(certPem);
+  return { role, cert, certPem: toPem(cert.rawData, 'CERTIFICATE'), privateKey, signingKey: await toSigningKey(privateKey), keyType: keyTypeOf(privateKey) };
+}
+
+async function loadMember(role: IssuerRole, certPath: string, keyPath: string, passphrase?: string): Promise<CaMember> {
+  const certPem = readInputText(certPath, `${role} CA certificate`);
+  const privateKey = readPrivateKey(readInputText(keyPath, `${role} CA key`), passphrase);
+  const member = await caMember(role, certPem, privateKey);
+  // A key that does not belong to the certificate would sign certificates nobody can verify.
+  const certSpki = Buffer.from(member.cert.publicKey.rawData);
+  const keySpki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+  if (!certSpki.equals(keySpki)) {
+    throw new SecureChatError('bad_input', `${keyPath} is not the key of ${certPath}.`);
+  }
+  return member;
+}
+
+/** Loads the CA certificates and (decrypted) keys from DIR. */
+export async function loadCa(dir: string, passphrase?: string): Promise<LoadedCa> {
+  const index = readCaIndex(dir);
+  const paths = caPaths(dir);
+  const root = await loadMember('root', paths.rootCert, paths.rootKey, passphrase);
+  const intermediate = index.intermediate
+    ? await loadMember('intermediate', paths.intermediateCert, paths.intermediateKey, passphrase)
+    : undefined;
+  return { dir, paths, index, root, ...(intermediate ? { intermediate } : {}), issuer: intermediate ?? root };
+}

@@ -1,0 +1,152 @@
+/** Issuing server and client certificates from a CA directory, with a fresh key or from a CSR. */
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { join } from 'node:path';
+import { SecureChatError } from '../errors.js';
+import { parseTimeSpec } from './duration.js';
+import { assertUsername, commonName, leafExtensions, parseSan, randomSerialHex, sanText, type LeafKind, type SanEntry } from './profiles.js';
+import { assertWritable, PRIVATE_MODE, writeFileAtomic } from './files.js';
+import { exportPrivateKeyPem, generateKeyPair, keyTypeOf, signingAlgorithm, toPublicCryptoKey, type KeyType } from './keys.js';
+import { readPemBlocks, toPem } from './pem.js';
+import { ensureIssuedDir, loadCa, writeCaIndex, type IndexEntry } from './ca-store.js';
+import { x509 } from './x509.js';
+
+export const DEFAULT_SERVER_SANS = ['localhost', '127.0.0.1', '::1'];
+export const DEFAULT_VALIDITY: Record<LeafKind, string> = { server: '365d', client: '90d' };
+/** Backdating absorbs small clock differences between the CA and the peers that check the cert. */
+const BACKDATE_MS = 60_000;
+
+export interface IssueOptions {
+  dir: string;
+  kind: LeafKind;
+  /** Server: its DNS name or IP (also a SAN). Client: the username, which becomes the CN. */
+  name: string;
+  /** Extra server SANs (`DNS:x`, `IP:y` or bare); default localhost, 127.0.0.1, ::1. */
+  sans?: string[];
+  /** Duration (90d, 24h) or date; default server 1 year, client 90 days. */
+  notAfter?: string | Date;
+  notBefore?: Date;
+  /** Key type of a generated key (default p256); ignored with a CSR. */
+  keyType?: KeyType;
+  /** PEM text of a PKCS#10 request: the certificate gets its key, no key is generated or written. */
+  csrPem?: string;
+  passphrase?: string;
+  /** Default DIR/<name>_cert.pem and DIR/<name>_key.pem. */
+  certOut?: string;
+  keyOut?: string;
+  force?: boolean;
+  now?: Date;
+}
+
+export interface IssueResult {
+  serial: string;
+  subject: string;
+  sans: string[];
+  notBefore: Date;
+  notAfter: Date;
+  certPath: string;
+  /** Absent when the certificate was issued from a CSR. */
+  keyPath?: string;
+  /** The leaf followed by the intermediate, if any: what a peer presents. */
+  chainPem: string;
+  keyPem?: string;
+}
+
+function serverSans(name: string, extra: string[] | undefined): SanEntry[] {
+  const all = [parseSan(name), ...(extra && extra.length > 0 ? extra : DEFAULT_SERVER_SANS).map(parseSan)];
+  const seen = new Set<string>();
+  return all.filter((s) => (seen.has(sanText(s)) ? false : (seen.add(sanText(s)), true)));
+}
+
+/** The public key of a CSR whose self-signature verifies; anything else is `bad_csr`. */
+async function csrPublicKey(csrPem: string): Promise<KeyObject> {
+  const block = readPemBlocks(csrPem).find((b) => b.label === 'CERTIFICATE REQUEST' || b.label === 'NEW CERTIFICATE REQUEST');
+  if (!block) throw new SecureChatError('bad_input', 'No PEM CERTIFICATE REQUEST block found in the CSR file.');
+  let csr: x509.Pkcs10CertificateRequest;
+  let ok = false;
+  try {
+    csr = new x509.Pkcs10CertificateRequest(new Uint8Array(block.der));
+    ok = await csr.verify();
+  } catch (err) {
+    throw new SecureChatError('bad_csr', 'The CSR is malformed or uses an unsupported algorithm.', { cause: err });
+  }
+  if (!ok) throw new SecureChatError('bad_csr', 'The CSR signature does not verify; it was not made with the key it carries.');
+  const key = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: 'der', type: 'spki' });
+  try {
+    keyTypeOf(key);
+  } catch (err) {
+    throw new SecureChatError('bad_csr', 'The CSR key type is not accepted (use P-256, P-384, Ed25519 or RSA >= 2048).', { cause: err });
+  }
+  return key;
+}
+
+export async function issueCertificate(opts: IssueOptions): Promise<IssueResult> {
+  const now = opts.now ?? new Date();
+  // Argument checks first: a usage error must not depend on the CA or its passphrase.
+  if (opts.kind === 'client') assertUsername(opts.name);
+  const sans = opts.kind === 'server' ? serverSans(opts.name, opts.sans) : [];
+  if (opts.kind === 'client' && opts.sans && opts.sans.length > 0) {
+    throw new SecureChatError('usage', '--san applies to server certificates only.');
+  }
+  const notAfter = parseTimeSpec(opts.notAfter ?? DEFAULT_VALIDITY[opts.kind], now);
+  const notBefore = opts.notBefore ?? new Date(now.getTime() - BACKDATE_MS);
+  const fileStem = opts.name.replace(/[^a-zA-Z0-9_.-]/g, '_');
+  const certPath = opts.certOut ?? join(opts.dir, `${fileStem}_cert.pem`);
+  const keyPath = opts.csrPem === undefined ? (opts.keyOut ?? join(opts.dir, `${fileStem}_key.pem`)) : undefined;
+  assertWritable(keyPath ? [certPath, keyPath] : [certPath], Boolean(opts.force));
+
+  const csrKey = opts.csrPem !== undefined ? await csrPublicKey(opts.csrPem) : undefined;
+  const ca = await loadCa(opts.dir, opts.passphrase);
+  if (notAfter > ca.issuer.cert.notAfter) {
+    throw new SecureChatError('usage', `--not-after ${notAfter.toISOString()} is beyond the issuing CA's expiry ${ca.issuer.cert.notAfter.toISOString()}.`);
+  }
+
+  const generated = csrKey ? undefined : generateKeyPair(opts.keyType ?? 'p256');
+  const publicKeyObject = csrKey ?? generated!.publicKey;
+  const publicKey = await toPublicCryptoKey(publicKeyObject);
+  const serial = randomSerialHex();
+  const subject = commonName(opts.name);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial,
+    subject,
+    issuer: ca.issuer.cert.subjectName,
+    notBefore,
+    notAfter,
+    publicKey,
+    signingKey: ca.issuer.signingKey,
+    signingAlgorithm: signingAlgorithm(ca.issuer.keyType),
+    extensions: await leafExtensions({ kind: opts.kind, keyType: keyTypeOf(publicKeyObject), publicKey, issuer: ca.issuer.cert, sans }),
+  });
+
+  const leafPem = toPem(cert.rawData, 'CERTIFICATE');
+  const chainPem = leafPem + (ca.intermediate ? ca.intermediate.certPem : '');
+  const keyPem = generated ? exportPrivateKeyPem(generated.privateKey) : undefined;
+  if (keyPath && keyPem) writeFileAtomic(keyPath, keyPem, PRIVATE_MODE);
+  writeFileAtomic(certPath, chainPem);
+  const storedFile = join('issued', `${serial}.pem`);
+  writeFileAtomic(join(ensureIssuedDir(opts.dir), `${serial}.pem`), leafPem);
+
+  const entry: IndexEntry = {
+    serial,
+    kind: opts.kind,
+    subject,
+    sans: sans.map(sanText),
+    notBefore: notBefore.toISOString(),
+    notAfter: notAfter.toISOString(),
+    issuer: ca.issuer.role,
+    status: 'valid',
+    file: storedFile,
+  };
+  ca.index.certificates.push(entry);
+  writeCaIndex(opts.dir, ca.index);
+  return {
+    serial,
+    subject,
+    sans: entry.sans,
+    notBefore,
+    notAfter,
+    certPath,
+    ...(keyPath ? { keyPath } : {}),
+    chainPem,
+    ...(keyPem ? { keyPem } : {}),
+  };
+}
