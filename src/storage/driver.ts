@@ -1,0 +1,32 @@
+/**
+ * The small SQL seam between the shared storage logic (sql-storage.ts) and a concrete driver. Both
+ * drivers use `?` placeholders and return plain rows; every rejection is already a SecureChatError
+ * (see errors.ts).
+ */
+export type Dialect = 'sqlite' | 'mysql';
+export type SqlValue = string | number | bigint | Buffer | null;
+
+export interface RunResult {
+  insertId: number;
+  affectedRows: number;
+}
+
+export interface SqlExecutor {
+  all<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  run(sql: string, params?: readonly SqlValue[]): Promise<RunResult>;
+}
+
+export interface SqlDriver extends SqlExecutor {
+  readonly dialect: Dialect;
+  /**
+   * Runs `fn` in one transaction on one connection; commits when it resolves, rolls back when it
+   * rejects. SQLite takes the write lock up front (BEGIN IMMEDIATE); MySQL callers lock the rows
+   * they depend on with `forUpdate`.
+   */
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /** ' FOR UPDATE' on MySQL, '' on SQLite (whose transactions already hold the write lock). */
+  readonly forUpdate: string;
+  /** Largest BLOB the backend accepts in one statement. */
+  maxBlobBytes(): Promise<number>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,76 @@
+/**
+ * Group commit for message appends: calls made while a batch is being written (or in the same
+ * tick) are queued and written together in ONE transaction, so durable throughput is one fsync per
+ * batch, not per message. Batches are written one at a time, which also keeps server ids in commit
+ * order (a cursor never skips an id that commits later).
+ *
+ * A promise resolves only after its batch committed. If the batch fails because the database is
+ * unavailable, every message in it is rejected with storage_unavailable and none was stored. If it
+ * fails for another reason (say one message names a deleted conversation), the messages are
+ * retried one by one so that only the bad one fails.
+ */
+import { SecureChatError, toSecureChatError } from '../errors.js';
+import type { NewMessage, StoredMessage } from './types.js';
+
+export type BatchWriter = (messages: NewMessage[]) => Promise<StoredMessage[]>;
+
+interface Queued {
+  message: NewMessage;
+  resolve: (stored: StoredMessage) => void;
+  reject: (err: SecureChatError) => void;
+}
+
+export class MessageWriter {
+  private queue: Queued[] = [];
+  private scheduled = false;
+  private chain: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly writeBatch: BatchWriter,
+    private readonly maxBatch = 256,
+  ) {}
+
+  append(message: NewMessage): Promise<StoredMessage> {
+    if (this.closed) return Promise.reject(new SecureChatError('storage_unavailable', undefined, { reason: 'closed' }));
+    return new Promise<StoredMessage>((resolve, reject) => {
+      this.queue.push({ message, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.chain = this.chain.then(() => this.drain());
+        });
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      await this.write(batch);
+    }
+  }
+
+  private async write(batch: Queued[]): Promise<void> {
+    try {
+      const stored = await this.writeBatch(batch.map((q) => q.message));
+      batch.forEach((q, i) => q.resolve(stored[i]));
+    } catch (err) {
+      const scErr = toSecureChatError(err);
+      if (scErr.code === 'storage_unavailable' || batch.length === 1) {
+        for (const q of batch) q.reject(scErr);
+        return;
+      }
+      for (const q of batch) await this.write([q]);
+    }
+  }
+
+  /** Waits until everything queued so far is written (or rejected), then refuses new appends. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await new Promise((r) => setImmediate(r));
+    await this.chain;
+    await this.drain();
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Versioned schema migrations. Applied at open and by `securechat db migrate`: each migration runs
+ * once, in order, and is recorded in `schema_version`; running again is a no-op. A database whose
+ * schema is newer than the newest migration this code knows is refused with `schema_too_new`,
+ * because writing to it could corrupt data the newer version depends on.
+ *
+ * Migrations are written with IF NOT EXISTS so that a half-applied one (MySQL commits DDL
+ * implicitly, so a crash can leave some tables behind) simply completes on the next run.
+ */
+import { SecureChatError } from '../../errors.js';
+import type { Dialect, SqlDriver } from '../driver.js';
+import { migration001 } from './001_initial.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sqlite: readonly string[];
+  mysql: readonly string[];
+}
+
+export const MIGRATIONS: readonly Migration[] = [migration001];
+export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
+
+const CREATE_VERSION_TABLE: Record<Dialect, string> = {
+  sqlite: 'CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+  mysql:
+    'CREATE TABLE IF NOT EXISTS schema_version (version INT NOT NULL PRIMARY KEY, name VARCHAR(200) NOT NULL, applied_at BIGINT NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4',
+};
+
+const VERSION_TABLE_EXISTS: Record<Dialect, string> = {
+  sqlite: "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+  mysql: "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'schema_version'",
+};
+
+export interface MigrationStatus {
+  current: number;
+  latest: number;
+  pending: number[];
+}
+
+/** The schema version recorded in the database (0 for an empty one). */
+export async function currentSchemaVersion(db: SqlDriver): Promise<number> {
+  // Looked up rather than created, so that a read-only database can report its version too.
+  const exists = await db.all<{ n: number }>(VERSION_TABLE_EXISTS[db.dialect]);
+  if (Number(exists[0]?.n) === 0) return 0;
+  const rows = await db.all<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_version');
+  return Number(rows[0]?.v ?? 0);
+}
+
+export async function migrationStatus(db: SqlDriver): Promise<MigrationStatus> {
+  const current = await currentSchemaVersion(db);
+  return {
+    current,
+    latest: LATEST_SCHEMA_VERSION,
+    pending: MIGRATIONS.filter((m) => m.version > current).map((m) => m.version),
+  };
+}
+
+function refuseNewer(current: number): void {
+  if (current > LATEST_SCHEMA_VERSION) {
+    throw new SecureChatError('schema_too_new', undefined, { details: { schemaVersion: current, supported: LATEST_SCHEMA_VERSION } });
+  }
+}
+
+/** Applies every pending migration; returns the versions applied (empty when up to date). */
+export async function migrate(db: SqlDriver, now: () => number = Date.now): Promise<number[]> {
+  const current = await currentSchemaVersion(db);
+  refuseNewer(current);
+  await db.run(CREATE_VERSION_TABLE[db.dialect]);
+  const applied: number[] = [];
+  for (const m of MIGRATIONS) {
+    if (m.version <= current) continue;
+    await runOne(db, m, now, applied);
+  }
+  return applied;
+}
+
+async function runOne(db: SqlDriver, m: Migration, now: () => number, applied: number[]): Promise<void> {
+  try {
+    await db.transaction(async (tx) => {
+      // Re-check inside the transaction: another process may have migrated meanwhile.
+      const rows = await tx.all<{ n: number }>('SELECT COUNT(*) AS n FROM schema_version WHERE version = ?', [m.version]);
+      if (Number(rows[0]?.n) > 0) return;
+      for (const statement of m[db.dialect]) await tx.run(statement);
+      await tx.run('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, now()]);
+      applied.push(m.version);
+    });
+  } catch (err) {
+    // A concurrent migrator recorded the same version first: that is success.
+    if (!(err instanceof SecureChatError && err.code === 'exists')) throw err;
+  }
+}
+
+/** For opening without migrating: refuses a newer schema and an unmigrated one alike. */
+export async function assertSchemaCurrent(db: SqlDriver): Promise<void> {
+  const current = await currentSchemaVersion(db);
+  refuseNewer(current);
+  if (current < LATEST_SCHEMA_VERSION) {
+    throw new SecureChatError('storage_unavailable', 'The database schema is out of date; run `securechat db migrate`.', {
+      reason: 'schema_outdated',
+      details: { schemaVersion: current, latest: LATEST_SCHEMA_VERSION },
+    });
+  }
+}

@@ -1,0 +1,557 @@
+/**
+ * The Storage interface implemented once, in portable SQL, over a SqlDriver (SQLite or MySQL).
+ * Dialect differences live in the drivers and the migrations; the few left here are explicit.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { SecureChatError } from '../errors.js';
+import type { SqlDriver, SqlExecutor, SqlValue } from './driver.js';
+import { MessageWriter } from './message-writer.js';
+import { currentSchemaVersion } from './migrations/index.js';
+import type {
+  AuditEntry,
+  BackendKind,
+  AuditEvent,
+  CertificateRecord,
+  Conversation,
+  ConversationKind,
+  FileMeta,
+  GroupSummary,
+  HistoryOptions,
+  LeaveResult,
+  Member,
+  MemberRole,
+  MessageKind,
+  MessageView,
+  NewAuditEntry,
+  NewFile,
+  NewMessage,
+  NewUser,
+  Storage,
+  StorageInfo,
+  StoredFile,
+  StoredMessage,
+  User,
+} from './types.js';
+
+type Row = Record<string, unknown>;
+
+const USER_COLS = 'id, uuid, username, password_hash, disabled, created_at';
+const CONV_COLS = 'id, kind, name, created_at';
+const MEMBER_COLS =
+  'cm.user_id, u.uuid, u.username, cm.role, cm.joined_at, cm.delivered_upto';
+const VIEW_COLS =
+  'm.id, m.conversation_id, m.sender_id, m.kind, m.body, m.file_id, m.created_at, ' +
+  'u.uuid AS sender_uuid, u.username AS sender_name, c.kind AS conv_kind, c.name AS conv_name';
+const VIEW_FROM = 'messages m JOIN users u ON u.id = m.sender_id JOIN conversations c ON c.id = m.conversation_id';
+const FILE_META_COLS = 'id, uuid, name, size, sha256, sender_id, created_at';
+
+const num = (v: unknown): number => Number(v);
+const str = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : str(v));
+
+function toUser(r: Row): User {
+  return {
+    id: num(r.id),
+    uuid: str(r.uuid),
+    username: str(r.username),
+    passwordHash: str(r.password_hash),
+    disabled: num(r.disabled) !== 0,
+    createdAt: num(r.created_at),
+  };
+}
+
+function toConversation(r: Row): Conversation {
+  return { id: num(r.id), kind: str(r.kind) as ConversationKind, name: strOrNull(r.name), createdAt: num(r.created_at) };
+}
+
+function toMember(r: Row): Member {
+  return {
+    userId: num(r.user_id),
+    uuid: str(r.uuid),
+    username: str(r.username),
+    role: str(r.role) as MemberRole,
+    joinedAt: num(r.joined_at),
+    deliveredUpto: num(r.delivered_upto),
+  };
+}
+
+function toStoredMessage(r: Row): StoredMessage {
+  return {
+    id: num(r.id),
+    conversationId: num(r.conversation_id),
+    senderId: num(r.sender_id),
+    kind: str(r.kind) as MessageKind,
+    body: str(r.body),
+    fileId: r.file_id === null || r.file_id === undefined ? null : num(r.file_id),
+    createdAt: num(r.created_at),
+  };
+}
+
+function toView(r: Row): MessageView {
+  return {
+    ...toStoredMessage(r),
+    senderUuid: str(r.sender_uuid),
+    senderName: str(r.sender_name),
+    conversationKind: str(r.conv_kind) as ConversationKind,
+    conversationName: strOrNull(r.conv_name),
+  };
+}
+
+function toFileMeta(r: Row): FileMeta {
+  return {
+    id: num(r.id),
+    uuid: str(r.uuid),
+    name: str(r.name),
+    size: num(r.size),
+    sha256: str(r.sha256),
+    senderId: num(r.sender_id),
+    createdAt: num(r.created_at),
+  };
+}
+
+function toAudit(r: Row): AuditEntry {
+  return {
+    id: num(r.id),
+    at: num(r.at),
+    username: str(r.username),
+    ip: strOrNull(r.ip),
+    event: str(r.event) as AuditEvent,
+    detail: strOrNull(r.detail),
+  };
+}
+
+/** Usernames and group names are unique case-insensitively: this is the key they are unique by. */
+export function nameKey(name: string): string {
+  return name.toLowerCase();
+}
+
+const groupKey = (name: string): string => `group:${nameKey(name)}`;
+const dmKey = (a: number, b: number): string => `dm:${Math.min(a, b)}:${Math.max(a, b)}`;
+
+/** Integers only, inlined into LIMIT (placeholders for LIMIT are not portable across drivers). */
+function clampLimit(limit: number | undefined, fallback: number, max: number): number {
+  const n = Math.trunc(Number(limit ?? fallback));
+  return Number.isFinite(n) ? Math.min(Math.max(n, 1), max) : fallback;
+}
+
+function first<T>(rows: T[]): T | null {
+  return rows.length > 0 ? rows[0] : null;
+}
+
+export interface SqlStorageOptions {
+  maxBatch?: number;
+  now?: () => number;
+}
+
+export class SqlStorage implements Storage {
+  readonly backend: BackendKind;
+  private readonly writer: MessageWriter;
+  private readonly now: () => number;
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    readonly db: SqlDriver,
+    options: SqlStorageOptions = {},
+  ) {
+    this.backend = db.dialect;
+    this.now = options.now ?? Date.now;
+    this.writer = new MessageWriter((batch) => this.writeBatch(batch), options.maxBatch ?? 256);
+  }
+
+  // --- users ---
+
+  async createUser(user: NewUser): Promise<User> {
+    const uuid = user.uuid ?? randomUUID();
+    const createdAt = user.createdAt ?? this.now();
+    const r = await this.db.run(
+      'INSERT INTO users (uuid, username, username_key, password_hash, disabled, created_at) VALUES (?, ?, ?, ?, 0, ?)',
+      [uuid, user.username, nameKey(user.username), user.passwordHash, createdAt],
+    );
+    return { id: r.insertId, uuid, username: user.username, passwordHash: user.passwordHash, disabled: false, createdAt };
+  }
+
+  private async oneUser(where: string, value: SqlValue): Promise<User | null> {
+    const row = first(await this.db.all<Row>(`SELECT ${USER_COLS} FROM users WHERE ${where} = ?`, [value]));
+    return row ? toUser(row) : null;
+  }
+
+  getUserById(id: number): Promise<User | null> {
+    return this.oneUser('id', id);
+  }
+
+  getUserByUuid(uuid: string): Promise<User | null> {
+    return this.oneUser('uuid', uuid);
+  }
+
+  getUserByName(username: string): Promise<User | null> {
+    return this.oneUser('username_key', nameKey(username));
+  }
+
+  async listUsers(): Promise<User[]> {
+    return (await this.db.all<Row>(`SELECT ${USER_COLS} FROM users ORDER BY username_key`)).map(toUser);
+  }
+
+  private async updateUser(userId: number, set: string, value: SqlValue): Promise<void> {
+    const r = await this.db.run(`UPDATE users SET ${set} = ? WHERE id = ?`, [value, userId]);
+    if (r.affectedRows === 0 && !(await this.getUserById(userId))) throw new SecureChatError('not_found', 'No such user.');
+  }
+
+  setPasswordHash(userId: number, passwordHash: string): Promise<void> {
+    return this.updateUser(userId, 'password_hash', passwordHash);
+  }
+
+  setDisabled(userId: number, disabled: boolean): Promise<void> {
+    return this.updateUser(userId, 'disabled', disabled ? 1 : 0);
+  }
+
+  async recordCertificate(userId: number, fingerprint: string, at: number = this.now()): Promise<void> {
+    const fp = fingerprint.toLowerCase();
+    await this.db.transaction(async (tx) => {
+      const r = await tx.run('UPDATE user_certificates SET last_seen = ? WHERE user_id = ? AND fingerprint = ? AND last_seen <= ?', [
+        at, userId, fp, at,
+      ]);
+      if (r.affectedRows > 0) return;
+      const seen = await tx.all<Row>(`SELECT 1 AS x FROM user_certificates WHERE user_id = ? AND fingerprint = ?${this.db.forUpdate}`, [userId, fp]);
+      if (seen.length > 0) return;
+      await tx.run('INSERT INTO user_certificates (user_id, fingerprint, first_seen, last_seen) VALUES (?, ?, ?, ?)', [userId, fp, at, at]);
+    });
+  }
+
+  async listCertificates(userId: number): Promise<CertificateRecord[]> {
+    const rows = await this.db.all<Row>(
+      'SELECT fingerprint, first_seen, last_seen FROM user_certificates WHERE user_id = ? ORDER BY first_seen, fingerprint',
+      [userId],
+    );
+    return rows.map((r) => ({ fingerprint: str(r.fingerprint), firstSeen: num(r.first_seen), lastSeen: num(r.last_seen) }));
+  }
+
+  // --- conversations ---
+
+  private async convByKey(key: string): Promise<Conversation | null> {
+    const row = first(await this.db.all<Row>(`SELECT ${CONV_COLS} FROM conversations WHERE conv_key = ?`, [key]));
+    return row ? toConversation(row) : null;
+  }
+
+  async getOrCreateDm(userA: number, userB: number): Promise<Conversation> {
+    if (userA === userB) throw new SecureChatError('bad_request', 'A direct conversation needs two different users.');
+    const key = dmKey(userA, userB);
+    const existing = await this.convByKey(key);
+    if (existing) return existing;
+    const createdAt = this.now();
+    try {
+      return await this.db.transaction(async (tx) => {
+        const r = await tx.run("INSERT INTO conversations (kind, name, conv_key, created_at) VALUES ('dm', NULL, ?, ?)", [key, createdAt]);
+        for (const uid of [userA, userB]) {
+          await tx.run(
+            "INSERT INTO conversation_members (conversation_id, user_id, role, delivered_upto, joined_at) VALUES (?, ?, 'member', 0, ?)",
+            [r.insertId, uid, createdAt],
+          );
+        }
+        return { id: r.insertId, kind: 'dm' as const, name: null, createdAt };
+      });
+    } catch (err) {
+      // Lost the race to a concurrent creator: theirs is the one.
+      if (err instanceof SecureChatError && err.code === 'exists') {
+        const winner = await this.convByKey(key);
+        if (winner) return winner;
+      }
+      throw err;
+    }
+  }
+
+  async createGroup(name: string, ownerId: number, createdAt: number = this.now()): Promise<Conversation> {
+    return this.db.transaction(async (tx) => {
+      const r = await tx.run("INSERT INTO conversations (kind, name, conv_key, created_at) VALUES ('group', ?, ?, ?)", [
+        name, groupKey(name), createdAt,
+      ]);
+      await tx.run(
+        "INSERT INTO conversation_members (conversation_id, user_id, role, delivered_upto, joined_at) VALUES (?, ?, 'owner', 0, ?)",
+        [r.insertId, ownerId, createdAt],
+      );
+      return { id: r.insertId, kind: 'group' as const, name, createdAt };
+    });
+  }
+
+  async getConversation(id: number): Promise<Conversation | null> {
+    const row = first(await this.db.all<Row>(`SELECT ${CONV_COLS} FROM conversations WHERE id = ?`, [id]));
+    return row ? toConversation(row) : null;
+  }
+
+  getGroupByName(name: string): Promise<Conversation | null> {
+    return this.convByKey(groupKey(name));
+  }
+
+  async listGroupsOf(userId: number): Promise<GroupSummary[]> {
+    const rows = await this.db.all<Row>(
+      `SELECT c.id, c.kind, c.name, c.created_at, cm.role,
+              (SELECT COUNT(*) FROM conversation_members x WHERE x.conversation_id = c.id) AS member_count
+         FROM conversation_members cm JOIN conversations c ON c.id = cm.conversation_id
+        WHERE cm.user_id = ? AND c.kind = 'group'
+        ORDER BY c.conv_key`,
+      [userId],
+    );
+    return rows.map((r) => ({
+      ...toConversation(r),
+      kind: 'group' as const,
+      name: str(r.name),
+      role: str(r.role) as MemberRole,
+      memberCount: num(r.member_count),
+    }));
+  }
+
+  async getMembers(conversationId: number): Promise<Member[]> {
+    const rows = await this.db.all<Row>(
+      `SELECT ${MEMBER_COLS} FROM conversation_members cm JOIN users u ON u.id = cm.user_id
+        WHERE cm.conversation_id = ? ORDER BY cm.joined_at, cm.user_id`,
+      [conversationId],
+    );
+    return rows.map(toMember);
+  }
+
+  private async memberIn(ex: SqlExecutor, conversationId: number, userId: number, lock = ''): Promise<Member | null> {
+    const row = first(
+      await ex.all<Row>(
+        `SELECT ${MEMBER_COLS} FROM conversation_members cm JOIN users u ON u.id = cm.user_id
+          WHERE cm.conversation_id = ? AND cm.user_id = ?${lock}`,
+        [conversationId, userId],
+      ),
+    );
+    return row ? toMember(row) : null;
+  }
+
+  getMember(conversationId: number, userId: number): Promise<Member | null> {
+    return this.memberIn(this.db, conversationId, userId);
+  }
+
+  /** Locks the group row for the rest of the transaction (MySQL) so membership changes serialise. */
+  private async lockGroup(tx: SqlExecutor, conversationId: number): Promise<void> {
+    const rows = await tx.all<Row>(`SELECT id FROM conversations WHERE id = ? AND kind = 'group'${this.db.forUpdate}`, [conversationId]);
+    if (rows.length === 0) throw new SecureChatError('not_found', 'No such group.');
+  }
+
+  private async newestMessageId(ex: SqlExecutor, conversationId: number): Promise<number> {
+    const rows = await ex.all<Row>('SELECT COALESCE(MAX(id), 0) AS m FROM messages WHERE conversation_id = ?', [conversationId]);
+    return num(rows[0]?.m ?? 0);
+  }
+
+  async addMember(conversationId: number, userId: number, role: Exclude<MemberRole, 'owner'> = 'member'): Promise<Member> {
+    if (role !== 'member' && role !== 'admin') throw new SecureChatError('bad_request', 'Invalid role.');
+    return this.db.transaction(async (tx) => {
+      await this.lockGroup(tx, conversationId);
+      const cursor = await this.newestMessageId(tx, conversationId);
+      await tx.run(
+        'INSERT INTO conversation_members (conversation_id, user_id, role, delivered_upto, joined_at) VALUES (?, ?, ?, ?, ?)',
+        [conversationId, userId, role, cursor, this.now()],
+      );
+      const member = await this.memberIn(tx, conversationId, userId);
+      if (!member) throw new SecureChatError('internal');
+      return member;
+    });
+  }
+
+  async removeMember(conversationId: number, userId: number): Promise<LeaveResult> {
+    return this.db.transaction(async (tx) => {
+      await this.lockGroup(tx, conversationId);
+      const member = await this.memberIn(tx, conversationId, userId);
+      if (!member) throw new SecureChatError('not_found', 'Not a member of that group.');
+      await tx.run('DELETE FROM conversation_members WHERE conversation_id = ? AND user_id = ?', [conversationId, userId]);
+      const heir = first(
+        await tx.all<Row>(
+          `SELECT user_id FROM conversation_members WHERE conversation_id = ?
+            ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, joined_at, user_id LIMIT 1`,
+          [conversationId],
+        ),
+      );
+      if (!heir) {
+        await this.deleteGroupIn(tx, conversationId);
+        return { deleted: true };
+      }
+      if (member.role !== 'owner') return { deleted: false };
+      const newOwnerId = num(heir.user_id);
+      await tx.run("UPDATE conversation_members SET role = 'owner' WHERE conversation_id = ? AND user_id = ?", [conversationId, newOwnerId]);
+      return { deleted: false, newOwnerId };
+    });
+  }
+
+  async setRole(conversationId: number, userId: number, role: MemberRole): Promise<void> {
+    if (!['owner', 'admin', 'member'].includes(role)) throw new SecureChatError('bad_request', 'Invalid role.');
+    await this.db.transaction(async (tx) => {
+      await this.lockGroup(tx, conversationId);
+      const member = await this.memberIn(tx, conversationId, userId);
+      if (!member) throw new SecureChatError('not_found', 'Not a member of that group.');
+      if (member.role === role) return;
+      if (member.role === 'owner') throw new SecureChatError('forbidden', 'The owner cannot be demoted; transfer ownership instead.');
+      if (role === 'owner') {
+        await tx.run("UPDATE conversation_members SET role = 'admin' WHERE conversation_id = ? AND role = 'owner'", [conversationId]);
+      }
+      await tx.run('UPDATE conversation_members SET role = ? WHERE conversation_id = ? AND user_id = ?', [role, conversationId, userId]);
+    });
+  }
+
+  async renameGroup(conversationId: number, name: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await this.lockGroup(tx, conversationId);
+      await tx.run('UPDATE conversations SET name = ?, conv_key = ? WHERE id = ?', [name, groupKey(name), conversationId]);
+    });
+  }
+
+  private async deleteGroupIn(tx: SqlExecutor, conversationId: number): Promise<void> {
+    const files = await tx.all<Row>('SELECT file_id FROM messages WHERE conversation_id = ? AND file_id IS NOT NULL', [conversationId]);
+    // Members and messages go by ON DELETE CASCADE; files are only reachable through this group's messages.
+    await tx.run('DELETE FROM conversations WHERE id = ?', [conversationId]);
+    for (const f of files) await tx.run('DELETE FROM files WHERE id = ?', [num(f.file_id)]);
+  }
+
+  async deleteGroup(conversationId: number): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await this.lockGroup(tx, conversationId);
+      await this.deleteGroupIn(tx, conversationId);
+    });
+  }
+
+  // --- messages ---
+
+  appendMessage(message: NewMessage): Promise<StoredMessage> {
+    if (message.kind !== 'text' && message.kind !== 'file') {
+      return Promise.reject(new SecureChatError('bad_request', 'Invalid message kind.'));
+    }
+    return this.writer.append(message);
+  }
+
+  private writeBatch(batch: NewMessage[]): Promise<StoredMessage[]> {
+    return this.db.transaction(async (tx) => {
+      const stored: StoredMessage[] = [];
+      // One INSERT per row: multi-row inserts only get consecutive ids under some auto-inc lock modes.
+      for (const m of batch) {
+        const createdAt = m.createdAt ?? this.now();
+        const fileId = m.fileId ?? null;
+        const r = await tx.run(
+          'INSERT INTO messages (conversation_id, sender_id, kind, body, file_id, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+          [m.conversationId, m.senderId, m.kind, m.body, fileId, createdAt],
+        );
+        stored.push({ id: r.insertId, conversationId: m.conversationId, senderId: m.senderId, kind: m.kind, body: m.body, fileId, createdAt });
+      }
+      return stored;
+    });
+  }
+
+  async getMessage(id: number): Promise<MessageView | null> {
+    const row = first(await this.db.all<Row>(`SELECT ${VIEW_COLS} FROM ${VIEW_FROM} WHERE m.id = ?`, [id]));
+    return row ? toView(row) : null;
+  }
+
+  async history(conversationId: number, options: HistoryOptions = {}): Promise<MessageView[]> {
+    const limit = clampLimit(options.limit, 50, 1000);
+    const before = options.beforeId === undefined ? '' : ' AND m.id < ?';
+    const params: SqlValue[] = options.beforeId === undefined ? [conversationId] : [conversationId, options.beforeId];
+    const rows = await this.db.all<Row>(
+      `SELECT ${VIEW_COLS} FROM ${VIEW_FROM} WHERE m.conversation_id = ?${before} ORDER BY m.id DESC LIMIT ${limit}`,
+      params,
+    );
+    return rows.map(toView).reverse();
+  }
+
+  async pendingFor(userId: number, limit?: number): Promise<MessageView[]> {
+    const n = clampLimit(limit, 500, 10_000);
+    const rows = await this.db.all<Row>(
+      `SELECT ${VIEW_COLS}
+         FROM conversation_members cm
+         JOIN messages m ON m.conversation_id = cm.conversation_id AND m.id > cm.delivered_upto
+         JOIN users u ON u.id = m.sender_id
+         JOIN conversations c ON c.id = m.conversation_id
+        WHERE cm.user_id = ? AND m.sender_id <> ?
+        ORDER BY m.id LIMIT ${n}`,
+      [userId, userId],
+    );
+    return rows.map(toView);
+  }
+
+  async markDelivered(userId: number, conversationId: number, uptoId: number): Promise<number | null> {
+    return this.db.transaction(async (tx) => {
+      const member = await this.memberIn(tx, conversationId, userId, this.db.forUpdate);
+      if (!member) return null;
+      // Never past the newest message: a cursor ahead of it would silently skip future messages.
+      const target = Math.min(Math.trunc(uptoId), await this.newestMessageId(tx, conversationId));
+      if (target <= member.deliveredUpto) return member.deliveredUpto;
+      await tx.run('UPDATE conversation_members SET delivered_upto = ? WHERE conversation_id = ? AND user_id = ? AND delivered_upto < ?', [
+        target, conversationId, userId, target,
+      ]);
+      return target;
+    });
+  }
+
+  // --- files ---
+
+  async storeFile(file: NewFile): Promise<FileMeta> {
+    if (file.size !== file.content.length) throw new SecureChatError('bad_request', 'File size does not match its content.');
+    const sha256 = file.sha256.toLowerCase();
+    if (createHash('sha256').update(file.content).digest('hex') !== sha256) throw new SecureChatError('checksum_mismatch');
+    const max = await this.db.maxBlobBytes();
+    if (file.content.length > max) {
+      throw new SecureChatError('file_too_large', undefined, { details: { maxBytes: max, reason: 'backend_limit' } });
+    }
+    const uuid = randomUUID();
+    const createdAt = file.createdAt ?? this.now();
+    const r = await this.db.run(
+      'INSERT INTO files (uuid, name, size, sha256, content, sender_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      [uuid, file.name, file.size, sha256, file.content, file.senderId, createdAt],
+    );
+    return { id: r.insertId, uuid, name: file.name, size: file.size, sha256, senderId: file.senderId, createdAt };
+  }
+
+  private async oneFile(where: string, value: SqlValue): Promise<StoredFile | null> {
+    const row = first(await this.db.all<Row>(`SELECT ${FILE_META_COLS}, content FROM files WHERE ${where} = ?`, [value]));
+    if (!row) return null;
+    return { ...toFileMeta(row), content: Buffer.from(row.content as Uint8Array) };
+  }
+
+  getFile(id: number): Promise<StoredFile | null> {
+    return this.oneFile('id', id);
+  }
+
+  getFileByUuid(uuid: string): Promise<StoredFile | null> {
+    return this.oneFile('uuid', uuid);
+  }
+
+  // --- audit ---
+
+  async audit(entry: NewAuditEntry): Promise<void> {
+    await this.db.run('INSERT INTO auth_audit (at, username, ip, event, detail) VALUES (?, ?, ?, ?, ?)', [
+      entry.at ?? this.now(),
+      entry.username.slice(0, 64),
+      entry.ip ?? null,
+      entry.event,
+      entry.detail === undefined || entry.detail === null ? null : entry.detail.slice(0, 255),
+    ]);
+  }
+
+  async listAudit(options: { username?: string; limit?: number } = {}): Promise<AuditEntry[]> {
+    const limit = clampLimit(options.limit, 100, 10_000);
+    const rows =
+      options.username === undefined
+        ? await this.db.all<Row>(`SELECT id, at, username, ip, event, detail FROM auth_audit ORDER BY id DESC LIMIT ${limit}`)
+        : await this.db.all<Row>(
+            `SELECT id, at, username, ip, event, detail FROM auth_audit WHERE username = ? ORDER BY id DESC LIMIT ${limit}`,
+            [options.username],
+          );
+    return rows.map(toAudit);
+  }
+
+  // --- lifecycle ---
+
+  async info(): Promise<StorageInfo> {
+    return { backend: this.backend, schemaVersion: await currentSchemaVersion(this.db), maxFileBytes: await this.db.maxBlobBytes() };
+  }
+
+  async ping(): Promise<void> {
+    await this.db.all('SELECT 1 AS ok');
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.writer.close();
+      await this.db.close();
+    })();
+    return this.closing;
+  }
+}
