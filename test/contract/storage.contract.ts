@@ -1,0 +1,353 @@
+/**
+ * The abstract storage contract: every backend must pass it unchanged. A backend provides a
+ * factory of fresh, empty databases (by URL); the suite opens them through `openStorage`, so the
+ * real open path (driver, pragmas/pool, migrations) is what gets tested. Reopening the same URL is
+ * how a server restart is simulated.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { SecureChatError } from '../../src/errors.js';
+import { openStorage } from '../../src/storage/index.js';
+import { LATEST_SCHEMA_VERSION, migrate, migrationStatus } from '../../src/storage/migrations/index.js';
+import type { SqlStorage } from '../../src/storage/sql-storage.js';
+import type { Storage, User } from '../../src/storage/types.js';
+
+export interface BackendFixture {
+  url: string;
+  dispose(): Promise<void>;
+}
+
+export type MakeStorage = () => Promise<BackendFixture>;
+
+function rejectsWith(code: string) {
+  return (err: unknown) => {
+    assert.ok(err instanceof SecureChatError, `expected SecureChatError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    return true;
+  };
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+export function runStorageContract(name: string, makeStorage: MakeStorage, options: { skip?: string | false } = {}): void {
+  describe(`storage contract: ${name}`, { skip: options.skip || false }, () => {
+    let fixture: BackendFixture;
+    let s: SqlStorage;
+    let seq = 0;
+    const uniq = (p: string) => `${p}${++seq}_${randomBytes(2).toString('hex')}`;
+    const mkUser = (p = 'user'): Promise<User> => s.createUser({ username: uniq(p), passwordHash: 'scrypt$x' });
+
+    before(async () => {
+      fixture = await makeStorage();
+      s = await openStorage(fixture.url);
+    });
+    after(async () => {
+      await s?.close();
+      await fixture?.dispose();
+    });
+
+    async function reopen(): Promise<void> {
+      await s.close();
+      s = await openStorage(fixture.url);
+    }
+
+    describe('users', () => {
+      test('create, get by id/uuid/name, list, update', async () => {
+        const u = await s.createUser({ username: uniq('Alice'), passwordHash: 'scrypt$1$2' });
+        assert.match(u.uuid, /^[0-9a-f-]{36}$/);
+        assert.equal(u.disabled, false);
+        assert.deepEqual(await s.getUserById(u.id), u);
+        assert.deepEqual(await s.getUserByUuid(u.uuid), u);
+        assert.deepEqual(await s.getUserByName(u.username.toUpperCase()), u, 'lookup by name is case-insensitive');
+        assert.equal(await s.getUserByName('nobody_' + u.username), null);
+        await s.setPasswordHash(u.id, 'scrypt$new');
+        await s.setDisabled(u.id, true);
+        const again = await s.getUserById(u.id);
+        assert.equal(again?.passwordHash, 'scrypt$new');
+        assert.equal(again?.disabled, true);
+        assert.ok((await s.listUsers()).some((x) => x.id === u.id));
+        await assert.rejects(s.setDisabled(987654321, true), rejectsWith('not_found'));
+      });
+
+      test('usernames are unique case-insensitively; the registered case is kept', async () => {
+        const name = uniq('Bob');
+        await s.createUser({ username: name, passwordHash: 'h' });
+        await assert.rejects(s.createUser({ username: name.toLowerCase(), passwordHash: 'h' }), rejectsWith('exists'));
+        assert.equal((await s.getUserByName(name.toLowerCase()))?.username, name);
+      });
+
+      test('unicode survives (utf8mb4)', async () => {
+        const u = await s.createUser({ username: uniq('zoë'), passwordHash: 'h' });
+        assert.equal((await s.getUserById(u.id))?.username, u.username);
+      });
+
+      test('certificate fingerprints: several per user, first/last seen', async () => {
+        const u = await mkUser();
+        const fp1 = 'a'.repeat(64);
+        const fp2 = 'B'.repeat(64);
+        await s.recordCertificate(u.id, fp1, 1000);
+        await s.recordCertificate(u.id, fp1, 5000);
+        await s.recordCertificate(u.id, fp1, 3000); // older sighting never moves last_seen back
+        await s.recordCertificate(u.id, fp2, 2000);
+        assert.deepEqual(await s.listCertificates(u.id), [
+          { fingerprint: fp1, firstSeen: 1000, lastSeen: 5000 },
+          { fingerprint: fp2.toLowerCase(), firstSeen: 2000, lastSeen: 2000 },
+        ]);
+      });
+    });
+
+    describe('conversations', () => {
+      test('DM get-or-create is idempotent, symmetric and safe under concurrency', async () => {
+        const a = await mkUser();
+        const b = await mkUser();
+        const results = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? s.getOrCreateDm(a.id, b.id) : s.getOrCreateDm(b.id, a.id))));
+        const ids = new Set(results.map((c) => c.id));
+        assert.equal(ids.size, 1);
+        assert.equal(results[0].kind, 'dm');
+        assert.equal(results[0].name, null);
+        assert.deepEqual((await s.getMembers(results[0].id)).map((m) => m.userId).sort(), [a.id, b.id].sort());
+        await assert.rejects(s.getOrCreateDm(a.id, a.id), rejectsWith('bad_request'));
+      });
+
+      test('groups: create, list, members, roles, rename, uniqueness', async () => {
+        const owner = await mkUser('own');
+        const m1 = await mkUser('m');
+        const gname = uniq('Team');
+        const g = await s.createGroup(gname, owner.id);
+        await assert.rejects(s.createGroup(gname.toUpperCase(), m1.id), rejectsWith('exists'));
+        assert.equal((await s.getGroupByName(gname.toLowerCase()))?.id, g.id);
+        await s.addMember(g.id, m1.id);
+        await assert.rejects(s.addMember(g.id, m1.id), rejectsWith('exists'));
+        await assert.rejects(s.addMember(g.id, 987654321), rejectsWith('not_found'));
+        await assert.rejects(s.addMember(987654321, m1.id), rejectsWith('not_found'));
+        const members = await s.getMembers(g.id);
+        assert.deepEqual(members.map((m) => [m.userId, m.role]), [[owner.id, 'owner'], [m1.id, 'member']]);
+        const mine = await s.listGroupsOf(m1.id);
+        assert.deepEqual(mine.map((x) => [x.id, x.name, x.role, x.memberCount]), [[g.id, gname, 'member', 2]]);
+        await s.setRole(g.id, m1.id, 'admin');
+        assert.equal((await s.getMember(g.id, m1.id))?.role, 'admin');
+        await assert.rejects(s.setRole(g.id, owner.id, 'member'), rejectsWith('forbidden'));
+        const newName = uniq('Renamed');
+        await s.renameGroup(g.id, newName);
+        assert.equal((await s.getConversation(g.id))?.name, newName);
+        assert.equal(await s.getGroupByName(gname), null, 'old name is free again');
+        const other = await s.createGroup(uniq('Other'), owner.id);
+        await assert.rejects(s.renameGroup(other.id, newName), rejectsWith('exists'));
+      });
+
+      test('setRole owner transfers ownership atomically: exactly one owner', async () => {
+        const o = await mkUser('o');
+        const m = await mkUser('m');
+        const g = await s.createGroup(uniq('G'), o.id);
+        await s.addMember(g.id, m.id);
+        await s.setRole(g.id, m.id, 'owner');
+        const roles = Object.fromEntries((await s.getMembers(g.id)).map((x) => [x.userId, x.role]));
+        assert.deepEqual(roles, { [o.id]: 'admin', [m.id]: 'owner' });
+      });
+
+      test('owner leaving passes ownership to the oldest admin, else the oldest member; last one out deletes', async () => {
+        const [o, m1, a1, m2] = [await mkUser('o'), await mkUser('m'), await mkUser('a'), await mkUser('m')];
+        const g = await s.createGroup(uniq('Leave'), o.id, 1);
+        await s.addMember(g.id, m1.id);
+        await s.addMember(g.id, a1.id, 'admin');
+        await s.addMember(g.id, m2.id);
+        assert.deepEqual(await s.removeMember(g.id, o.id), { deleted: false, newOwnerId: a1.id });
+        assert.deepEqual(await s.removeMember(g.id, m2.id), { deleted: false });
+        assert.deepEqual(await s.removeMember(g.id, a1.id), { deleted: false, newOwnerId: m1.id });
+        await assert.rejects(s.removeMember(g.id, a1.id), rejectsWith('not_found'));
+        assert.deepEqual(await s.removeMember(g.id, m1.id), { deleted: true });
+        assert.equal(await s.getConversation(g.id), null);
+        assert.deepEqual(await s.listGroupsOf(m1.id), []);
+      });
+
+      test('deleteGroup removes members, messages and their files', async () => {
+        const o = await mkUser('o');
+        const g = await s.createGroup(uniq('Del'), o.id);
+        const content = Buffer.from('bye');
+        const f = await s.storeFile({ name: 'x.txt', size: 3, sha256: sha(content), content, senderId: o.id });
+        const msg = await s.appendMessage({ conversationId: g.id, senderId: o.id, kind: 'file', body: '', fileId: f.id });
+        await s.deleteGroup(g.id);
+        assert.equal(await s.getConversation(g.id), null);
+        assert.equal(await s.getMessage(msg.id), null);
+        assert.equal(await s.getFile(f.id), null);
+        assert.deepEqual(await s.getMembers(g.id), []);
+        await assert.rejects(s.deleteGroup(g.id), rejectsWith('not_found'));
+      });
+    });
+
+    describe('messages', () => {
+      test('append, getMessage and history paged backwards by id', async () => {
+        const a = await mkUser();
+        const b = await mkUser();
+        const dm = await s.getOrCreateDm(a.id, b.id);
+        const sent = [];
+        for (let i = 0; i < 7; i++) sent.push(await s.appendMessage({ conversationId: dm.id, senderId: i % 2 ? b.id : a.id, kind: 'text', body: `m${i} 🚀` }));
+        for (let i = 1; i < sent.length; i++) assert.ok(sent[i].id > sent[i - 1].id);
+        const view = await s.getMessage(sent[0].id);
+        assert.equal(view?.body, 'm0 🚀');
+        assert.equal(view?.senderName, a.username);
+        assert.equal(view?.senderUuid, a.uuid);
+        assert.equal(view?.conversationKind, 'dm');
+        const page1 = await s.history(dm.id, { limit: 3 });
+        assert.deepEqual(page1.map((m) => m.body), ['m4 🚀', 'm5 🚀', 'm6 🚀']);
+        const page2 = await s.history(dm.id, { limit: 3, beforeId: page1[0].id });
+        assert.deepEqual(page2.map((m) => m.body), ['m1 🚀', 'm2 🚀', 'm3 🚀']);
+        const page3 = await s.history(dm.id, { limit: 3, beforeId: page2[0].id });
+        assert.deepEqual(page3.map((m) => m.body), ['m0 🚀']);
+        assert.deepEqual(await s.history(dm.id, { limit: 3, beforeId: page3[0].id }), []);
+        await assert.rejects(s.appendMessage({ conversationId: 987654321, senderId: a.id, kind: 'text', body: 'x' }), rejectsWith('not_found'));
+      });
+
+      test('group commit: 100 concurrent appends get distinct increasing ids and survive a restart', async () => {
+        const a = await mkUser();
+        const g = await s.createGroup(uniq('Burst'), a.id);
+        const stored = await Promise.all(Array.from({ length: 100 }, (_, i) => s.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body: `b${i}` })));
+        const ids = stored.map((m) => m.id);
+        assert.equal(new Set(ids).size, 100);
+        for (let i = 1; i < ids.length; i++) assert.ok(ids[i] > ids[i - 1], 'ids follow call order');
+        await reopen();
+        const hist = await s.history(g.id, { limit: 1000 });
+        assert.deepEqual(hist.map((m) => m.id), ids);
+        assert.deepEqual(hist.map((m) => m.body), stored.map((m) => m.body));
+      });
+
+      test('one bad message in a batch fails alone', async () => {
+        const a = await mkUser();
+        const g = await s.createGroup(uniq('Mixed'), a.id);
+        const results = await Promise.allSettled([
+          s.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body: 'ok1' }),
+          s.appendMessage({ conversationId: 987654321, senderId: a.id, kind: 'text', body: 'bad' }),
+          s.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body: 'ok2' }),
+        ]);
+        assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+        assert.deepEqual((await s.history(g.id)).map((m) => m.body), ['ok1', 'ok2']);
+      });
+    });
+
+    describe('offline delivery', () => {
+      test('pending across conversations in id order, own messages excluded; cursor monotonic and clamped', async () => {
+        const [a, b, c] = [await mkUser('a'), await mkUser('b'), await mkUser('c')];
+        const dm = await s.getOrCreateDm(a.id, b.id);
+        const g = await s.createGroup(uniq('Off'), a.id);
+        await s.addMember(g.id, b.id);
+        await s.addMember(g.id, c.id);
+        const m1 = await s.appendMessage({ conversationId: dm.id, senderId: a.id, kind: 'text', body: 'dm1' });
+        const m2 = await s.appendMessage({ conversationId: g.id, senderId: c.id, kind: 'text', body: 'g1' });
+        await s.appendMessage({ conversationId: g.id, senderId: b.id, kind: 'text', body: 'own' });
+        const m4 = await s.appendMessage({ conversationId: dm.id, senderId: a.id, kind: 'text', body: 'dm2' });
+        const pending = await s.pendingFor(b.id);
+        assert.deepEqual(pending.map((m) => m.id), [m1.id, m2.id, m4.id]);
+        assert.equal(pending[1].conversationName, g.name);
+        assert.equal(pending[1].senderName, c.username);
+        assert.deepEqual((await s.pendingFor(b.id, 2)).map((m) => m.id), [m1.id, m2.id]);
+
+        assert.equal(await s.markDelivered(b.id, dm.id, m1.id), m1.id);
+        assert.equal(await s.markDelivered(b.id, dm.id, m1.id - 1), m1.id, 'never backwards');
+        assert.deepEqual((await s.pendingFor(b.id)).map((m) => m.id), [m2.id, m4.id]);
+        // A cursor beyond the newest message would skip future messages: clamped.
+        assert.equal(await s.markDelivered(b.id, g.id, Number.MAX_SAFE_INTEGER), (await s.history(g.id)).at(-1)?.id);
+        assert.equal(await s.markDelivered(b.id, 987654321, 1), null);
+
+        await reopen(); // restart: nothing delivered is re-sent, nothing undelivered lost
+        assert.deepEqual((await s.pendingFor(b.id)).map((m) => m.id), [m4.id]);
+        const m5 = await s.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body: 'after' });
+        assert.deepEqual((await s.pendingFor(b.id)).map((m) => m.id), [m4.id, m5.id]);
+        await s.markDelivered(b.id, dm.id, m4.id);
+        await s.markDelivered(b.id, g.id, m5.id);
+        assert.deepEqual(await s.pendingFor(b.id), []);
+      });
+
+      test('a new member is not sent the messages from before they joined', async () => {
+        const [a, b] = [await mkUser('a'), await mkUser('b')];
+        const g = await s.createGroup(uniq('Late'), a.id);
+        await s.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body: 'before' });
+        await s.addMember(g.id, b.id);
+        const after1 = await s.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body: 'after' });
+        assert.deepEqual((await s.pendingFor(b.id)).map((m) => m.id), [after1.id]);
+        assert.equal((await s.history(g.id)).length, 2);
+      });
+
+      test('concurrent markDelivered never moves a cursor backwards', async () => {
+        const [a, b] = [await mkUser('a'), await mkUser('b')];
+        const dm = await s.getOrCreateDm(a.id, b.id);
+        const msgs = await Promise.all(Array.from({ length: 10 }, (_, i) => s.appendMessage({ conversationId: dm.id, senderId: a.id, kind: 'text', body: String(i) })));
+        await Promise.all(msgs.slice().reverse().map((m) => s.markDelivered(b.id, dm.id, m.id)));
+        assert.equal((await s.getMember(dm.id, b.id))?.deliveredUpto, msgs[9].id);
+      });
+    });
+
+    describe('files', () => {
+      test('round trip with sha256; size and checksum verified', async () => {
+        const a = await mkUser();
+        const content = randomBytes(300_000);
+        const meta = await s.storeFile({ name: 'photo.jpg', size: content.length, sha256: sha(content).toUpperCase(), content, senderId: a.id });
+        assert.equal(meta.sha256, sha(content));
+        const got = await s.getFile(meta.id);
+        assert.ok(got);
+        assert.equal(sha(got.content), sha(content));
+        assert.equal(got.name, 'photo.jpg');
+        assert.equal(got.size, content.length);
+        assert.equal((await s.getFileByUuid(meta.uuid))?.id, meta.id);
+        assert.equal(await s.getFile(987654321), null);
+        await assert.rejects(s.storeFile({ name: 'x', size: 3, sha256: sha(Buffer.from('abd')), content: Buffer.from('abc'), senderId: a.id }), rejectsWith('checksum_mismatch'));
+        await assert.rejects(s.storeFile({ name: 'x', size: 4, sha256: sha(Buffer.from('abc')), content: Buffer.from('abc'), senderId: a.id }), rejectsWith('bad_request'));
+      });
+
+      test('a 10 MB file fits the backend', async () => {
+        const info = await s.info();
+        assert.ok(info.maxFileBytes >= 10 * 1024 * 1024, `maxFileBytes ${info.maxFileBytes}`);
+        const a = await mkUser();
+        const content = randomBytes(10 * 1024 * 1024);
+        const meta = await s.storeFile({ name: 'big.bin', size: content.length, sha256: sha(content), content, senderId: a.id });
+        assert.equal(sha((await s.getFile(meta.id))!.content), sha(content));
+      });
+    });
+
+    describe('audit', () => {
+      test('entries are listed newest first, filtered by user', async () => {
+        const name = uniq('aud');
+        await s.audit({ username: name, ip: '10.0.0.1', event: 'login_failed', detail: 'wrong password', at: 1 });
+        await s.audit({ username: name, ip: '10.0.0.1', event: 'login_ok', at: 2 });
+        await s.audit({ username: uniq('other'), event: 'register' });
+        const mine = await s.listAudit({ username: name });
+        assert.deepEqual(mine.map((e) => [e.event, e.ip, e.detail, e.at]), [
+          ['login_ok', '10.0.0.1', null, 2],
+          ['login_failed', '10.0.0.1', 'wrong password', 1],
+        ]);
+        assert.ok((await s.listAudit({ limit: 1 })).length === 1);
+      });
+    });
+
+    describe('migrations', () => {
+      test('idempotent, and a newer schema is refused with schema_too_new', async () => {
+        const f = await makeStorage();
+        try {
+          const st = await openStorage(f.url);
+          assert.deepEqual(await migrate(st.db), [], 'second run applies nothing');
+          assert.deepEqual(await migrationStatus(st.db), { current: LATEST_SCHEMA_VERSION, latest: LATEST_SCHEMA_VERSION, pending: [] });
+          assert.equal((await st.info()).schemaVersion, LATEST_SCHEMA_VERSION);
+          await st.db.run('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)', [LATEST_SCHEMA_VERSION + 1, 'from the future', 0]);
+          await st.close();
+          await assert.rejects(openStorage(f.url), rejectsWith('schema_too_new'));
+          await assert.rejects(openStorage(f.url, { migrate: false }), rejectsWith('schema_too_new'));
+        } finally {
+          await f.dispose();
+        }
+      });
+    });
+
+    test('close is idempotent; calls after close fail with storage_unavailable', async () => {
+      const f = await makeStorage();
+      try {
+        const st: Storage = await openStorage(f.url);
+        await st.close();
+        await st.close();
+        await assert.rejects(st.getUserById(1), rejectsWith('storage_unavailable'));
+        await assert.rejects(st.appendMessage({ conversationId: 1, senderId: 1, kind: 'text', body: 'x' }), rejectsWith('storage_unavailable'));
+      } finally {
+        await f.dispose();
+      }
+    });
+  });
+}
