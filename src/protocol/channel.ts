@@ -1,0 +1,212 @@
+/**
+ * The established channel: application messages in and out as AES-GCM records. Never throws out
+ * of a stream event: a bad record sends a `bad_record` alert (when possible) and closes with that
+ * error. Records written in the same tick are corked into one socket write.
+ */
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { SecureChatError, toSecureChatError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { decodeAppMessage, encodeAppMessage } from './app-payload.js';
+import type { FrameDecoder } from './frame.js';
+import { endStream } from './handshake-io.js';
+import { encodeWireError, parseJsonObject, parseWireError, wireErrorToException } from './messages.js';
+import { ContentType, RecordOpener, RecordSealer, checkRecordFits, type ContentTypeValue } from './record.js';
+import type { AppMessage, SecureChannel, Welcome } from './types.js';
+
+export interface ChannelInit<T> {
+  stream: Duplex;
+  decoder: FrameDecoder;
+  /** Frames that arrived with the last handshake message; delivered before any new data. */
+  pending: Buffer[];
+  sealer: RecordSealer;
+  opener: RecordOpener;
+  peer: T;
+  welcome: Welcome;
+  maxFrameSize: number;
+  log: Logger;
+}
+
+export class Channel<T = unknown> extends EventEmitter implements SecureChannel<T> {
+  readonly peer: T;
+  readonly welcome: Welcome;
+  private readonly stream: Duplex;
+  private readonly decoder: FrameDecoder;
+  private readonly sealer: RecordSealer;
+  private readonly opener: RecordOpener;
+  private readonly maxFrameSize: number;
+  private readonly log: Logger;
+  private isClosed = false;
+  private corked = false;
+
+  constructor(init: ChannelInit<T>) {
+    super();
+    this.peer = init.peer;
+    this.welcome = init.welcome;
+    this.stream = init.stream;
+    this.decoder = init.decoder;
+    this.sealer = init.sealer;
+    this.opener = init.opener;
+    this.maxFrameSize = init.maxFrameSize;
+    this.log = init.log;
+    this.stream.on('error', this.onError);
+    this.stream.on('end', this.onEnd);
+    this.stream.on('close', this.onStreamClose);
+    this.stream.on('drain', this.onDrain);
+    // Deliver only after the awaiting caller has had a chance to attach its 'message' listener.
+    setImmediate(() => {
+      for (const frame of init.pending) this.onFrame(frame);
+      if (this.isClosed) return;
+      this.stream.on('data', this.onData);
+      this.stream.resume();
+    });
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  get bufferedBytes(): number {
+    return this.stream.writableLength;
+  }
+
+  send(msg: AppMessage, data?: Buffer): boolean {
+    if (this.isClosed) return false;
+    const { contentType, body } = encodeAppMessage(msg, data);
+    // The caller's mistake, not the peer's: report it synchronously and keep the channel.
+    checkRecordFits(body.length, this.maxFrameSize);
+    return this.writeRecord(contentType, body);
+  }
+
+  fail(err: SecureChatError): void {
+    if (this.isClosed) return;
+    this.log.debug('channel failed', { code: err.code, reason: err.reason });
+    this.finish(err, this.sealQuietly(ContentType.alert, encodeWireError(err)));
+  }
+
+  close(): void {
+    if (this.isClosed) return;
+    this.finish(undefined, this.sealQuietly(ContentType.closeNotify, Buffer.alloc(0)));
+  }
+
+  private writeRecord(contentType: ContentTypeValue, body: Buffer): boolean {
+    let frame: Buffer;
+    try {
+      frame = this.sealer.seal(contentType, body);
+    } catch (err) {
+      this.fail(toSecureChatError(err));
+      return false;
+    }
+    if (!this.corked) {
+      // Several sends in one tick leave as one write (writev) instead of one syscall each.
+      this.corked = true;
+      this.stream.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.stream.uncork();
+      });
+    }
+    return this.stream.write(frame);
+  }
+
+  private sealQuietly(contentType: ContentTypeValue, body: Buffer): Buffer | undefined {
+    try {
+      return this.sealer.seal(contentType, body);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Marks closed, erases keys, writes a last record if any, ends the stream, emits 'close' once. */
+  private finish(err: SecureChatError | undefined, last?: Buffer): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.stream.off('data', this.onData);
+    this.sealer.erase();
+    this.opener.erase();
+    endStream(this.stream, last);
+    process.nextTick(() => this.emit('close', err));
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.isClosed) return;
+    let frames: Buffer[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      this.fail(toSecureChatError(err));
+      return;
+    }
+    for (const frame of frames) {
+      if (this.isClosed) return;
+      this.onFrame(frame);
+    }
+  };
+
+  private onFrame(frame: Buffer): void {
+    let record;
+    try {
+      record = this.opener.open(frame);
+    } catch (err) {
+      this.fail(toSecureChatError(err, 'bad_record'));
+      return;
+    }
+    switch (record.contentType) {
+      case ContentType.application:
+      case ContentType.applicationWithData: {
+        let decoded;
+        try {
+          decoded = decodeAppMessage(record.contentType, record.body);
+        } catch (err) {
+          this.fail(toSecureChatError(err, 'malformed'));
+          return;
+        }
+        try {
+          this.emit('message', decoded.msg, decoded.data);
+        } catch (err) {
+          // A listener bug must not escape into the socket's event loop.
+          this.log.error('message listener threw', { error: String(err) });
+          this.fail(new SecureChatError('internal', undefined, { cause: err }));
+        }
+        return;
+      }
+      case ContentType.closeNotify:
+        this.finish(undefined);
+        return;
+      case ContentType.alert: {
+        let peerErr: SecureChatError;
+        try {
+          peerErr = wireErrorToException(parseWireError(parseJsonObject(record.body, 4096)));
+        } catch {
+          peerErr = new SecureChatError('internal', 'The peer sent an unreadable error.', { details: { fromPeer: true } });
+        }
+        this.finish(peerErr);
+        return;
+      }
+      default:
+        this.fail(new SecureChatError('unexpected_message', 'Handshake record after the handshake.'));
+    }
+  }
+
+  private readonly onEnd = (): void => {
+    // EOF without close_notify: possibly a truncation attack, so the close carries an error.
+    const truncated = this.decoder.pendingBytes > 0;
+    this.finish(
+      truncated
+        ? new SecureChatError('bad_record', 'The connection closed in the middle of a record.', { reason: 'truncated' })
+        : new SecureChatError('connection_closed', undefined, { reason: 'no_close_notify' }),
+    );
+  };
+
+  private readonly onStreamClose = (): void => {
+    this.finish(new SecureChatError('connection_closed', undefined, { reason: 'closed' }));
+  };
+
+  private readonly onError = (err: Error): void => {
+    this.finish(new SecureChatError('connection_closed', undefined, { reason: 'socket_error', cause: err }));
+  };
+
+  private readonly onDrain = (): void => {
+    this.emit('drain');
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * Server role of the v1 handshake (docs/PROTOCOL.md, "Handshake"):
+ *   ← client_hello   validate, replay/clock check (before any expensive crypto)
+ *   → server_hello   + server_auth encrypted under s_hs (one write)
+ *   ← client_auth    encrypted under c_hs: chain (verifyPeer), signature, finished
+ *   → welcome        first application record, or an alert, then close
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import { SecureChatError, toSecureChatError } from '../errors.js';
+import { Channel } from './channel.js';
+import { encodeFrame } from './frame.js';
+import { HandshakeReader, defaultLogger, endStream, withDeadline } from './handshake-io.js';
+import {
+  computeSharedSecret,
+  deriveApplicationSecrets,
+  deriveHandshakeSecrets,
+  erase,
+  eraseHandshakeSecrets,
+  generateKeyShare,
+  hmacSha256,
+  sha256,
+} from './keys.js';
+import { encodeJson, encodeWireError, parseAuthMessage, parseClientHello, parseWireError, parseJsonObject, wireErrorToException } from './messages.js';
+import { ContentType, RecordOpener, RecordSealer } from './record.js';
+import { CLIENT_CONTEXT, SERVER_CONTEXT, signTranscript, verifyTranscript } from './signature.js';
+import { finishedHash, signatureHash } from './transcript.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME, PROTOCOL_VERSION, type SecureChannel, type ServerHandshakeOptions } from './types.js';
+
+export async function serverHandshake<T>(stream: Duplex, opts: ServerHandshakeOptions<T>): Promise<SecureChannel<T>> {
+  const maxFrameSize = opts.maxFrameSize ?? DEFAULT_MAX_FRAME;
+  const now = opts.now ?? Date.now;
+  const log = opts.log ?? defaultLogger();
+  const reader = new HandshakeReader(stream, maxFrameSize);
+  // How to tell the client about a failure changes as keys come into existence.
+  let sendError: (err: SecureChatError) => Buffer = (err) => encodeFrame(encodeWireError(err));
+  let finished = false;
+
+  const fail = (err: SecureChatError): void => {
+    if (finished) return;
+    finished = true;
+    reader.detach();
+    let last: Buffer | undefined;
+    // A dead connection, or an error the peer itself sent, gets no reply.
+    if (err.code !== 'connection_closed' && err.details?.fromPeer !== true) {
+      try {
+        last = sendError(err);
+      } catch {
+        last = undefined;
+      }
+    }
+    endStream(stream, last);
+    log.debug('handshake failed', { code: err.code, reason: err.reason });
+  };
+
+  const body = async (): Promise<SecureChannel<T>> => {
+    const clientHelloBytes = await reader.next();
+    const hello = parseClientHello(clientHelloBytes);
+    opts.replayGuard.check(hello.nonce, hello.timestamp, now());
+
+    const share = generateKeyShare();
+    const shared = computeSharedSecret(share.privateKey, hello.keyShare);
+    const serverHelloBytes = encodeJson({
+      type: 'server_hello',
+      status: 'ok',
+      version: PROTOCOL_VERSION,
+      nonce: randomBytes(32).toString('base64'),
+      key_share: share.publicRaw.toString('base64'),
+    });
+    const hs = deriveHandshakeSecrets(shared, clientHelloBytes, serverHelloBytes);
+    erase(shared);
+    const hsSealer = new RecordSealer(hs.server);
+    const hsOpener = new RecordOpener(hs.client);
+    sendError = (err) => hsSealer.seal(ContentType.alert, encodeWireError(err));
+
+    const prefix = [clientHelloBytes, serverHelloBytes];
+    const chain = opts.identity.chain;
+    const signature = signTranscript(opts.identity.privateKey, SERVER_CONTEXT, signatureHash(prefix, chain));
+    const serverAuthBytes = encodeJson({
+      type: 'server_auth',
+      certificate: chain.map((c) => c.toString('base64')),
+      signature: signature.toString('base64'),
+      finished: hmacSha256(hs.server.finishedKey, finishedHash(prefix, chain, signature)).toString('base64'),
+    });
+    stream.write(Buffer.concat([encodeFrame(serverHelloBytes), hsSealer.seal(ContentType.handshake, serverAuthBytes)]));
+
+    const record = hsOpener.open(await reader.next());
+    if (record.contentType === ContentType.alert) {
+      throw wireErrorToException(parseWireError(parseJsonObject(record.body, 4096)));
+    }
+    if (record.contentType !== ContentType.handshake) throw new SecureChatError('unexpected_message', 'Expected client_auth.');
+    const clientAuthBytes = record.body;
+    const auth = parseAuthMessage(clientAuthBytes, 'client_auth');
+
+    const app = deriveApplicationSecrets(hs.hsSecret, sha256(clientHelloBytes, serverHelloBytes, serverAuthBytes, clientAuthBytes));
+    const appSealer = new RecordSealer(app.server);
+    const appOpener = new RecordOpener(app.client);
+    const clientPrefix = [...prefix, serverAuthBytes];
+    const expectedFinished = hmacSha256(hs.client.finishedKey, finishedHash(clientPrefix, auth.certificate, auth.signature));
+    eraseHandshakeSecrets(hs);
+    hsSealer.erase();
+    hsOpener.erase();
+    erase(app.appSecret, app.client.key, app.client.iv, app.server.key, app.server.iv);
+    // From here the client listens with application keys: welcome or the error is the first app record.
+    sendError = (err) => appSealer.seal(ContentType.alert, encodeWireError(err));
+
+    const peer = await opts.verifyPeer(auth.certificate);
+    verifyTranscript(auth.certificate[0], CLIENT_CONTEXT, signatureHash(clientPrefix, auth.certificate), auth.signature);
+    if (!timingSafeEqual(expectedFinished, auth.finished)) {
+      throw new SecureChatError('bad_record', 'The client finished MAC does not match the transcript.', { reason: 'bad_finished' });
+    }
+
+    const welcome = { sessionId: opts.sessionId, serverTime: now() };
+    const welcomeFrame = appSealer.seal(
+      ContentType.application,
+      encodeJson({ type: 'welcome', session_id: welcome.sessionId, server_time: welcome.serverTime }),
+    );
+    if (finished) throw new SecureChatError('handshake_timeout');
+    finished = true;
+    const pending = reader.detach();
+    stream.write(welcomeFrame);
+    return new Channel<T>({ stream, decoder: reader.decoder, pending, sealer: appSealer, opener: appOpener, peer, welcome, maxFrameSize, log });
+  };
+
+  try {
+    return await withDeadline(opts.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, reader, body, fail);
+  } catch (err) {
+    const e = toSecureChatError(err);
+    fail(e);
+    throw e;
+  }
+}

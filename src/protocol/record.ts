@@ -1,0 +1,116 @@
+/**
+ * Record layer: AES-256-GCM per direction. nonce = IV XOR (64-bit big-endian sequence number in
+ * the low 8 bytes); AAD = the 4-byte frame header; frame payload = ciphertext ‖ 16-byte tag.
+ * Plaintext = 1 content-type byte ‖ body. Sequence numbers are implicit (never sent), so a
+ * replayed, reordered, dropped or duplicated record fails authentication.
+ */
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { SecureChatError } from '../errors.js';
+import { FRAME_HEADER_SIZE, checkFrameLength, encodeFrameHeader } from './frame.js';
+import { IV_SIZE, KEY_SIZE, erase, type TrafficKeys } from './keys.js';
+
+export const TAG_SIZE = 16;
+/** Hard stop well before a 64-bit counter could wrap (and far below GCM's per-key safety limits). */
+export const MAX_RECORDS_PER_KEY = 2 ** 48;
+
+export const ContentType = {
+  handshake: 0x01,
+  application: 0x02,
+  applicationWithData: 0x03,
+  closeNotify: 0x04,
+  alert: 0x05,
+} as const;
+export type ContentTypeValue = (typeof ContentType)[keyof typeof ContentType];
+const KNOWN_TYPES = new Set<number>(Object.values(ContentType));
+
+export interface OpenedRecord {
+  contentType: ContentTypeValue;
+  body: Buffer;
+}
+
+/** nonce = iv XOR (0^32 ‖ seq as uint64 BE). */
+export function recordNonce(iv: Buffer, seq: number): Buffer {
+  const nonce = Buffer.from(iv);
+  const seqBytes = Buffer.alloc(8);
+  seqBytes.writeBigUInt64BE(BigInt(seq));
+  for (let i = 0; i < 8; i++) nonce[IV_SIZE - 8 + i] ^= seqBytes[i];
+  return nonce;
+}
+
+abstract class RecordState {
+  protected seq = 0;
+  protected readonly key: Buffer;
+  protected readonly iv: Buffer;
+
+  constructor(keys: TrafficKeys, protected readonly maxRecords = MAX_RECORDS_PER_KEY) {
+    if (keys.key.length !== KEY_SIZE || keys.iv.length !== IV_SIZE) throw new SecureChatError('internal', 'Bad traffic key size.');
+    // Own copies, so erasing the schedule's buffers and ours are independent.
+    this.key = Buffer.from(keys.key);
+    this.iv = Buffer.from(keys.iv);
+  }
+
+  get sequence(): number {
+    return this.seq;
+  }
+
+  erase(): void {
+    erase(this.key, this.iv);
+  }
+
+  protected nextNonce(): Buffer {
+    if (this.seq >= this.maxRecords) {
+      throw new SecureChatError('bad_record', 'Record sequence limit reached; reconnect.', { reason: 'sequence_exhausted' });
+    }
+    return recordNonce(this.iv, this.seq++);
+  }
+}
+
+export class RecordSealer extends RecordState {
+  /** Returns the complete frame (header ‖ ciphertext ‖ tag) for one record. */
+  seal(contentType: ContentTypeValue, body: Buffer): Buffer {
+    const nonce = this.nextNonce();
+    const length = 1 + body.length + TAG_SIZE;
+    const header = encodeFrameHeader(length);
+    const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
+    cipher.setAAD(header);
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + length);
+    header.copy(frame, 0);
+    let offset = FRAME_HEADER_SIZE;
+    offset += cipher.update(Buffer.of(contentType)).copy(frame, offset);
+    offset += cipher.update(body).copy(frame, offset);
+    offset += cipher.final().copy(frame, offset);
+    cipher.getAuthTag().copy(frame, offset);
+    return frame;
+  }
+
+  /** The frame size a record with this body would have; lets callers check limits before sealing. */
+  static frameLength(bodyLength: number): number {
+    return FRAME_HEADER_SIZE + 1 + bodyLength + TAG_SIZE;
+  }
+}
+
+export class RecordOpener extends RecordState {
+  /** Opens one frame payload (the header is rebuilt from its length for the AAD). */
+  open(payload: Buffer): OpenedRecord {
+    if (payload.length < 1 + TAG_SIZE) throw new SecureChatError('bad_record', undefined, { reason: 'too_short' });
+    const nonce = this.nextNonce();
+    const header = encodeFrameHeader(payload.length);
+    let plain: Buffer;
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.key, nonce);
+      decipher.setAAD(header);
+      decipher.setAuthTag(payload.subarray(payload.length - TAG_SIZE));
+      plain = Buffer.concat([decipher.update(payload.subarray(0, payload.length - TAG_SIZE)), decipher.final()]);
+    } catch (cause) {
+      throw new SecureChatError('bad_record', undefined, { reason: 'authentication_failed', cause });
+    }
+    const contentType = plain[0];
+    if (!KNOWN_TYPES.has(contentType)) throw new SecureChatError('bad_record', undefined, { reason: 'unknown_content_type' });
+    return { contentType: contentType as ContentTypeValue, body: plain.subarray(1) };
+  }
+}
+
+/** Checks a record body fits the peer's frame limit before it is sealed. */
+export function checkRecordFits(bodyLength: number, maxFrameSize: number): void {
+  checkFrameLength(1 + bodyLength + TAG_SIZE, maxFrameSize);
+}
