@@ -113,7 +113,7 @@ export async function leafExtensions(opts: {
 }
 
 /** DER INTEGER for a non-negative number (CRL numbers stay far below 2^53). */
-function derInteger(n: number): Uint8Array {
+function derInteger(n: number): Uint8Array<ArrayBuffer> {
   let hex = n.toString(16);
   if (hex.length % 2) hex = '0' + hex;
   let bytes = Buffer.from(hex, 'hex');
