@@ -1,4 +1,74 @@
+/** `securechat serve`: parses flags and runs the server until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
+import { resolveConfig } from '../config.js';
+import { createLogger } from '../log.js';
+import { startServer } from '../server/start.js';
+import { action } from './run.js';
 
-// Placeholder until the 'serve' command lands (owned by its issue); keeps the CLI wiring compiling.
-export function registerServe(_program: Command): void {}
+interface ServeFlags {
+  config?: string;
+  host?: string;
+  port?: string;
+  certs?: string;
+  db?: string;
+  logFile?: string;
+  logLevel?: string;
+  maxFileBytes?: string;
+  generate?: boolean;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('Run the chat server (generates certificates into --certs on first run).')
+    .option('--config <file>', 'JSON config file (see docs/securechat.config.example.jsonc)')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+    .option('--port <port>', 'TCP port (default 5000)')
+    .option('--certs <dir>', 'CA directory with root_ca.pem, crl.pem, server_cert.pem, server_key.pem (default certs)')
+    .option('--db <url>', 'sqlite:PATH or mysql://user:pass@host:port/db (default sqlite:data/securechat.db; env SECURECHAT_DB)')
+    .option('--log-file <file>', 'JSON-lines log file (default logs/securechat.log)')
+    .option('--log-level <level>', 'error | warn | info | debug')
+    .option('--max-file-bytes <n>', 'largest file a user may send (default 10485760)')
+    .option('--no-generate', 'fail instead of generating a CA when --certs has none')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ securechat serve                                   # SQLite in data/, certs/ generated on first run
+  $ securechat serve --port 6000 --db mysql://chat:secret@127.0.0.1:3306/securechat
+  $ SECURECHAT_PORT=6000 securechat serve --config /etc/securechat.jsonc`,
+    )
+    .action(
+      action(async (flags: ServeFlags) => {
+        const config = resolveConfig({
+          ...(flags.config ? { file: flags.config } : {}),
+          flags: {
+            host: flags.host,
+            port: flags.port,
+            certs: flags.certs,
+            db: flags.db,
+            logFile: flags.logFile,
+            logLevel: flags.logLevel,
+            maxFileBytes: flags.maxFileBytes,
+            ...(flags.generate === false ? { autoGenerateCerts: false } : {}),
+          },
+        });
+        const log = createLogger({ level: config.logLevel, file: config.logFile });
+        const running = await startServer(config, log);
+        log.info(`SecureChat server ready on ${running.host}:${running.port} — stop with Ctrl-C`);
+        await new Promise<void>((resolve) => {
+          const shutdown = (signal: string): void => {
+            log.info(`${signal} received: shutting down (finishing in-flight writes)`);
+            running.stop().then(resolve, (err: unknown) => {
+              log.error('shutdown failed', { error: String(err) });
+              resolve();
+            });
+          };
+          process.once('SIGINT', () => shutdown('SIGINT'));
+          process.once('SIGTERM', () => shutdown('SIGTERM'));
+        });
+        log.info('stopped');
+        await new Promise<void>((resolve) => log.on('finish', resolve).end());
+      }),
+    );
+}

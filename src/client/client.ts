@@ -1,0 +1,190 @@
+/**
+ * SecureChatClient: dials a server, completes the mutual-certificate handshake (the server's chain
+ * must reach our root, carry serverAuth, and name the host we dialled), then offers request/response
+ * with ids and typed push events. The interactive CLI and the scripts sit on this class, never on sockets.
+ */
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { SecureChatError, isErrorCode } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import type { ParsedCert } from '../pki/cert.js';
+import type { TrustStore } from '../pki/trust-store.js';
+import { clientHandshake } from '../protocol/handshake.js';
+import type { AppMessage, LocalIdentity, SecureChannel } from '../protocol/types.js';
+
+export interface ClientOptions {
+  host: string;
+  port: number;
+  /** Name the server certificate must carry in its SAN; defaults to `host`. */
+  serverName?: string;
+  identity: LocalIdentity;
+  trust: TrustStore;
+  connectTimeoutMs?: number;
+  handshakeTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  maxFrameSize?: number;
+  log?: Logger;
+  /** Only for tests of the server's defences. */
+  helloOverrides?: Record<string, unknown>;
+}
+
+export interface ServerIdentity {
+  subject: string;
+  fingerprint: string;
+}
+
+interface PendingRequest {
+  resolve: (value: unknown) => void;
+  reject: (err: SecureChatError) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Turns the `error` object of a response or an error record into a SecureChatError. */
+export function errorFromWire(raw: unknown): SecureChatError {
+  const e = (raw ?? {}) as { code?: unknown; message?: unknown; reason?: unknown; details?: unknown };
+  const code = isErrorCode(e.code) ? e.code : 'internal';
+  return new SecureChatError(code, typeof e.message === 'string' ? e.message : undefined, {
+    ...(typeof e.reason === 'string' ? { reason: e.reason } : {}),
+    ...(e.details && typeof e.details === 'object' ? { details: e.details as Record<string, unknown> } : {}),
+  });
+}
+
+export class SecureChatClient extends EventEmitter {
+  private nextId = 1;
+  private readonly pending = new Map<number, PendingRequest>();
+  private closeError: SecureChatError | undefined;
+
+  private constructor(
+    private readonly channel: SecureChannel<ServerIdentity>,
+    private readonly requestTimeoutMs: number,
+  ) {
+    super();
+    channel.on('message', (msg: AppMessage, data?: Buffer) => this.onMessage(msg, data));
+    channel.on('drain', () => this.emit('drain'));
+    channel.on('close', (err?: SecureChatError) => {
+      this.closeError = err;
+      const reason = err ?? new SecureChatError('connection_closed');
+      for (const p of this.pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(reason);
+      }
+      this.pending.clear();
+      this.emit('close', err);
+    });
+  }
+
+  /** Connects and completes the handshake; rejects with a SecureChatError (bad_certificate, connect_failed, …). */
+  static async connect(options: ClientOptions): Promise<SecureChatClient> {
+    const log = options.log ?? silentLogger();
+    const socket = await dial(options.host, options.port, options.connectTimeoutMs ?? 10_000);
+    const expectedName = options.serverName ?? options.host;
+    const channel = await clientHandshake<ServerIdentity>(socket, {
+      identity: options.identity,
+      verifyPeer: (chain) => {
+        const [leaf] = options.trust.verifyDer(chain, { purpose: 'server', hostname: expectedName });
+        return identityOf(leaf);
+      },
+      timeoutMs: options.handshakeTimeoutMs,
+      maxFrameSize: options.maxFrameSize,
+      log,
+      ...(options.helloOverrides ? { helloOverrides: options.helloOverrides } : {}),
+    });
+    return new SecureChatClient(channel, options.requestTimeoutMs ?? 30_000);
+  }
+
+  get sessionId(): string {
+    return this.channel.welcome.sessionId;
+  }
+
+  get server(): ServerIdentity {
+    return this.channel.peer;
+  }
+
+  get closed(): boolean {
+    return this.channel.closed;
+  }
+
+  /** Why the connection closed, when it closed on an error. */
+  get closeReason(): SecureChatError | undefined {
+    return this.closeError;
+  }
+
+  get bufferedBytes(): number {
+    return this.channel.bufferedBytes;
+  }
+
+  /** Sends a request and resolves with its result, or rejects with the server's coded error. */
+  request<T = unknown>(type: string, params: Record<string, unknown> = {}, data?: Buffer): Promise<T> {
+    if (this.channel.closed) return Promise.reject(this.closeError ?? new SecureChatError('connection_closed'));
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new SecureChatError('timeout', `No answer to "${type}" within ${this.requestTimeoutMs} ms.`));
+      }, this.requestTimeoutMs);
+      timer.unref();
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.channel.send({ ...params, type, id }, data);
+    });
+  }
+
+  /** Resolves once the socket has flushed what was queued (for callers that stream file chunks). */
+  waitForDrain(): Promise<void> {
+    if (this.channel.bufferedBytes === 0 || this.channel.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.off('drain', done);
+        this.off('close', done);
+        resolve();
+      };
+      this.on('drain', done);
+      this.on('close', done);
+    });
+  }
+
+  close(): void {
+    this.channel.close();
+  }
+
+  private onMessage(msg: AppMessage, data: Buffer | undefined): void {
+    if (msg.type === 'ping') {
+      this.channel.send({ type: 'pong' });
+      return;
+    }
+    if (msg.type === 'response') {
+      const id = typeof msg.id === 'number' ? msg.id : -1;
+      const pending = this.pending.get(id);
+      if (!pending) return;
+      this.pending.delete(id);
+      clearTimeout(pending.timer);
+      if (msg.ok === true) pending.resolve(msg.result);
+      else pending.reject(errorFromWire(msg.error));
+      return;
+    }
+    this.emit('push', msg, data);
+    this.emit(msg.type, msg, data);
+  }
+}
+
+function identityOf(leaf: ParsedCert): ServerIdentity {
+  return { subject: leaf.subject, fingerprint: leaf.fingerprint256 };
+}
+
+function dial(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port, noDelay: true });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new SecureChatError('connect_failed', `No connection to ${host}:${port} within ${timeoutMs} ms.`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new SecureChatError('connect_failed', `Cannot connect to ${host}:${port}: ${err.message}`, { cause: err }));
+    });
+  });
+}
+

@@ -1,0 +1,47 @@
+/** Composes a chat server: storage + accounts + presence + delivery + the command table. */
+import type { Logger } from '../log.js';
+import type { TrustStore } from '../pki/trust-store.js';
+import type { LocalIdentity } from '../protocol/types.js';
+import type { Storage } from '../storage/types.js';
+import { AccountService } from './accounts.js';
+import { Delivery, type DeliveryOptions } from './delivery.js';
+import { chatCommands } from './handlers/index.js';
+import { Hub } from './hub.js';
+import { SecureChatServer, type ServerLimits } from './server.js';
+import { DEFAULT_CHAT_LIMITS, type ChatLimits, type ChatServices } from './services.js';
+
+export interface ChatServerOptions {
+  identity: LocalIdentity;
+  trust: TrustStore;
+  crlFile?: string;
+  storage: Storage;
+  log: Logger;
+  limits?: Partial<ServerLimits>;
+  chat?: Partial<ChatLimits>;
+  delivery?: Partial<DeliveryOptions>;
+}
+
+export const DEFAULT_DELIVERY: DeliveryOptions = { highWaterBytes: 4 * 1024 * 1024, pageSize: 500, retryMs: 1000 };
+
+export function createChatServer(options: ChatServerOptions): SecureChatServer<ChatServices> {
+  const { storage, log } = options;
+  const hub = new Hub();
+  const delivery = new Delivery(storage, hub, log.child({ component: 'delivery' }), { ...DEFAULT_DELIVERY, ...options.delivery });
+  const services: ChatServices = {
+    storage,
+    accounts: new AccountService({ storage, log: log.child({ component: 'accounts' }) }),
+    hub,
+    delivery,
+    limits: { ...DEFAULT_CHAT_LIMITS, ...options.chat },
+    log,
+  };
+  return new SecureChatServer<ChatServices>({
+    identity: options.identity,
+    trust: options.trust,
+    ...(options.crlFile ? { crlFile: options.crlFile } : {}),
+    limits: options.limits,
+    log,
+    services,
+    commands: chatCommands,
+  });
+}

@@ -1,0 +1,177 @@
+/**
+ * Gets stored messages to their recipients' sessions, in order and without loss. A session starts
+ * in catch-up mode (replaying what its cursors say it has not acknowledged), then switches to live
+ * pushes. A session whose socket stops draining goes back to catch-up instead of buffering without
+ * bound: the messages are in the store, so nothing is dropped, they are replayed once it drains.
+ */
+import { SecureChatError, toSecureChatError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { AppMessage } from '../protocol/types.js';
+import type { MessageView, Storage } from '../storage/types.js';
+import type { Hub } from './hub.js';
+import { Receipts } from './receipts.js';
+import type { Session } from './session.js';
+
+export interface DeliveryOptions {
+  /** Above this many bytes queued on a socket, live pushes stop and the session catches up later. */
+  highWaterBytes: number;
+  /** Messages per replay page; a full page waits for the client's ack before the next. */
+  pageSize: number;
+  retryMs: number;
+}
+
+interface SessionState {
+  mode: 'live' | 'catchup';
+  replaying: boolean;
+  /** A live message arrived during catch-up: query the store once more before going live. */
+  dirty: boolean;
+  /** Highest message id pushed to this session, per conversation (so replay and live never repeat). */
+  sentUpto: Map<number, number>;
+  retry: NodeJS.Timeout | null;
+}
+
+export interface Recipient {
+  userId: number;
+  username: string;
+}
+
+/** The wire shape of a stored message (docs/MESSAGES.md, push `message`). */
+export function messagePush(view: MessageView, dmRecipient: string): AppMessage {
+  const push: AppMessage = {
+    type: 'message',
+    id: view.id,
+    conversation_id: view.conversationId,
+    kind: view.kind,
+    from: view.senderName,
+    from_uuid: view.senderUuid,
+    created_at: view.createdAt,
+  };
+  if (view.conversationKind === 'group') push.group = view.conversationName;
+  else push.to = dmRecipient;
+  if (view.kind === 'file') {
+    push.file = JSON.parse(view.body) as unknown;
+    push.text = '';
+  } else {
+    push.text = view.body;
+  }
+  return push;
+}
+
+export class Delivery {
+  private readonly states = new WeakMap<Session, SessionState>();
+  readonly receipts = new Receipts();
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly hub: Hub,
+    private readonly log: Logger,
+    private readonly options: DeliveryOptions,
+  ) {}
+
+  /** Starts delivery for a session that just logged in: replays what is pending, then goes live. */
+  attach(session: Session): void {
+    if (this.states.has(session)) return;
+    const state: SessionState = { mode: 'catchup', replaying: false, dirty: false, sentUpto: new Map(), retry: null };
+    this.states.set(session, state);
+    session.on('drain', () => this.resume(session));
+    session.on('close', () => {
+      if (state.retry) clearTimeout(state.retry);
+    });
+    this.resume(session);
+  }
+
+  detach(session: Session): void {
+    const state = this.states.get(session);
+    if (state?.retry) clearTimeout(state.retry);
+    this.states.delete(session);
+  }
+
+  /** Pushes a freshly stored message to every online session of each recipient (never the sender's). */
+  publish(view: MessageView, recipients: Recipient[]): void {
+    this.receipts.track(
+      view.conversationId,
+      view.id,
+      view.senderId,
+      recipients.map((r) => r.userId),
+    );
+    for (const r of recipients) {
+      if (r.userId === view.senderId) continue;
+      const dmRecipient = r.username;
+      for (const session of this.hub.sessionsOf(r.userId)) this.deliver(session, view, dmRecipient);
+    }
+  }
+
+  /** The client has everything ≤ upto: advance its cursor, send receipts, continue a catch-up. */
+  async acknowledge(session: Session, conversationId: number, upto: number): Promise<number> {
+    const userId = session.userId;
+    if (userId === null) throw new SecureChatError('not_logged_in');
+    const cursor = await this.storage.markDelivered(userId, conversationId, upto);
+    if (cursor === null) throw new SecureChatError('not_member', 'You are not in that conversation.');
+    for (const receipt of this.receipts.acknowledge(conversationId, userId, cursor)) {
+      this.hub.sendToUser(receipt.senderId, { type: 'delivered', id: receipt.messageId, conversation_id: conversationId, to: session.username });
+    }
+    this.resume(session);
+    return cursor;
+  }
+
+  private deliver(session: Session, view: MessageView, dmRecipient: string): void {
+    const state = this.states.get(session);
+    if (!state) return;
+    if (state.mode === 'catchup') {
+      state.dirty = true;
+      return;
+    }
+    if (view.id <= (state.sentUpto.get(view.conversationId) ?? 0)) return;
+    if (session.channel.bufferedBytes > this.options.highWaterBytes) {
+      this.log.info('slow reader: switching session to catch-up', { session: session.id, user: session.username, buffered: session.channel.bufferedBytes });
+      state.mode = 'catchup';
+      state.dirty = true;
+      return;
+    }
+    session.send(messagePush(view, dmRecipient));
+    state.sentUpto.set(view.conversationId, view.id);
+  }
+
+  private resume(session: Session): void {
+    const state = this.states.get(session);
+    if (!state || state.mode === 'live' || state.replaying || session.closed) return;
+    void this.replay(session, state);
+  }
+
+  private async replay(session: Session, state: SessionState): Promise<void> {
+    const userId = session.userId;
+    if (userId === null) return;
+    state.replaying = true;
+    try {
+      for (;;) {
+        state.dirty = false;
+        const page = await this.storage.pendingFor(userId, this.options.pageSize);
+        if (session.closed || this.states.get(session) !== state) return;
+        for (const view of page) {
+          if (view.id <= (state.sentUpto.get(view.conversationId) ?? 0)) continue;
+          session.send(messagePush(view, session.username));
+          state.sentUpto.set(view.conversationId, view.id);
+        }
+        // Wait for 'drain' (slow reader) or for the client's ack of a full page (flow control).
+        if (session.channel.bufferedBytes > this.options.highWaterBytes) return;
+        if (page.length >= this.options.pageSize) return;
+        if (!state.dirty) {
+          state.mode = 'live';
+          return;
+        }
+      }
+    } catch (err) {
+      const scErr = toSecureChatError(err);
+      this.log.warn('replay failed; will retry', { session: session.id, user: session.username, code: scErr.code });
+      if (!state.retry) {
+        state.retry = setTimeout(() => {
+          state.retry = null;
+          this.resume(session);
+        }, this.options.retryMs);
+        state.retry.unref();
+      }
+    } finally {
+      state.replaying = false;
+    }
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The declarative command table (after ergo): each command names its login requirement, its
+ * parameter schema and its handler. Preconditions are checked here, once, before any handler runs,
+ * and this is the one place that turns an error into a wire reply.
+ */
+import { SecureChatError, toSecureChatError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { AppMessage } from '../protocol/types.js';
+import { validateParams, type Params, type Schema } from './schema.js';
+
+export interface RoutedSession {
+  readonly loggedIn: boolean;
+  readonly username: string;
+  send(msg: AppMessage, data?: Buffer): boolean;
+  /** Flow control: throws rate_limited, else reserves `bytes` until `settle`. */
+  admit(cost: number, bytes: number): void;
+  settle(bytes: number): void;
+}
+
+export interface CommandSpec<Ctx, S extends Schema = Schema> {
+  type: string;
+  /** 'login': only after a successful login; 'handshake': any session with a valid certificate. */
+  requires: 'login' | 'handshake';
+  schema: S;
+  /** True when the request carries binary data (file chunks); otherwise binary data is refused. */
+  binary?: boolean;
+  /** Rate-limit tokens the request costs (default 1; file chunks 0, bounded by in-flight bytes). */
+  cost?: number;
+  handler: (ctx: Ctx, params: Params<S>, data: Buffer | undefined) => Promise<unknown> | unknown;
+}
+
+/** Helper that keeps the schema's inferred parameter type attached to its handler. */
+export function command<Ctx, S extends Schema>(spec: CommandSpec<Ctx, S>): CommandSpec<Ctx, Schema> {
+  return spec as unknown as CommandSpec<Ctx, Schema>;
+}
+
+const MAX_REQUEST_ID = 2 ** 53 - 1;
+
+export class Router<Ctx extends { session: RoutedSession }> {
+  private readonly table = new Map<string, CommandSpec<Ctx, Schema>>();
+
+  constructor(
+    commands: CommandSpec<Ctx, Schema>[],
+    private readonly log: Logger,
+  ) {
+    for (const spec of commands) {
+      if (this.table.has(spec.type)) throw new Error(`duplicate command ${spec.type}`);
+      this.table.set(spec.type, spec);
+    }
+  }
+
+  get commandTypes(): string[] {
+    return [...this.table.keys()];
+  }
+
+  /** Runs one request and sends exactly one `response` for it. Never throws. */
+  async dispatch(ctx: Ctx, msg: AppMessage, data: Buffer | undefined): Promise<void> {
+    const bytes = (data?.length ?? 0) + 256;
+    let admitted = false;
+    const id = typeof msg.id === 'number' && Number.isSafeInteger(msg.id) && msg.id >= 0 && msg.id <= MAX_REQUEST_ID ? msg.id : null;
+    try {
+      if (id === null) throw new SecureChatError('malformed', 'Every request needs an integer "id".');
+      const spec = this.table.get(msg.type);
+      if (!spec) throw new SecureChatError('unknown_command', `Unknown command "${String(msg.type).slice(0, 40)}".`);
+      if (spec.requires === 'login' && !ctx.session.loggedIn) throw new SecureChatError('not_logged_in');
+      if (data !== undefined && !spec.binary) throw new SecureChatError('bad_request', `"${spec.type}" takes no binary data.`);
+      ctx.session.admit(spec.cost ?? 1, bytes);
+      admitted = true;
+      const params = validateParams(spec.schema, msg);
+      const result = await spec.handler(ctx, params, data);
+      ctx.session.send({ type: 'response', id, ok: true, result: result ?? null });
+    } catch (err) {
+      const scErr = toSecureChatError(err);
+      if (scErr.code === 'internal') {
+        this.log.error('handler failed', { command: msg.type, user: ctx.session.username, error: String((err as Error)?.stack ?? err) });
+      } else {
+        this.log.info('request refused', { command: msg.type, user: ctx.session.username, code: scErr.code, reason: scErr.reason });
+      }
+      ctx.session.send({ type: 'response', id, ok: false, error: scErr.toJSON() });
+    } finally {
+      if (admitted) ctx.session.settle(bytes);
+    }
+  }
+}

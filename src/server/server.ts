@@ -1,0 +1,215 @@
+/**
+ * Accepts connections, enforces the connection limits, runs the server handshake and turns each
+ * verified client into a Session wired to the router. Like aedes, the core takes any duplex stream
+ * (`handle`), so tests can drive it without a socket; `listen` is the only TCP wiring.
+ */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { SecureChatError, toSecureChatError } from '../errors.js';
+import { componentLogger, type Logger } from '../log.js';
+import { parseCrlsPem } from '../pki/parsed-crl.js';
+import type { TrustStore } from '../pki/trust-store.js';
+import { encodeFrame } from '../protocol/frame.js';
+import { ReplayGuard } from '../protocol/replay-guard.js';
+import { serverHandshake } from '../protocol/handshake.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME, DEFAULT_REPLAY_WINDOW_MS, type LocalIdentity } from '../protocol/types.js';
+import { HandshakeLimiter } from './limits.js';
+import type { RateLimits } from './rate.js';
+import type { CommandSpec } from './router.js';
+import { Router } from './router.js';
+import { Session, type PeerIdentity } from './session.js';
+
+export interface ServerLimits {
+  maxFrameSize: number;
+  handshakeTimeoutMs: number;
+  maxHandshakes: number;
+  maxHandshakesPerIp: number;
+  idleTimeoutMs: number;
+  pingIntervalMs: number;
+  replayWindowMs: number;
+  replayCacheSize: number;
+  rate: RateLimits;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxFrameSize: DEFAULT_MAX_FRAME,
+  handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  maxHandshakes: 256,
+  maxHandshakesPerIp: 64,
+  idleTimeoutMs: 90_000,
+  pingIntervalMs: 30_000,
+  replayWindowMs: DEFAULT_REPLAY_WINDOW_MS,
+  replayCacheSize: 1_000_000,
+  rate: { requestsPerSecond: 50, burst: 200, maxInflightBytes: 8 * 1024 * 1024 },
+};
+
+/** What a handler sees: its session plus whatever services the server was built with. */
+export interface HandlerContext<Services> {
+  session: Session;
+  services: Services;
+}
+
+export interface ServerOptions<Services> {
+  identity: LocalIdentity;
+  trust: TrustStore;
+  /** CRL file to watch: reloaded on change without a restart. */
+  crlFile?: string;
+  limits?: Partial<ServerLimits>;
+  log: Logger;
+  services: Services;
+  commands: CommandSpec<HandlerContext<Services>>[];
+}
+
+export class SecureChatServer<Services = unknown> extends EventEmitter {
+  readonly limits: ServerLimits;
+  readonly sessions = new Set<Session>();
+  private readonly log: Logger;
+  private readonly limiter: HandshakeLimiter;
+  private readonly replayGuard: ReplayGuard;
+  private readonly router: Router<HandlerContext<Services>>;
+  private readonly pending = new Set<Duplex>();
+  private tcp: net.Server | null = null;
+  private closing = false;
+
+  constructor(private readonly options: ServerOptions<Services>) {
+    super();
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.log = componentLogger(options.log, 'server');
+    this.limiter = new HandshakeLimiter(this.limits);
+    this.replayGuard = new ReplayGuard({ windowMs: this.limits.replayWindowMs, maxEntries: this.limits.replayCacheSize });
+    this.router = new Router(options.commands, componentLogger(options.log, 'router'));
+    if (options.crlFile) this.watchCrl(options.crlFile);
+  }
+
+  get services(): Services {
+    return this.options.services;
+  }
+
+  /** Serves one connection over any duplex stream. */
+  handle(stream: Duplex, ip = 'unknown'): void {
+    if (this.closing || !this.limiter.tryAcquire(ip)) {
+      const code = this.closing ? 'shutting_down' : 'busy';
+      this.log.warn('connection refused before handshake', { ip, code, inProgress: this.limiter.inProgress });
+      this.refuse(stream, new SecureChatError(code));
+      return;
+    }
+    this.pending.add(stream);
+    const sessionId = randomUUID();
+    serverHandshake<PeerIdentity>(stream, {
+      identity: this.options.identity,
+      verifyPeer: (chain) => this.verifyClient(chain),
+      replayGuard: this.replayGuard,
+      timeoutMs: this.limits.handshakeTimeoutMs,
+      replayWindowMs: this.limits.replayWindowMs,
+      maxFrameSize: this.limits.maxFrameSize,
+      sessionId,
+      log: componentLogger(this.options.log, 'handshake'),
+    }).then(
+      (channel) => {
+        this.pending.delete(stream);
+        this.limiter.release(ip);
+        if (this.closing) {
+          channel.fail(new SecureChatError('shutting_down'));
+          return;
+        }
+        this.startSession(new Session(channel, { ...this.limits, ip, log: this.log }));
+      },
+      (err: unknown) => {
+        this.pending.delete(stream);
+        this.limiter.release(ip);
+        const scErr = toSecureChatError(err);
+        if (scErr.code === 'bad_certificate') {
+          this.log.warn(`[Server] Certificate validation failed: ${scErr.reason ?? 'unknown'}`, { ip, reason: scErr.reason });
+        } else {
+          this.log.warn('handshake failed', { ip, code: scErr.code, reason: scErr.reason });
+        }
+        this.emit('handshakeFailed', scErr, ip);
+      },
+    );
+  }
+
+  async listen(port: number, host = '127.0.0.1'): Promise<net.AddressInfo> {
+    const tcp = net.createServer({ noDelay: true }, (socket) => {
+      socket.on('error', () => socket.destroy());
+      this.handle(socket, socket.remoteAddress ?? 'unknown');
+    });
+    this.tcp = tcp;
+    await new Promise<void>((resolve, reject) => {
+      tcp.once('error', reject);
+      tcp.listen(port, host, () => {
+        tcp.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = tcp.address() as net.AddressInfo;
+    this.log.info(`listening on ${addr.address}:${addr.port}`);
+    return addr;
+  }
+
+  /** Stops accepting, tells every session the server is going away, and waits for the sockets to close. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.options.crlFile) unwatchFile(this.options.crlFile);
+    const tcp = this.tcp;
+    const stopped = tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : Promise.resolve();
+    for (const stream of this.pending) stream.destroy();
+    const closedSessions = [...this.sessions].map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          if (s.closed) return resolve();
+          s.once('close', () => resolve());
+          s.fail(new SecureChatError('shutting_down'));
+        }),
+    );
+    await Promise.all(closedSessions);
+    await stopped;
+  }
+
+  private verifyClient(chain: Buffer[]): PeerIdentity {
+    const [leaf] = this.options.trust.verifyDer(chain, { purpose: 'client' });
+    if (!leaf.commonName) {
+      throw new SecureChatError('bad_certificate', 'The client certificate has no subject CN to use as the account name.', { reason: 'malformed' });
+    }
+    return { username: leaf.commonName, fingerprint: leaf.fingerprint256 };
+  }
+
+  private startSession(session: Session): void {
+    this.sessions.add(session);
+    this.log.info('session started', { session: session.id, user: session.username, ip: session.ip });
+    const ctx: HandlerContext<Services> = { session, services: this.options.services };
+    session.on('request', (msg, data) => void this.router.dispatch(ctx, msg, data));
+    session.on('close', (err?: SecureChatError) => {
+      this.sessions.delete(session);
+      this.log.info('session ended', { session: session.id, user: session.username, code: err?.code });
+      this.emit('sessionClosed', session, err);
+    });
+    this.emit('session', session);
+  }
+
+  /** A refusal before any key exists can only be a clear-text error frame. */
+  private refuse(stream: Duplex, err: SecureChatError): void {
+    const body = Buffer.from(JSON.stringify({ type: 'error', ...err.toJSON() }));
+    stream.on('error', () => undefined);
+    stream.end(encodeFrame(body));
+    setTimeout(() => stream.destroy(), 1000).unref();
+  }
+
+  private watchCrl(file: string): void {
+    // watchFile polls, which also sees atomic replace-by-rename (how `ca crl` writes the file).
+    watchFile(file, { interval: 500, persistent: false }, (curr, prev) => {
+      if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size) return;
+      try {
+        this.options.trust.setCrls(parseCrlsPem(readFileSync(file, 'utf8')));
+        this.log.info('CRL reloaded', { file });
+        this.emit('crlReloaded');
+      } catch (err) {
+        // Keep the previous CRL: an unreadable file must not silently un-revoke anyone.
+        this.log.error('CRL reload failed; keeping the previous CRL', { file, error: toSecureChatError(err).message });
+      }
+    });
+  }
+}

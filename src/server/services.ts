@@ -1,0 +1,36 @@
+/** What the chat handlers run against: storage, accounts, presence, delivery and the chat limits. */
+import type { Logger } from '../log.js';
+import type { Storage } from '../storage/types.js';
+import type { AccountService } from './accounts.js';
+import type { Delivery } from './delivery.js';
+import type { Hub } from './hub.js';
+import type { HandlerContext } from './server.js';
+
+export interface ChatLimits {
+  /** Largest text of one message, in UTF-8 bytes. */
+  maxTextBytes: number;
+  /** Largest file a user may send. */
+  maxFileBytes: number;
+  /** Size of one file chunk (≤ the frame limit minus record overhead). */
+  fileChunkBytes: number;
+  /** File transfers a session may have open at once. */
+  maxOpenTransfers: number;
+}
+
+export const DEFAULT_CHAT_LIMITS: ChatLimits = {
+  maxTextBytes: 64 * 1024,
+  maxFileBytes: 10 * 1024 * 1024,
+  fileChunkBytes: 256 * 1024,
+  maxOpenTransfers: 4,
+};
+
+export interface ChatServices {
+  storage: Storage;
+  accounts: AccountService;
+  hub: Hub;
+  delivery: Delivery;
+  limits: ChatLimits;
+  log: Logger;
+}
+
+export type ChatContext = HandlerContext<ChatServices>;
