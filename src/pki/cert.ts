@@ -1,0 +1,159 @@
+/**
+ * ParsedCert: one certificate decoded once — node:crypto's X509Certificate for signatures and the
+ * public key, @peculiar/asn1-x509 plus our DER reader for everything the policy needs. Instances are
+ * cached by the SHA-256 of their DER (bounded, least-recently-used) so a server that sees the same
+ * intermediates on every handshake neither re-parses them nor re-checks their signatures.
+ */
+import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate, Version } from '@peculiar/asn1-x509';
+import { SecureChatError } from '../errors.js';
+import { classifySignatureAlgorithm, publicKeyWeakness, type SignatureAlgorithmInfo } from './algorithms.js';
+import { readWhole, TAG_SEQUENCE } from './der.js';
+import { dnFromAsn, type DistinguishedName } from './dn.js';
+import { decodeExtensions, type DecodedExtensions } from './extensions.js';
+import type { GeneralNameValue } from './general-names.js';
+import { readPemCertificates } from './pem.js';
+
+const CACHE_LIMIT = 2048;
+const cache = new Map<string, ParsedCert>();
+
+/** Normalised serial: uppercase hex of the magnitude, no leading zeros (the form CRL entries are compared in). */
+export function serialToHex(raw: Buffer): string {
+  const hex = raw.toString('hex').replace(/^(00)+/, '').toUpperCase();
+  return hex === '' ? '00' : hex;
+}
+
+/** Problems with the serial encoding RFC 5280 §4.1.2.2 forbids; undefined when fine. */
+function serialProblem(raw: Buffer): string | undefined {
+  if (raw.length === 0) return 'empty serial number';
+  if (raw[0] & 0x80) return 'negative serial number';
+  const magnitude = raw[0] === 0 && raw.length > 1 ? raw.subarray(1) : raw;
+  if (magnitude.length > 20) return `serial number of ${magnitude.length} octets (maximum 20)`;
+  return undefined;
+}
+
+function malformedError(detail: string, cause?: unknown): SecureChatError {
+  return new SecureChatError('bad_certificate', `Malformed certificate: ${detail}.`, { reason: 'malformed', cause });
+}
+
+export class ParsedCert {
+  readonly der: Buffer;
+  readonly x509: X509Certificate;
+  readonly subject: string;
+  readonly issuer: string;
+  readonly subjectDn: DistinguishedName;
+  readonly issuerDn: DistinguishedName;
+  readonly commonName: string | undefined;
+  /** SHA-256 of the DER, uppercase hex pairs separated by colons (the format node and openssl print). */
+  readonly fingerprint256: string;
+  readonly serialHex: string;
+  readonly publicKey: KeyObject;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** X.509 version number: 1, 2 or 3. */
+  readonly version: number;
+  readonly signatureAlgorithm: SignatureAlgorithmInfo;
+  readonly extensions: DecodedExtensions;
+  /** Subject and issuer names are equal (RFC 5280 "self-issued"): exempt from pathLen counting. */
+  readonly selfIssued: boolean;
+  /** First structural problem (duplicate extension, bad serial, …): the validator reports it as `malformed`. */
+  readonly malformed: string | undefined;
+  /** undefined for an acceptable key, else why it is weak. */
+  readonly keyWeakness: string | undefined;
+  /** Signature results by issuer fingerprint: each (child, issuer) pair is checked once. */
+  private readonly signatureResults = new Map<string, boolean>();
+
+  private constructor(der: Buffer, digestHex: string) {
+    this.der = der;
+    let asn: Certificate;
+    try {
+      readWhole(der, TAG_SEQUENCE);
+      this.x509 = new X509Certificate(der);
+      asn = AsnConvert.parse(der, Certificate);
+    } catch (err) {
+      throw malformedError('not a DER X.509 certificate', err);
+    }
+    const tbs = asn.tbsCertificate;
+    this.subjectDn = dnFromAsn(tbs.subject);
+    this.issuerDn = dnFromAsn(tbs.issuer);
+    this.subject = this.subjectDn.text;
+    this.issuer = this.issuerDn.text;
+    this.commonName = this.subjectDn.commonName;
+    this.fingerprint256 = digestHex.toUpperCase().replace(/(..)(?!$)/g, '$1:');
+    const serial = Buffer.from(tbs.serialNumber);
+    this.serialHex = serialToHex(serial);
+    this.publicKey = this.x509.publicKey;
+    this.notBefore = tbs.validity.notBefore.getTime();
+    this.notAfter = tbs.validity.notAfter.getTime();
+    this.version = tbs.version === Version.v3 ? 3 : tbs.version === Version.v2 ? 2 : 1;
+    this.signatureAlgorithm = classifySignatureAlgorithm(asn.signatureAlgorithm);
+    this.extensions = decodeExtensions(tbs.extensions);
+    this.selfIssued = this.subjectDn.key === this.issuerDn.key;
+    this.keyWeakness = publicKeyWeakness(this.publicKey);
+
+    const sameAlgorithm = Buffer.from(AsnConvert.serialize(tbs.signature)).equals(Buffer.from(AsnConvert.serialize(asn.signatureAlgorithm)));
+    this.malformed =
+      serialProblem(serial) ??
+      (sameAlgorithm ? undefined : 'inner and outer signature algorithms differ') ??
+      (this.version < 3 && tbs.extensions ? 'extensions in a certificate older than v3' : undefined) ??
+      (this.subjectDn.rdns.length === 0 && !this.extensions.subjectAltName ? 'empty subject and no subjectAltName' : undefined) ??
+      (this.extensions.basicConstraints?.ca === false && this.extensions.basicConstraints.pathLen !== undefined
+        ? 'pathLenConstraint on a non-CA certificate'
+        : undefined) ??
+      this.extensions.malformed;
+  }
+
+  /** Parses (or fetches from the cache) one DER certificate. Throws SecureChatError('bad_certificate', reason 'malformed'). */
+  static fromDer(der: Buffer): ParsedCert {
+    const digest = createHash('sha256').update(der).digest('hex');
+    const hit = cache.get(digest);
+    if (hit) {
+      cache.delete(digest);
+      cache.set(digest, hit);
+      return hit;
+    }
+    const parsed = new ParsedCert(Buffer.from(der), digest);
+    cache.set(digest, parsed);
+    if (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
+    return parsed;
+  }
+
+  get subjectAltNames(): readonly GeneralNameValue[] {
+    return this.extensions.subjectAltName ?? [];
+  }
+
+  get isCa(): boolean {
+    return this.extensions.basicConstraints?.ca === true;
+  }
+
+  /** Whether `issuer`'s key verifies this certificate's signature (memoised per issuer). */
+  isSignedBy(issuer: ParsedCert): boolean {
+    let result = this.signatureResults.get(issuer.fingerprint256);
+    if (result === undefined) {
+      try {
+        result = this.x509.verify(issuer.publicKey);
+      } catch {
+        result = false;
+      }
+      this.signatureResults.set(issuer.fingerprint256, result);
+    }
+    return result;
+  }
+
+  toPem(): string {
+    return this.x509.toString();
+  }
+}
+
+/** Every CERTIFICATE block of a PEM text. Throws SecureChatError('bad_input') on garbage or when none is found. */
+export function parseCertificatesPem(text: string): ParsedCert[] {
+  const blocks = readPemCertificates(text);
+  return blocks.map((der, i) => {
+    try {
+      return ParsedCert.fromDer(der);
+    } catch (err) {
+      throw new SecureChatError('bad_input', `PEM certificate #${i + 1} is not a valid X.509 certificate.`, { reason: 'malformed', cause: err });
+    }
+  });
+}
