@@ -1,0 +1,557 @@
+/**
+ * ChatClient: the typed chat API over SecureChatClient, used by the REPL, script mode, the demo,
+ * benchmarks and soak. It owns the delivery contract of docs/MESSAGES.md on the client side: drop
+ * ids already seen, and acknowledge (coalesced) only after the 'message' listeners ran and, with
+ * auto-fetch, after the file is safely on disk — so a crash never acknowledges what we don't have.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { SecureChatError, toSecureChatError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import type { AppMessage } from '../protocol/types.js';
+import { SecureChatClient, type ClientOptions } from './client.js';
+import { ensureDir, placeDownload } from './downloads.js';
+import { filesFromCertsDir, loadClientFiles, type ClientFiles } from './identity.js';
+import { SeenIds } from './seen-ids.js';
+
+export interface UserRef {
+  uuid: string;
+  username: string;
+}
+
+export interface FileInfo {
+  uuid: string;
+  name: string;
+  size: number;
+  sha256: string;
+}
+
+/** A `message` push or a history entry: exactly one of `to` (DM recipient) or `group` is set. */
+export interface ChatMessage {
+  id: number;
+  conversation_id: number;
+  kind: 'text' | 'file';
+  from: string;
+  from_uuid: string;
+  to?: string;
+  group?: string;
+  text: string;
+  file?: FileInfo;
+  created_at: number;
+}
+
+export interface SentMessage {
+  id: number;
+  conversation_id: number;
+  created_at: number;
+}
+
+export interface OnlineUser {
+  uuid: string;
+  username: string;
+  ip: string;
+}
+
+export type GroupRole = 'owner' | 'admin' | 'member';
+
+export interface GroupSummary {
+  id: number;
+  name: string;
+  role: GroupRole;
+  member_count: number;
+}
+
+export interface GroupInfo {
+  group: { id: number; name: string };
+  members: { uuid: string; username: string; role: GroupRole; online: boolean }[];
+}
+
+export interface DeliveredEvent {
+  id: number;
+  conversation_id: number;
+  to: string;
+}
+
+export interface PresenceEvent {
+  user: string;
+  uuid: string;
+  status: 'online' | 'offline';
+}
+
+export interface GroupEvent {
+  group: string;
+  event: 'added' | 'removed' | 'renamed' | 'deleted' | 'role';
+  user?: string;
+  role?: GroupRole;
+  name?: string;
+}
+
+/** A file that arrived and was saved (auto-fetch). */
+export interface FileEvent {
+  id: number;
+  conversation_id: number;
+  from: string;
+  to?: string;
+  group?: string;
+  uuid: string;
+  name: string;
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+export interface FileSent extends SentMessage {
+  file: FileInfo;
+}
+
+export interface FetchedFile extends FileInfo {
+  path: string;
+}
+
+export type Progress = (done: number, total: number | undefined) => void;
+
+export interface ChatClientEvents {
+  message: [msg: ChatMessage];
+  delivered: [ev: DeliveredEvent];
+  presence: [ev: PresenceEvent];
+  group_event: [ev: GroupEvent];
+  file: [ev: FileEvent];
+  /** An auto-fetch that failed; the message was still shown, the file stays on the server. */
+  file_error: [ev: { message: ChatMessage; error: SecureChatError }];
+  /** Download progress of auto-fetched files. */
+  file_progress: [ev: { message: ChatMessage; done: number; total: number }];
+  /** Something non-fatal went wrong in the background (an ack refused). */
+  warning: [err: SecureChatError];
+  close: [err: SecureChatError | undefined];
+}
+
+export interface ChatClientOptions {
+  /** Directory to download incoming files into; a `file` event follows each saved file. */
+  autoFetchFiles?: string;
+  /** Coalescing window for acks, ms. */
+  ackDelayMs?: number;
+  /** Ids remembered for duplicate suppression. */
+  seenCapacity?: number;
+  log?: Logger;
+}
+
+export interface ChatOpenOptions extends ChatClientOptions {
+  host: string;
+  port: number;
+  serverName?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  keyPassphrase?: string;
+  /** Shorthand: `certs` + `user` pick DIR/root_ca.pem, DIR/USER_cert.pem, DIR/USER_key.pem. */
+  certs?: string;
+  user?: string;
+  connectTimeoutMs?: number;
+  handshakeTimeoutMs?: number;
+  requestTimeoutMs?: number;
+}
+
+const MAX_CHUNKS_IN_FLIGHT = 8;
+const DRAIN_THRESHOLD = 1024 * 1024;
+
+/** Resolves the file flags of `open`: explicit --ca/--cert/--key win over the --certs/--user shorthand. */
+export function resolveClientFiles(o: Pick<ChatOpenOptions, 'ca' | 'cert' | 'key' | 'keyPassphrase' | 'certs' | 'user'>): ClientFiles {
+  const short = o.certs && o.user ? filesFromCertsDir(o.certs, o.user) : undefined;
+  const ca = o.ca ?? short?.ca;
+  const cert = o.cert ?? short?.cert;
+  const key = o.key ?? short?.key;
+  if (!ca || !cert || !key) {
+    throw new SecureChatError('usage', 'Give --ca, --cert and --key, or the shorthand --certs DIR --user NAME.');
+  }
+  return { ca, cert, key, ...(o.keyPassphrase !== undefined ? { keyPassphrase: o.keyPassphrase } : {}) };
+}
+
+export class ChatClient extends EventEmitter<ChatClientEvents> {
+  /** Set after login/register. */
+  user: UserRef | null = null;
+  private readonly seen: SeenIds;
+  private readonly inflight = new Set<Promise<unknown>>();
+  /** Per conversation: the work (display, download) that must finish before its ack. */
+  private readonly convChains = new Map<number, Promise<void>>();
+  private readonly pendingAcks = new Map<number, number>();
+  private readonly ackedUpto = new Map<number, number>();
+  private ackTimer: NodeJS.Timeout | null = null;
+  private readonly fetchLocks = new Map<string, Promise<unknown>>();
+  private readonly ackDelayMs: number;
+  private readonly log: Logger;
+
+  constructor(
+    readonly connection: SecureChatClient,
+    private readonly options: ChatClientOptions = {},
+  ) {
+    super();
+    this.seen = new SeenIds(options.seenCapacity);
+    this.ackDelayMs = options.ackDelayMs ?? 20;
+    this.log = options.log ?? silentLogger();
+    connection.on('message', (msg: AppMessage) => this.onMessage(msg as unknown as ChatMessage));
+    connection.on('delivered', (msg: AppMessage) => this.emit('delivered', msg as unknown as DeliveredEvent));
+    connection.on('presence', (msg: AppMessage) => this.emit('presence', msg as unknown as PresenceEvent));
+    connection.on('group_event', (msg: AppMessage) => this.emit('group_event', msg as unknown as GroupEvent));
+    connection.on('close', (err?: SecureChatError) => {
+      if (this.ackTimer) clearTimeout(this.ackTimer);
+      this.ackTimer = null;
+      this.emit('close', err);
+    });
+  }
+
+  /** Connects with an identity already in memory (benchmarks, tests). */
+  static async connect(options: ClientOptions & ChatClientOptions): Promise<ChatClient> {
+    const connection = await SecureChatClient.connect(options);
+    return new ChatClient(connection, options);
+  }
+
+  /** Loads the identity and trust from files (`--ca/--cert/--key` or `--certs/--user`), then connects. */
+  static async open(opts: ChatOpenOptions): Promise<ChatClient> {
+    const { identity, trust } = loadClientFiles(resolveClientFiles(opts));
+    return ChatClient.connect({ ...opts, identity, trust });
+  }
+
+  get closed(): boolean {
+    return this.connection.closed;
+  }
+
+  close(): void {
+    this.connection.close();
+  }
+
+  // --- accounts ---
+
+  async register(password: string, username?: string): Promise<UserRef> {
+    const r = await this.call<{ user: UserRef }>('register', { password, ...(username ? { username } : {}) });
+    this.user = r.user;
+    return r.user;
+  }
+
+  async login(password: string, username?: string): Promise<UserRef> {
+    const r = await this.call<{ user: UserRef }>('login', { password, ...(username ? { username } : {}) });
+    this.user = r.user;
+    return r.user;
+  }
+
+  async logout(): Promise<void> {
+    await this.call('logout');
+    this.user = null;
+  }
+
+  async changePassword(oldPassword: string, newPassword: string): Promise<void> {
+    await this.call('change_password', { old_password: oldPassword, new_password: newPassword });
+  }
+
+  // --- presence and messages ---
+
+  async who(): Promise<OnlineUser[]> {
+    return (await this.call<{ users: OnlineUser[] }>('who')).users;
+  }
+
+  /** Resolves once the server has durably stored the message. */
+  dm(to: string, text: string): Promise<SentMessage> {
+    return this.call<SentMessage>('dm', { to, text });
+  }
+
+  async history(q: { with?: string; group?: string; before?: number; limit?: number }): Promise<ChatMessage[]> {
+    const params: Record<string, unknown> = {};
+    if (q.with !== undefined) params.with = q.with;
+    if (q.group !== undefined) params.group = q.group;
+    if (q.before !== undefined) params.before = q.before;
+    if (q.limit !== undefined) params.limit = q.limit;
+    return (await this.call<{ messages: ChatMessage[] }>('history', params)).messages;
+  }
+
+  // --- groups ---
+
+  async groupCreate(name: string): Promise<{ id: number; name: string }> {
+    return (await this.call<{ group: { id: number; name: string } }>('group_create', { name })).group;
+  }
+
+  async groupList(): Promise<GroupSummary[]> {
+    return (await this.call<{ groups: GroupSummary[] }>('group_list')).groups;
+  }
+
+  groupInfo(group: string): Promise<GroupInfo> {
+    return this.call<GroupInfo>('group_info', { group });
+  }
+
+  async groupAdd(group: string, user: string): Promise<void> {
+    await this.call('group_add', { group, user });
+  }
+
+  async groupRemove(group: string, user: string): Promise<void> {
+    await this.call('group_remove', { group, user });
+  }
+
+  async groupPromote(group: string, user: string): Promise<void> {
+    await this.call('group_promote', { group, user });
+  }
+
+  async groupDemote(group: string, user: string): Promise<void> {
+    await this.call('group_demote', { group, user });
+  }
+
+  groupLeave(group: string): Promise<{ deleted: boolean; new_owner?: string }> {
+    return this.call('group_leave', { group });
+  }
+
+  async groupRename(group: string, name: string): Promise<void> {
+    await this.call('group_rename', { group, name });
+  }
+
+  async groupDelete(group: string): Promise<void> {
+    await this.call('group_delete', { group });
+  }
+
+  groupSend(group: string, text: string): Promise<SentMessage> {
+    return this.call<SentMessage>('group_send', { group, text });
+  }
+
+  // --- files ---
+
+  /**
+   * Offers the file (refused before any data moves if too large or not allowed), streams it in
+   * binary chunks with a bounded number in flight, and resolves when the server has checked the
+   * sha256 and stored it.
+   */
+  async sendFile(opts: { to?: string; group?: string; path: string; name?: string; onProgress?: Progress }): Promise<FileSent> {
+    if ((opts.to === undefined) === (opts.group === undefined)) {
+      throw new SecureChatError('usage', 'sendFile needs exactly one of `to` or `group`.');
+    }
+    const fh = await openForReading(opts.path);
+    try {
+      const stat = await fh.stat();
+      if (!stat.isFile()) throw new SecureChatError('bad_input', `${opts.path} is not a regular file.`);
+      const size = stat.size;
+      const sha256 = await hashFile(fh, size, opts.path);
+      const target = opts.to !== undefined ? { to: opts.to } : { group: opts.group };
+      const offer = await this.call<{ transfer_id: string; chunk_size: number }>('file_offer', {
+        ...target,
+        name: opts.name ?? basename(opts.path),
+        size,
+        sha256,
+      });
+      const chunkSize = offer.chunk_size;
+      if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) throw new SecureChatError('malformed', 'The server sent an invalid chunk_size.');
+      opts.onProgress?.(0, size);
+      let acked = 0;
+      const window = new Set<Promise<unknown>>();
+      for (let offset = 0; offset < size; offset += chunkSize) {
+        const len = Math.min(chunkSize, size - offset);
+        const buf = Buffer.allocUnsafe(len);
+        const { bytesRead } = await fh.read(buf, 0, len, offset);
+        if (bytesRead !== len) throw new SecureChatError('io_error', `${opts.path} changed while it was being sent.`);
+        const p = this.call('file_chunk', { transfer_id: offer.transfer_id, offset }, buf).then(() => {
+          acked += len;
+          opts.onProgress?.(acked, size);
+        });
+        p.catch(() => undefined); // awaited below; this only keeps a failed sibling from going unhandled
+        window.add(p);
+        void p.finally(() => window.delete(p)).catch(() => undefined);
+        if (window.size >= MAX_CHUNKS_IN_FLIGHT) await Promise.race(window);
+        if (this.connection.bufferedBytes > DRAIN_THRESHOLD) await this.connection.waitForDrain();
+      }
+      await Promise.all(window);
+      return await this.call<FileSent>('file_complete', { transfer_id: offer.transfer_id });
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * Downloads a stored file into `destDir` under a sanitised, non-colliding name, after checking
+   * its size and sha256 (and, when given, that it is the file `expect` announced). Returns where
+   * it was written. Nothing is left behind on failure.
+   */
+  async fetchFile(uuid: string, destDir: string, onProgress?: Progress, expect?: FileInfo): Promise<FetchedFile> {
+    // Two fetches of one uuid would interleave their file_data pushes, so they take turns.
+    const prev = this.fetchLocks.get(uuid) ?? Promise.resolve();
+    const run = prev.catch(() => undefined).then(() => this.fetchOnce(uuid, destDir, onProgress, expect));
+    this.fetchLocks.set(uuid, run);
+    try {
+      return await run;
+    } finally {
+      if (this.fetchLocks.get(uuid) === run) this.fetchLocks.delete(uuid);
+    }
+  }
+
+  /** Sends pending acks now and resolves when every request made so far has its response. */
+  async idle(): Promise<void> {
+    while (true) {
+      if (this.ackTimer) {
+        clearTimeout(this.ackTimer);
+        this.ackTimer = null;
+      }
+      const work = [...this.inflight, ...this.convChains.values()];
+      if (work.length === 0 && this.pendingAcks.size === 0) return;
+      this.flushAcks();
+      await Promise.allSettled([...this.inflight, ...this.convChains.values()]);
+      if (this.closed) return;
+    }
+  }
+
+  // --- internals ---
+
+  /** Every request goes through here, so `idle()` can wait for all of them. */
+  private call<T = unknown>(type: string, params: Record<string, unknown> = {}, data?: Buffer): Promise<T> {
+    const p = this.connection.request<T>(type, params, data);
+    this.inflight.add(p);
+    const untrack = (): void => {
+      this.inflight.delete(p);
+    };
+    p.then(untrack, untrack);
+    return p;
+  }
+
+  private onMessage(msg: ChatMessage): void {
+    if (!Number.isSafeInteger(msg.id) || !Number.isSafeInteger(msg.conversation_id)) {
+      this.log.warn('message push without a valid id ignored');
+      return;
+    }
+    if (!this.seen.add(msg.id)) return;
+    this.emit('message', msg);
+    const conv = msg.conversation_id;
+    const prev = this.convChains.get(conv) ?? Promise.resolve();
+    const dir = this.options.autoFetchFiles;
+    const chain = prev
+      .then(async () => {
+        if (msg.kind === 'file' && msg.file && dir !== undefined) await this.autoFetch(msg, msg.file, dir);
+      })
+      .then(() => this.scheduleAck(conv, msg.id));
+    this.convChains.set(conv, chain);
+    void chain.finally(() => {
+      if (this.convChains.get(conv) === chain) this.convChains.delete(conv);
+    });
+  }
+
+  private async autoFetch(msg: ChatMessage, file: FileInfo, dir: string): Promise<void> {
+    try {
+      const got = await this.fetchFile(
+        file.uuid,
+        dir,
+        (done, total) => this.emit('file_progress', { message: msg, done, total: total ?? file.size }),
+        file,
+      );
+      this.emit('file', {
+        id: msg.id,
+        conversation_id: msg.conversation_id,
+        from: msg.from,
+        ...(msg.to !== undefined ? { to: msg.to } : {}),
+        ...(msg.group !== undefined ? { group: msg.group } : {}),
+        uuid: got.uuid,
+        name: got.name,
+        path: got.path,
+        sha256: got.sha256,
+        size: got.size,
+      });
+    } catch (err) {
+      this.emit('file_error', { message: msg, error: toSecureChatError(err) });
+    }
+  }
+
+  private scheduleAck(conv: number, id: number): void {
+    if (this.closed) return;
+    if (id > (this.pendingAcks.get(conv) ?? 0)) this.pendingAcks.set(conv, id);
+    if (!this.ackTimer) {
+      this.ackTimer = setTimeout(() => {
+        this.ackTimer = null;
+        this.flushAcks();
+      }, this.ackDelayMs);
+    }
+  }
+
+  private flushAcks(): void {
+    if (this.closed) {
+      this.pendingAcks.clear();
+      return;
+    }
+    for (const [conv, upto] of this.pendingAcks) {
+      if (upto <= (this.ackedUpto.get(conv) ?? 0)) continue;
+      this.ackedUpto.set(conv, upto);
+      this.call('ack', { conversation_id: conv, upto }).catch((err: unknown) => {
+        if (!this.closed) this.emit('warning', toSecureChatError(err));
+      });
+    }
+    this.pendingAcks.clear();
+  }
+
+  private async fetchOnce(uuid: string, destDir: string, onProgress: Progress | undefined, expect: FileInfo | undefined): Promise<FetchedFile> {
+    ensureDir(destDir);
+    const tmp = join(destDir, `.securechat-${randomBytes(8).toString('hex')}.part`);
+    let fd: number;
+    try {
+      fd = openSync(tmp, 'wx');
+    } catch (err) {
+      throw new SecureChatError('io_error', `Cannot write into ${destDir}: ${(err as Error).message}`, { cause: err });
+    }
+    const hash = createHash('sha256');
+    let received = 0;
+    let failure: SecureChatError | undefined;
+    const onData = (msg: AppMessage, data?: Buffer): void => {
+      if (msg.file !== uuid || failure) return;
+      if (msg.offset !== received || !data) {
+        failure = new SecureChatError('malformed', `File data for ${uuid} arrived out of order.`);
+        return;
+      }
+      try {
+        writeSync(fd, data);
+      } catch (err) {
+        failure = new SecureChatError('io_error', `Cannot write ${tmp}: ${(err as Error).message}`, { cause: err });
+        return;
+      }
+      hash.update(data);
+      received += data.length;
+      onProgress?.(received, expect?.size);
+    };
+    this.connection.on('file_data', onData);
+    let closed = false;
+    try {
+      const { file } = await this.call<{ file: FileInfo }>('file_get', { file: uuid });
+      if (failure) throw failure;
+      const digest = hash.digest('hex');
+      if (received !== file.size || digest !== file.sha256.toLowerCase()) {
+        throw new SecureChatError('checksum_mismatch', `Downloaded ${received} bytes with sha256 ${digest}; expected ${file.size} bytes, ${file.sha256}.`);
+      }
+      if (expect && (expect.size !== file.size || expect.sha256.toLowerCase() !== digest)) {
+        throw new SecureChatError('checksum_mismatch', `The file differs from the one announced (${expect.sha256}).`);
+      }
+      closeSync(fd);
+      closed = true;
+      const path = placeDownload(tmp, destDir, file.name);
+      return { ...file, sha256: digest, path };
+    } catch (err) {
+      if (!closed) closeSync(fd);
+      closed = true;
+      rmSync(tmp, { force: true });
+      throw err;
+    } finally {
+      if (!closed) closeSync(fd);
+      this.connection.off('file_data', onData);
+    }
+  }
+}
+
+async function openForReading(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'r');
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'cannot be read';
+    throw new SecureChatError('io_error', `The file ${path} ${why}.`, { cause: err });
+  }
+}
+
+async function hashFile(fh: FileHandle, size: number, path: string): Promise<string> {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(Math.min(Math.max(size, 1), 1024 * 1024));
+  for (let pos = 0; pos < size; ) {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
+    if (bytesRead === 0) throw new SecureChatError('io_error', `${path} shrank while it was being read.`);
+    hash.update(buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+  return hash.digest('hex');
+}

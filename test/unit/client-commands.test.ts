@@ -1,0 +1,91 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SecureChatError } from '../../src/errors.js';
+import { parseCommand, redactCommand, HELP_TEXT } from '../../src/client/commands.js';
+
+function usageError(line: string): SecureChatError {
+  try {
+    parseCommand(line);
+  } catch (err) {
+    assert.ok(err instanceof SecureChatError);
+    assert.equal(err.code, 'usage');
+    return err;
+  }
+  assert.fail(`expected "${line}" to be refused`);
+}
+
+test('/msg keeps the text verbatim after the user', () => {
+  assert.deepEqual(parseCommand('/msg bob hi there'), { kind: 'msg', to: 'bob', text: 'hi there' });
+  assert.deepEqual(parseCommand('  /msg   bob   spaced  out  '), { kind: 'msg', to: 'bob', text: 'spaced  out' });
+  assert.deepEqual(parseCommand('/MSG bob x'), { kind: 'msg', to: 'bob', text: 'x' });
+});
+
+test('/msg without text or user is a usage error naming the syntax', () => {
+  assert.match(usageError('/msg bob').message, /Missing text.*Usage: \/msg USER TEXT/);
+  assert.match(usageError('/msg').message, /Missing user/);
+  assert.match(usageError('/msg bob    ').message, /Missing text/);
+});
+
+test('/g accepts the group with or without #', () => {
+  assert.deepEqual(parseCommand('/g team hello all'), { kind: 'gsend', group: 'team', text: 'hello all' });
+  assert.deepEqual(parseCommand('/g #team hello'), { kind: 'gsend', group: 'team', text: 'hello' });
+  usageError('/g team');
+  usageError('/g # hi');
+});
+
+test('/send: #name is a group, anything else a user; quoted paths keep spaces', () => {
+  assert.deepEqual(parseCommand('/send bob ./a.txt'), { kind: 'send', target: { user: 'bob' }, path: './a.txt' });
+  assert.deepEqual(parseCommand('/send #team /tmp/my file.pdf'), { kind: 'send', target: { group: 'team' }, path: '/tmp/my file.pdf' });
+  assert.deepEqual(parseCommand('/send bob "/tmp/x y.txt"'), { kind: 'send', target: { user: 'bob' }, path: '/tmp/x y.txt' });
+  usageError('/send bob');
+  usageError('/send');
+});
+
+test('/history with optional bounded N', () => {
+  assert.deepEqual(parseCommand('/history bob'), { kind: 'history', target: { user: 'bob' } });
+  assert.deepEqual(parseCommand('/history #team 5'), { kind: 'history', target: { group: 'team' }, limit: 5 });
+  usageError('/history bob 0');
+  usageError('/history bob 201');
+  usageError('/history bob x');
+  usageError('/history bob 5 6');
+  usageError('/history');
+});
+
+test('/group actions and their arity', () => {
+  assert.deepEqual(parseCommand('/group list'), { kind: 'group', action: 'list' });
+  assert.deepEqual(parseCommand('/group create team'), { kind: 'group', action: 'create', group: 'team' });
+  assert.deepEqual(parseCommand('/group add #team bob'), { kind: 'group', action: 'add', group: 'team', user: 'bob' });
+  assert.deepEqual(parseCommand('/group promote team bob'), { kind: 'group', action: 'promote', group: 'team', user: 'bob' });
+  assert.deepEqual(parseCommand('/group rename team #crew'), { kind: 'group', action: 'rename', group: 'team', name: 'crew' });
+  assert.deepEqual(parseCommand('/group info team'), { kind: 'group', action: 'info', group: 'team' });
+  assert.match(usageError('/group add team').message, /Usage: \/group add GROUP USER/);
+  assert.match(usageError('/group frob team').message, /Unknown group action "frob"/);
+  usageError('/group');
+  usageError('/group list extra');
+});
+
+test('simple commands, blank lines and comments', () => {
+  assert.deepEqual(parseCommand('/who'), { kind: 'who' });
+  assert.deepEqual(parseCommand('/help'), { kind: 'help' });
+  assert.deepEqual(parseCommand('/quit'), { kind: 'quit' });
+  assert.deepEqual(parseCommand('/passwd'), { kind: 'passwd' });
+  assert.deepEqual(parseCommand('/passwd old-secret new-secret'), { kind: 'passwd', oldPassword: 'old-secret', newPassword: 'new-secret' });
+  assert.equal(parseCommand('   '), null);
+  assert.equal(parseCommand('# a comment'), null);
+  usageError('/who bob');
+  usageError('/passwd onlyone');
+});
+
+test('unknown commands and plain text are refused with a hint', () => {
+  assert.match(usageError('/frobnicate').message, /Unknown command \/frobnicate/);
+  assert.match(usageError('hello bob').message, /\/msg USER TEXT/);
+});
+
+test('passwords never appear in a redacted command line', () => {
+  assert.equal(redactCommand('/passwd hunter2hunter2 n3w-secret!'), '/passwd ***');
+  assert.equal(redactCommand(' /msg bob hi '), '/msg bob hi');
+});
+
+test('help documents the addressing rule', () => {
+  assert.match(HELP_TEXT, /"#name" is a group/);
+});
