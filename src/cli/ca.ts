@@ -1,4 +1,25 @@
+/** The `ca` command group: one module per subcommand; this file only wires them. */
 import type { Command } from 'commander';
+import { registerCaInit } from './ca-init.js';
+import { registerCaIssue } from './ca-issue.js';
+import { registerCaRevoke } from './ca-revoke.js';
+import { registerCaCrl } from './ca-crl.js';
+import { registerCaList } from './ca-list.js';
+import { registerCaInspect } from './ca-inspect.js';
+import { registerCaExportP12 } from './ca-export-p12.js';
+import { registerCaVerify } from './ca-verify.js';
 
-// Placeholder until the 'ca' command lands (owned by its issue); keeps the CLI wiring compiling.
-export function registerCa(_program: Command): void {}
+export function registerCa(program: Command): void {
+  const ca = program
+    .command('ca')
+    .description('certificate authority: init, issue, revoke, crl, list, inspect, export-p12, verify')
+    .addHelpText('after', '\nExample:\n  $ securechat ca init --dir certs && securechat ca issue server localhost --dir certs');
+  registerCaInit(ca);
+  registerCaIssue(ca);
+  registerCaRevoke(ca);
+  registerCaCrl(ca);
+  registerCaList(ca);
+  registerCaInspect(ca);
+  registerCaExportP12(ca);
+  registerCaVerify(ca);
+}
