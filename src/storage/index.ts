@@ -11,7 +11,7 @@ import { assertSchemaCurrent, migrate } from './migrations/index.js';
 import { MysqlDriver } from './mysql/driver.js';
 import { SqliteDriver } from './sqlite/driver.js';
 import { SqlStorage } from './sql-storage.js';
-import type { OpenStorageOptions, Storage } from './types.js';
+import type { OpenStorageOptions } from './types.js';
 
 export type { Storage, OpenStorageOptions } from './types.js';
 export { SqlStorage } from './sql-storage.js';
