@@ -141,6 +141,7 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
       if (this.isClosed) return;
       this.onFrame(frame);
     }
+    if (this.decoder.failure) this.fail(this.decoder.failure);
   };
 
   private onFrame(frame: Buffer): void {

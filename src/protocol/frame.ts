@@ -41,9 +41,16 @@ export class FrameDecoder {
     return this.buffered;
   }
 
+  /** Set once the stream is out of sync; every later push throws it. */
+  get failure(): SecureChatError | undefined {
+    return this.failed;
+  }
+
   /**
-   * Feeds bytes; returns the frame payloads completed by them (possibly none). After an error the
-   * decoder stays failed: the stream is out of sync and must be closed.
+   * Feeds bytes; returns the frame payloads completed by them (possibly none). A bad length throws
+   * at once if no frame preceded it in this chunk; otherwise the frames before it are returned
+   * first (they are in order and may be valid) and the error is left in `failure`, so callers
+   * check `failure` after handling the returned frames.
    */
   push(chunk: Buffer): Buffer[] {
     if (this.failed) throw this.failed;
@@ -67,7 +74,7 @@ export class FrameDecoder {
       this.failed = err as SecureChatError;
       this.chunks = [];
       this.buffered = 0;
-      throw err;
+      if (frames.length === 0) throw err;
     }
     return frames;
   }

@@ -77,8 +77,9 @@ export class HandshakeReader {
         w.resolve(f);
       } else this.frames.push(f);
     }
+    if (this.decoder.failure) this.abort(this.decoder.failure);
     // Backpressure: nobody is waiting, so stop reading until someone asks.
-    if (!this.waiter && this.frames.length > 0) this.stream.pause();
+    else if (!this.waiter && this.frames.length > 0) this.stream.pause();
   };
 
   private readonly onEnd = (): void => {

@@ -54,8 +54,7 @@ export function expectLeaf(...expected: TestIdentity[]) {
 
 /** Two connected in-memory duplex streams (Node 20 has no stream.duplexPair). */
 export function duplexPair(): [Duplex, Duplex] {
-  let a: Duplex;
-  let b: Duplex;
+  const ends: Duplex[] = [];
   const make = (peer: () => Duplex): Duplex =>
     new Duplex({
       read() {},
@@ -68,9 +67,8 @@ export function duplexPair(): [Duplex, Duplex] {
         cb();
       },
     });
-  a = make(() => b);
-  b = make(() => a);
-  return [a, b];
+  ends.push(make(() => ends[1]), make(() => ends[0]));
+  return [ends[0], ends[1]];
 }
 
 /** A real TCP connection on 127.0.0.1 (port 0): [server side, client side, close()]. */

@@ -50,6 +50,14 @@ test('a header announcing 4 GiB is rejected before any body byte or allocation',
   assert.ok(process.memoryUsage().arrayBuffers - before < 64 * 1024 * 1024);
 });
 
+test('frames before a bad header in the same chunk are returned first; the error waits in failure', () => {
+  const d = new FrameDecoder(1024);
+  const out = d.push(Buffer.concat([encodeFrame(Buffer.from('ok')), Buffer.from([0xff, 0xff, 0xff, 0xff])]));
+  assert.deepEqual(out, [Buffer.from('ok')]);
+  assert.equal(d.failure?.code, 'frame_too_large');
+  assert.throws(() => d.push(Buffer.from('x')), (e: SecureChatError) => e.code === 'frame_too_large');
+});
+
 test('exactly maxFrameSize is accepted', () => {
   const d = new FrameDecoder(16);
   assert.deepEqual(d.push(encodeFrame(Buffer.alloc(16, 1))), [Buffer.alloc(16, 1)]);
