@@ -1,0 +1,112 @@
+/**
+ * How events and results look: human lines (optionally coloured) for the REPL and plain script
+ * mode, and one JSON object per line for `--json`. Both printers read the same typed events.
+ */
+import type { SecureChatError } from '../errors.js';
+import type { ChatMessage, DeliveredEvent, FileEvent, GroupEvent, PresenceEvent } from './chat-client.js';
+import { formatBytes } from './progress.js';
+
+export interface Palette {
+  dim(s: string): string;
+  bold(s: string): string;
+  red(s: string): string;
+  green(s: string): string;
+  yellow(s: string): string;
+  cyan(s: string): string;
+  magenta(s: string): string;
+}
+
+const ansi = (code: number) => (s: string) => `\x1b[${code}m${s}\x1b[0m`;
+const plain = (s: string): string => s;
+
+/** Colours only on a terminal, and never when NO_COLOR is set (https://no-color.org). */
+export function colorEnabled(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env, flag = true): boolean {
+  return flag && Boolean(stream.isTTY) && !(env.NO_COLOR !== undefined && env.NO_COLOR !== '');
+}
+
+export function palette(enabled: boolean): Palette {
+  if (!enabled) return { dim: plain, bold: plain, red: plain, green: plain, yellow: plain, cyan: plain, magenta: plain };
+  return { dim: ansi(2), bold: ansi(1), red: ansi(31), green: ansi(32), yellow: ansi(33), cyan: ansi(36), magenta: ansi(35) };
+}
+
+/** Control characters from a peer must not reach our terminal (escape-sequence injection). */
+export function safeText(s: unknown): string {
+  // eslint-disable-next-line no-control-regex
+  return String(s ?? '').replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, '�');
+}
+
+function clock(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? '--:--' : `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+}
+
+export function where(m: { to?: string; group?: string }): string {
+  return m.group !== undefined ? `#${safeText(m.group)}` : safeText(m.to);
+}
+
+export function formatMessage(m: ChatMessage, p: Palette): string {
+  const head = `${p.dim(`[${clock(m.created_at)}]`)} ${p.bold(safeText(m.from))} ${p.dim('→')} ${p.cyan(where(m))}`;
+  if (m.kind === 'file' && m.file) {
+    return `${head}: ${p.magenta('[file]')} ${safeText(m.file.name)} (${formatBytes(m.file.size)})${m.text ? ` ${safeText(m.text)}` : ''}`;
+  }
+  return `${head}: ${safeText(m.text)}`;
+}
+
+export function formatFile(f: FileEvent, p: Palette): string {
+  return `${p.magenta('[file saved]')} from ${safeText(f.from)} → ${where(f)}: ${safeText(f.path)} (${formatBytes(f.size)}, sha256 ${f.sha256.slice(0, 16)}…)`;
+}
+
+export function formatPresence(e: PresenceEvent, p: Palette): string {
+  return p.dim(`* ${safeText(e.user)} is ${e.status === 'online' ? p.green('online') : 'offline'}`);
+}
+
+export function formatGroupEvent(e: GroupEvent, p: Palette): string {
+  const g = `#${safeText(e.group)}`;
+  switch (e.event) {
+    case 'added':
+      return p.yellow(`* ${g}: ${safeText(e.user)} was added`);
+    case 'removed':
+      return p.yellow(`* ${g}: ${safeText(e.user)} was removed`);
+    case 'renamed':
+      return p.yellow(`* ${g} was renamed to #${safeText(e.name)}`);
+    case 'deleted':
+      return p.yellow(`* ${g} was deleted`);
+    case 'role':
+      return p.yellow(`* ${g}: ${safeText(e.user)} is now ${safeText(e.role)}`);
+    default:
+      return p.yellow(`* ${g}: ${safeText((e as { event: unknown }).event)}`);
+  }
+}
+
+export function formatDelivered(e: DeliveredEvent, p: Palette): string {
+  return p.dim(`✓ message ${e.id} delivered to ${safeText(e.to)}`);
+}
+
+export function formatError(err: SecureChatError, p: Palette, command?: string): string {
+  const reason = err.reason ? ` (${err.reason})` : '';
+  return p.red(`error: ${err.code}${reason}: ${err.message}${command ? `  [${command}]` : ''}`);
+}
+
+export function jsonLine(obj: Record<string, unknown>): string {
+  return JSON.stringify(obj) + '\n';
+}
+
+/** Receives each event both as data and as a human line; the caller prints one of the two. */
+export type EventSink = (data: Record<string, unknown>, human: string) => void;
+
+/** Routes every ChatClient event to `sink`, in the `{"event": …}` shape of `--json`. */
+export function subscribeEvents(chat: import('./chat-client.js').ChatClient, p: Palette, sink: EventSink): void {
+  chat.on('message', (m) => sink({ event: 'message', ...m }, formatMessage(m, p)));
+  chat.on('file', (f) => sink({ event: 'file', ...f }, formatFile(f, p)));
+  chat.on('file_error', ({ message, error }) =>
+    sink({ event: 'file_error', id: message.id, from: message.from, file: message.file, code: error.code, message: error.message }, formatError(error, p, `file from ${safeText(message.from)}`)),
+  );
+  chat.on('presence', (e) => sink({ event: 'presence', ...e }, formatPresence(e, p)));
+  // The push's own `event` field ("added", …) would clash with the line's tag, so it becomes `change`.
+  chat.on('group_event', (e) => {
+    const { event: change, ...rest } = e;
+    sink({ event: 'group_event', change, ...rest }, formatGroupEvent(e, p));
+  });
+  chat.on('delivered', (e) => sink({ event: 'delivered', ...e }, formatDelivered(e, p)));
+  chat.on('warning', (err) => sink({ event: 'warning', code: err.code, message: err.message }, formatError(err, p)));
+}

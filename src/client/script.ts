@@ -1,0 +1,92 @@
+/**
+ * Script mode: the slash commands read line by line from a stream (stdin when it is not a
+ * terminal), run one after the other so that a script's order is the order of effects. At end of
+ * input it waits until every request has its response and every received message is acknowledged;
+ * the exit code says whether any command failed.
+ */
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { SecureChatError, toSecureChatError } from '../errors.js';
+import type { ChatClient } from './chat-client.js';
+import { parseCommand, redactCommand, type ChatCommand } from './commands.js';
+import { executeCommand } from './execute.js';
+import { formatError, jsonLine, palette, subscribeEvents } from './format.js';
+import { ProgressBar } from './progress.js';
+
+export interface ScriptOptions {
+  chat: ChatClient;
+  input: Readable;
+  out: Writable;
+  err: Writable;
+  json: boolean;
+  /** Stay connected after end of input, printing events, until `stop` resolves or the connection ends. */
+  listen: boolean;
+  /** Resolves when the user asks to stop (SIGINT/SIGTERM); only used with `listen`. */
+  stop?: Promise<void>;
+}
+
+/** Returns the process exit code: 0 when every command succeeded, 1 otherwise. */
+export async function runScript(o: ScriptOptions): Promise<number> {
+  const p = palette(false);
+  let failed = false;
+  const print = (line: string): void => void o.out.write(line.endsWith('\n') ? line : line + '\n');
+  subscribeEvents(o.chat, p, (data, human) => print(o.json ? jsonLine(data) : human));
+
+  const reportError = (err: SecureChatError, command?: string): void => {
+    failed = true;
+    if (o.json) print(jsonLine({ event: 'error', ...(command !== undefined ? { command } : {}), ...err.toJSON() }));
+    else o.err.write(formatError(err, p, command) + '\n');
+  };
+
+  const closed = new Promise<SecureChatError | undefined>((resolve) => {
+    if (o.chat.closed) resolve(o.chat.connection.closeReason);
+    o.chat.once('close', resolve);
+  });
+
+  const rl = createInterface({ input: o.input, crlfDelay: Infinity });
+  try {
+    for await (const line of rl) {
+      if (o.chat.closed) break;
+      const command = redactCommand(line);
+      let cmd: ChatCommand | null;
+      try {
+        cmd = parseCommand(line);
+      } catch (err) {
+        reportError(toSecureChatError(err), command);
+        continue;
+      }
+      if (cmd === null) continue;
+      if (cmd.kind === 'quit') break;
+      try {
+        const outcome = await executeCommand(cmd, {
+          chat: o.chat,
+          palette: p,
+          sendProgress: (name) => {
+            const bar = new ProgressBar(name, undefined, o.err as unknown as NodeJS.WriteStream);
+            return { update: (done, total) => bar.update(done, total), finish: () => bar.finish() };
+          },
+        });
+        if (o.json) print(jsonLine({ ...outcome.data, event: 'result', command, ok: true }));
+        else for (const l of outcome.lines) print(l);
+      } catch (err) {
+        reportError(toSecureChatError(err), command);
+      }
+    }
+  } finally {
+    rl.close();
+  }
+
+  await o.chat.idle();
+  if (o.listen && !o.chat.closed) {
+    await Promise.race([closed, o.stop ?? new Promise<void>(() => undefined)]);
+    await o.chat.idle();
+  }
+  if (o.chat.closed) {
+    const reason = o.chat.connection.closeReason;
+    // Ending the session ourselves is fine; the server dropping it is a failure of the run.
+    if (reason) reportError(reason);
+  } else {
+    o.chat.close();
+  }
+  return failed ? 1 : 0;
+}
