@@ -9,7 +9,7 @@ const password = { type: 'string', min: 1, max: 1024 } as const;
 const username = { type: 'string', min: 1, max: 64, optional: true } as const;
 
 /** Marks the session logged in, announces it and starts delivering what is pending. */
-function startUserSession(ctx: ChatContext, user: User): { user: { uuid: string; username: string } } {
+function startUserSession(ctx: ChatContext, user: Pick<User, 'id' | 'uuid' | 'username'>): { user: { uuid: string; username: string } } {
   const { session, services } = ctx;
   if (session.loggedIn) throw new SecureChatError('bad_request', 'Already logged in.');
   session.userId = user.id;
