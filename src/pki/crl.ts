@@ -1,4 +1,5 @@
 /** Revocation: marking index entries revoked and publishing freshly signed CRLs to DIR/crl.pem. */
+import { existsSync } from 'node:fs';
 import { SecureChatError } from '../errors.js';
 import { parseTimeSpec } from './duration.js';
 import { crlExtensions } from './profiles.js';
@@ -109,8 +110,8 @@ function normaliseSerial(value: string): string | undefined {
 
 function serialOfTarget(target: string): string {
   const serial = normaliseSerial(target);
-  // A serial is at least 64 bits; anything shorter that looks hex is more likely a file name.
-  if (serial !== undefined && serial.length >= 16) return serial;
+  // An existing file wins; otherwise anything hex of at least 64 bits is a serial.
+  if (!existsSync(target) && serial !== undefined && serial.length >= 16) return serial;
   const block = readPemBlocks(readInputText(target, 'certificate file')).find((b) => b.label === 'CERTIFICATE');
   if (!block) throw new SecureChatError('bad_input', `${target} holds no PEM certificate.`);
   let cert: x509.X509Certificate;
