@@ -1,0 +1,53 @@
+/**
+ * history: one page of a DM or a group, oldest first, paged backwards by message id. Entries have
+ * exactly the wire shape of the `message` push, so a client renders both the same way.
+ */
+import { SecureChatError } from '../../errors.js';
+import type { AppMessage } from '../../protocol/types.js';
+import type { MessageView } from '../../storage/types.js';
+import { messagePush } from '../delivery.js';
+import { requireMember, resolveGroup, resolveUser, userIdOf } from '../lookup.js';
+import { command } from '../router.js';
+import type { ChatContext } from '../services.js';
+
+export const HISTORY_MAX_LIMIT = 200;
+export const HISTORY_DEFAULT_LIMIT = 50;
+
+const schema = {
+  with: { type: 'string', min: 1, max: 64, optional: true },
+  group: { type: 'string', min: 1, max: 64, optional: true },
+  before: { type: 'integer', min: 1, optional: true },
+  limit: { type: 'integer', min: 1, max: HISTORY_MAX_LIMIT, optional: true },
+} as const;
+
+export const historyCommands = [
+  command<ChatContext, typeof schema>({
+    type: 'history',
+    requires: 'login',
+    schema,
+    async handler(ctx, p): Promise<{ messages: AppMessage[] }> {
+      if ((p.with === undefined) === (p.group === undefined)) {
+        throw new SecureChatError('bad_request', 'history needs exactly one of "with" (a user) or "group".');
+      }
+      const { storage } = ctx.services;
+      const me = userIdOf(ctx.session);
+      const page = { limit: p.limit ?? HISTORY_DEFAULT_LIMIT, ...(p.before !== undefined ? { beforeId: p.before } : {}) };
+      let views: MessageView[];
+      let recipientOf: (view: MessageView) => string;
+      if (p.group !== undefined) {
+        const group = await resolveGroup(storage, p.group);
+        await requireMember(storage, group, me);
+        views = await storage.history(group.id, page);
+        recipientOf = () => '';
+      } else {
+        const other = await resolveUser(storage, p.with ?? '');
+        if (other.id === me) throw new SecureChatError('bad_request', 'There is no conversation with yourself.');
+        // Storage has no read-only DM lookup; getOrCreateDm is idempotent, and an empty DM is harmless.
+        const dm = await storage.getOrCreateDm(me, other.id);
+        views = await storage.history(dm.id, page);
+        recipientOf = (view) => (view.senderId === me ? other.username : ctx.session.username);
+      }
+      return { messages: views.map((v) => messagePush(v, recipientOf(v))) };
+    },
+  }),
+];
