@@ -121,12 +121,15 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
         this.pending.delete(stream);
         this.limiter.release(ip);
         const scErr = toSecureChatError(err);
-        if (scErr.code === 'bad_certificate') {
+        if (scErr.details?.['fromPeer'] === true) {
+          this.log.warn(`client refused the handshake: ${scErr.code}${scErr.reason ? ` (${scErr.reason})` : ''}`, { ip });
+        } else if (scErr.code === 'bad_certificate') {
           this.log.warn(`[Server] Certificate validation failed: ${scErr.reason ?? 'unknown'}`, { ip, reason: scErr.reason });
         } else {
           this.log.warn('handshake failed', { ip, code: scErr.code, reason: scErr.reason });
         }
-        this.emit('handshakeFailed', scErr, ip);
+        if (scErr.details?.['fromPeer'] !== true) this.emit('handshakeFailed', scErr, ip);
+        else this.emit('handshakeRefusedByClient', scErr, ip);
       },
     );
   }
