@@ -119,8 +119,12 @@ export async function withDeadline<R>(timeoutMs: number, reader: HandshakeReader
   }
 }
 
+function ignoreError(): void {}
+
 /** Writes a last message (if any) and then closes; destroys if the peer does not read it promptly. */
 export function endStream(stream: Duplex, last?: Buffer): void {
+  // Late EPIPE/ECONNRESET after we gave up on the stream must not become an uncaught 'error'.
+  if (!stream.listeners('error').includes(ignoreError)) stream.on('error', ignoreError);
   if (stream.destroyed) return;
   try {
     if (last && stream.writable) stream.end(last, () => stream.destroy());

@@ -18,7 +18,7 @@ import { expectLeaf, identities, listen, makeIdentity, rejection } from '../help
 const ids = await identities();
 
 /** A protocol-level server: every accepted socket runs serverHandshake; outcomes are recorded. */
-async function startServer(opts: { guard?: ReplayGuard; acceptServerLeaf?: boolean } = {}) {
+async function startServer(opts: { guard?: ReplayGuard; acceptServerLeaf?: boolean; timeoutMs?: number } = {}) {
   const guard = opts.guard ?? new ReplayGuard();
   const outcomes: Array<SecureChatError | SecureChannel<string>> = [];
   const waiters: Array<() => void> = [];
@@ -28,7 +28,7 @@ async function startServer(opts: { guard?: ReplayGuard; acceptServerLeaf?: boole
   };
   const accepted = opts.acceptServerLeaf ? expectLeaf(ids.client, ids.server) : expectLeaf(ids.client);
   const srv = await listen((socket) => {
-    serverHandshake<string>(socket, { identity: ids.server, verifyPeer: accepted, replayGuard: guard, sessionId: `s${outcomes.length}`, timeoutMs: 2000 }).then(
+    serverHandshake<string>(socket, { identity: ids.server, verifyPeer: accepted, replayGuard: guard, sessionId: `s${outcomes.length}`, timeoutMs: opts.timeoutMs ?? 5000 }).then(
       (ch) => {
         ch.on('message', (msg, data) => ch.send({ type: 'echo', of: msg, bytes: data?.length ?? 0 }));
         record(ch);
@@ -165,6 +165,25 @@ test('1 MB of random bytes instead of a hello: a coded error, no crash', async (
   const junk2 = randomBytes(1_000_000);
   junk2.writeUInt32BE(1000, 0);
   await expectHelloRefused(server, 1, junk2, 'malformed');
+  await assertStillServes(server);
+});
+
+test('a client that sends a hello and resets the connection, or connects and never speaks', async () => {
+  const server = await startServer({ timeoutMs: 300 });
+  servers.push(server);
+  const s = await connect(server.port);
+  s.write(encodeFrame(helloBytes()));
+  s.resetAndDestroy();
+  const outcome = (await server.outcome(0)) as SecureChatError;
+  assert.ok(outcome instanceof SecureChatError);
+  assert.ok(['connection_closed', 'handshake_timeout'].includes(outcome.code), outcome.code);
+  const silent = await connect(server.port);
+  const reply = once(silent, 'data');
+  const timedOut = (await server.outcome(1)) as SecureChatError;
+  assert.equal(timedOut.code, 'handshake_timeout');
+  const [frame] = (await reply) as [Buffer];
+  assert.equal(JSON.parse(frame.subarray(4).toString()).code, 'handshake_timeout');
+  silent.destroy();
   await assertStillServes(server);
 });
 
