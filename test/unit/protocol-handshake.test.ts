@@ -142,3 +142,36 @@ test('send() refuses a record larger than maxFrameSize without closing the chann
   assert.deepEqual((await got)[0], { type: 'small' });
   client.close();
 });
+
+test('backpressure over TCP: send() returns false when the socket buffer is full and drain follows', async () => {
+  const pair = await tcpPair();
+  try {
+    const [server, client] = await Promise.all([
+      serverHandshake(pair.server, { identity: ids.server, verifyPeer: expectLeaf(ids.client), replayGuard: new ReplayGuard(), sessionId: 'bp' }),
+      clientHandshake(pair.client, { identity: ids.client, verifyPeer: expectLeaf(ids.server) }),
+    ]);
+    const chunk = randomBytes(64 * 1024);
+    const total = 64; // 4 MiB
+    let received = 0;
+    const allIn = new Promise<void>((resolve) =>
+      client.on('message', (msg: AppMessage, data?: Buffer) => {
+        assert.equal(msg.i, received);
+        assert.deepEqual(data, chunk);
+        if (++received === total) resolve();
+      }),
+    );
+    let sawFalse = false;
+    for (let i = 0; i < total; i++) {
+      if (!server.send({ type: 'file_data', i }, chunk)) {
+        sawFalse = true;
+        assert.ok(server.bufferedBytes > 0);
+        await once(server, 'drain');
+      }
+    }
+    await allIn;
+    assert.ok(sawFalse, 'a 4 MiB burst must hit the socket high-water mark');
+    client.close();
+  } finally {
+    pair.close();
+  }
+});
