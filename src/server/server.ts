@@ -177,7 +177,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     if (!leaf.commonName) {
       throw new SecureChatError('bad_certificate', 'The client certificate has no subject CN to use as the account name.', { reason: 'malformed' });
     }
-    return { username: leaf.commonName, fingerprint: leaf.fingerprint256 };
+    return { username: leaf.commonName, fingerprint: leaf.fingerprint256.replace(/:/g, '').toLowerCase() };
   }
 
   private startSession(session: Session): void {
