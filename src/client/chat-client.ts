@@ -179,7 +179,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   private readonly pendingAcks = new Map<number, number>();
   private readonly ackedUpto = new Map<number, number>();
   private ackTimer: NodeJS.Timeout | null = null;
-  private readonly fetchLocks = new Map<string, Promise<unknown>>();
+  private fetchQueue: Promise<unknown> = Promise.resolve();
   private readonly ackDelayMs: number;
   private readonly log: Logger;
 
@@ -363,20 +363,22 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   }
 
   /**
-   * Downloads a stored file into `destDir` under a sanitised, non-colliding name, after checking
-   * its size and sha256 (and, when given, that it is the file `expect` announced). Returns where
-   * it was written. Nothing is left behind on failure.
+   * Downloads the file carried by message `messageId` into `destDir` under a sanitised,
+   * non-colliding name, after checking its size and sha256 (and, when `expect` is given, that it
+   * is the file the message announced). Returns where it was written; nothing is left behind on
+   * failure. Accepts a file message directly: `fetchFile(msg, dir)`.
    */
-  async fetchFile(uuid: string, destDir: string, onProgress?: Progress, expect?: FileInfo): Promise<FetchedFile> {
-    // Two fetches of one uuid would interleave their file_data pushes, so they take turns.
-    const prev = this.fetchLocks.get(uuid) ?? Promise.resolve();
-    const run = prev.catch(() => undefined).then(() => this.fetchOnce(uuid, destDir, onProgress, expect));
-    this.fetchLocks.set(uuid, run);
-    try {
-      return await run;
-    } finally {
-      if (this.fetchLocks.get(uuid) === run) this.fetchLocks.delete(uuid);
-    }
+  async fetchFile(
+    message: number | Pick<ChatMessage, 'id' | 'file'>,
+    destDir: string,
+    opts: { onProgress?: Progress; expect?: FileInfo } = {},
+  ): Promise<FetchedFile> {
+    const messageId = typeof message === 'number' ? message : message.id;
+    const expect = opts.expect ?? (typeof message === 'number' ? undefined : message.file);
+    // file_data pushes carry only the file uuid, so downloads take turns: one file_get at a time.
+    const run = this.fetchQueue.catch(() => undefined).then(() => this.fetchOnce(messageId, destDir, opts.onProgress, expect));
+    this.fetchQueue = run;
+    return run;
   }
 
   /** Sends pending acks now and resolves when every request made so far has its response. */
@@ -430,12 +432,10 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
 
   private async autoFetch(msg: ChatMessage, file: FileInfo, dir: string): Promise<void> {
     try {
-      const got = await this.fetchFile(
-        file.uuid,
-        dir,
-        (done, total) => this.emit('file_progress', { message: msg, done, total: total ?? file.size }),
-        file,
-      );
+      const got = await this.fetchFile(msg.id, dir, {
+        onProgress: (done, total) => this.emit('file_progress', { message: msg, done, total: total ?? file.size }),
+        expect: file,
+      });
       this.emit('file', {
         id: msg.id,
         conversation_id: msg.conversation_id,
@@ -479,7 +479,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     this.pendingAcks.clear();
   }
 
-  private async fetchOnce(uuid: string, destDir: string, onProgress: Progress | undefined, expect: FileInfo | undefined): Promise<FetchedFile> {
+  private async fetchOnce(messageId: number, destDir: string, onProgress: Progress | undefined, expect: FileInfo | undefined): Promise<FetchedFile> {
     ensureDir(destDir);
     const tmp = join(destDir, `.securechat-${randomBytes(8).toString('hex')}.part`);
     let fd: number;
@@ -491,10 +491,14 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     const hash = createHash('sha256');
     let received = 0;
     let failure: SecureChatError | undefined;
+    let uuid = expect?.uuid;
     const onData = (msg: AppMessage, data?: Buffer): void => {
-      if (msg.file !== uuid || failure) return;
+      if (failure) return;
+      // Only our file_get is in flight, so the first chunk names the file when we did not know it.
+      if (uuid === undefined && msg.offset === 0 && typeof msg.file === 'string') uuid = msg.file;
+      if (msg.file !== uuid) return;
       if (msg.offset !== received || !data) {
-        failure = new SecureChatError('malformed', `File data for ${uuid} arrived out of order.`);
+        failure = new SecureChatError('malformed', `File data of message ${messageId} arrived out of order.`);
         return;
       }
       try {
@@ -510,7 +514,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     this.connection.on('file_data', onData);
     let closed = false;
     try {
-      const { file } = await this.call<{ file: FileInfo }>('file_get', { file: uuid });
+      const { file } = await this.call<{ file: FileInfo }>('file_get', { message_id: messageId, ...(expect ? { file: expect.uuid } : {}) });
       if (failure) throw failure;
       const digest = hash.digest('hex');
       if (received !== file.size || digest !== file.sha256.toLowerCase()) {

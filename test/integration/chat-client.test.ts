@@ -159,7 +159,7 @@ test('files: sent in chunks, fetched automatically, verified, saved under a safe
   assert.deepEqual(readFileSync(f.path), data);
 
   // Fetching it again never overwrites the first copy.
-  const again = await bob.fetchFile(f.uuid, dl);
+  const again = await bob.fetchFile(f.id, dl);
   assert.equal(again.path, join(dl, 'report (1).bin'));
   assert.deepEqual(readFileSync(again.path), data);
   assert.deepEqual(readdirSync(dl).sort(), ['report (1).bin', 'report.bin']);
