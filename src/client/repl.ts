@@ -109,8 +109,9 @@ export function runRepl(o: ReplOptions): Promise<number> {
         });
         return;
       }
-      // While /passwd asks its questions, readline hands typed lines to them, not to this handler.
-      void run(cmd).finally(() => rl.prompt());
+      // Results re-draw the prompt when they print. While /passwd asks its questions, readline
+      // hands typed lines to them, not to this handler, so it gets no prompt of its own.
+      void run(cmd);
       if (cmd.kind !== 'passwd') rl.prompt();
     });
     rl.on('close', () => {
