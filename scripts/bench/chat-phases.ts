@@ -1,0 +1,205 @@
+/**
+ * Load against our server, from the load-generator process: handshakes, DM latency, group
+ * fan-out, one-way records, a file relay and idle sessions. Each returns raw counts and times;
+ * index.ts pairs them with the server CPU read around them.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { SecureChatClient } from '../../src/client/client.js';
+import { silentLogger } from '../../src/log.js';
+import { clientHandshake } from '../../src/protocol/handshake.js';
+import type { SecureChannel } from '../../src/protocol/types.js';
+import { benchUser, type BenchPki } from './pki.js';
+import { nowUs, runLoops, sleep, summarize } from './stats.js';
+
+export const BENCH_PASSWORD = 'bench password 1234';
+const TEXT_200 = 'm'.repeat(200);
+
+export interface ChatTarget {
+  port: number;
+  pki: BenchPki;
+}
+
+export function connectChat(t: ChatTarget, user: string): Promise<SecureChatClient> {
+  return SecureChatClient.connect({
+    host: '127.0.0.1',
+    port: t.port,
+    serverName: 'localhost',
+    identity: t.pki.identity(user),
+    trust: t.pki.trust,
+    requestTimeoutMs: 120_000,
+  });
+}
+
+export async function loginChat(t: ChatTarget, user: string): Promise<SecureChatClient> {
+  const client = await connectChat(t, user);
+  await client.request('login', { password: BENCH_PASSWORD });
+  return client;
+}
+
+/** A bare protocol channel (no SecureChatClient), for one-way records the server does not answer. */
+export async function dialChannel(t: ChatTarget, user: string): Promise<SecureChannel> {
+  const socket = net.connect({ host: '127.0.0.1', port: t.port, noDelay: true });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  return clientHandshake(socket, {
+    identity: t.pki.identity(user),
+    verifyPeer: (chain) => t.pki.trust.verifyDer(chain, { purpose: 'server', hostname: 'localhost' })[0].subject,
+    log: silentLogger(),
+  });
+}
+
+/** Full mutual-certificate handshakes (no resumption exists): connect, wait for welcome, close. */
+export async function handshakes(t: ChatTarget, concurrency: number, seconds: number): Promise<{ count: number; seconds: number }> {
+  const t0 = nowUs();
+  const count = await runLoops(concurrency, t0 + seconds * 1e6, async () => {
+    const c = await connectChat(t, benchUser(0));
+    c.close();
+  });
+  return { count, seconds: (nowUs() - t0) / 1e6 };
+}
+
+/** One DM at a time from A to B; latency = A sends → B has the push. */
+export async function dmLatency(a: SecureChatClient, b: SecureChatClient, toUser: string, seconds: number, maxSamples: number) {
+  const samples: number[] = [];
+  const ackSamples: number[] = [];
+  const deadline = nowUs() + seconds * 1e6;
+  // Warm-up: creates the DM conversation and JITs the path.
+  for (let i = 0; i < 50; i++) await a.request('dm', { to: toUser, text: TEXT_200 });
+  await sleep(50);
+  while (nowUs() < deadline && samples.length < maxSamples) {
+    const pushed = new Promise<number>((resolve) => b.once('message', () => resolve(nowUs())));
+    const t0 = nowUs();
+    const acked = a.request('dm', { to: toUser, text: TEXT_200 }).then(() => nowUs());
+    const [tPush, tAck] = await Promise.all([pushed, acked]);
+    samples.push(tPush - t0);
+    ackSamples.push(tAck - t0);
+  }
+  return { delivery: summarize(samples), ack: summarize(ackSamples) };
+}
+
+export interface FanoutSetup {
+  sender: SecureChatClient;
+  members: SecureChatClient[];
+  group: string;
+}
+
+/** Logs in 1 + `memberCount` users and makes a group of all of them. */
+export async function setupFanout(t: ChatTarget, memberCount: number): Promise<FanoutSetup> {
+  const group = 'bench';
+  const sender = await loginChat(t, benchUser(0));
+  const members: SecureChatClient[] = [];
+  for (let i = 1; i <= memberCount; i += 10) {
+    const batch = Array.from({ length: Math.min(10, memberCount + 1 - i) }, (_, k) => loginChat(t, benchUser(i + k)));
+    members.push(...(await Promise.all(batch)));
+  }
+  await sender.request('group_create', { name: group });
+  for (let i = 1; i <= memberCount; i++) await sender.request('group_add', { group, user: benchUser(i) });
+  await sleep(200);
+  return { sender, members, group };
+}
+
+/** The sender keeps `window` group_sends in flight for `seconds`; counts pushes at every member. */
+export async function fanout(s: FanoutSetup, window: number, seconds: number) {
+  let delivered = 0;
+  const onMessage = (): void => {
+    delivered++;
+  };
+  for (const m of s.members) m.on('message', onMessage);
+  const t0 = nowUs();
+  const sent = await runLoops(window, t0 + seconds * 1e6, async () => {
+    await s.sender.request('group_send', { group: s.group, text: TEXT_200 });
+  });
+  const expected = sent * s.members.length;
+  const waitUntil = nowUs() + 30e6;
+  while (delivered < expected && nowUs() < waitUntil) await sleep(1);
+  const elapsed = (nowUs() - t0) / 1e6;
+  for (const m of s.members) m.off('message', onMessage);
+  return { sent, delivered, expected, seconds: elapsed };
+}
+
+/**
+ * One-way 1 KB records on one session: `pong` records carrying padding, which the server
+ * decrypts, parses and drops (a keepalive answer needs no reply); a `ping` at the end is the
+ * barrier (the server answers it only after every earlier record was processed).
+ */
+export async function oneWay(t: ChatTarget, seconds: number, size: number) {
+  const channel = await dialChannel(t, benchUser(0));
+  const msg = { type: 'pong', pad: '' };
+  msg.pad = 'p'.repeat(size - Buffer.byteLength(JSON.stringify(msg)));
+  const drain = (): Promise<void> => new Promise((resolve) => channel.once('drain', resolve));
+  const t0 = nowUs();
+  const deadline = t0 + seconds * 1e6;
+  let sent = 0;
+  while (nowUs() < deadline) {
+    let ok = true;
+    for (let i = 0; i < 64; i++) ok = channel.send(msg) && ok;
+    sent += 64;
+    if (!ok) await drain();
+    else await new Promise((r) => setImmediate(r));
+  }
+  const pong = new Promise<void>((resolve) => channel.once('message', () => resolve()));
+  channel.send({ type: 'ping' });
+  await pong;
+  const elapsed = (nowUs() - t0) / 1e6;
+  channel.close();
+  return { sent, seconds: elapsed, bytes: Buffer.byteLength(JSON.stringify(msg)) };
+}
+
+/** sender → server (offer, chunks, complete; stored) → receiver (message push, file_get). */
+export async function fileRelay(sender: SecureChatClient, receiver: SecureChatClient, to: string, sizeBytes: number) {
+  const content = randomBytes(sizeBytes);
+  const sha256 = createHash('sha256').update(content).digest('hex');
+  const t0 = nowUs();
+  const pushed = new Promise<number>((resolve) => {
+    const onMsg = (msg: { kind?: string; id: number }): void => {
+      if (msg.kind !== 'file') return;
+      receiver.off('message', onMsg);
+      resolve(msg.id);
+    };
+    receiver.on('message', onMsg);
+  });
+  const offer = await sender.request<{ transfer_id: string; chunk_size: number }>('file_offer', { to, name: 'bench.bin', size: sizeBytes, sha256 });
+  const chunks: Promise<unknown>[] = [];
+  for (let offset = 0; offset < sizeBytes; offset += offer.chunk_size) {
+    chunks.push(sender.request('file_chunk', { transfer_id: offer.transfer_id, offset }, content.subarray(offset, offset + offer.chunk_size)));
+    if (sender.bufferedBytes > 4 * 1024 * 1024) await sender.waitForDrain();
+  }
+  await Promise.all(chunks);
+  await sender.request('file_complete', { transfer_id: offer.transfer_id });
+  const tStored = nowUs();
+  const messageId = await pushed;
+  let received = 0;
+  const onData = (_msg: unknown, data?: Buffer): void => {
+    received += data?.length ?? 0;
+  };
+  receiver.on('file_data', onData);
+  await receiver.request('file_get', { message_id: messageId });
+  receiver.off('file_data', onData);
+  const t1 = nowUs();
+  if (received !== sizeBytes) throw new Error(`file relay: received ${received} of ${sizeBytes} bytes`);
+  return { seconds: (t1 - t0) / 1e6, uploadSeconds: (tStored - t0) / 1e6 };
+}
+
+/** Opens `count` cert-authenticated sessions and keeps them open (idle) until `close` is called. */
+export async function openIdleSessions(t: ChatTarget, count: number, concurrency = 32) {
+  const clients: SecureChatClient[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        next++;
+        clients.push(await connectChat(t, benchUser(0)));
+      }
+    }),
+  );
+  return {
+    count: clients.length,
+    close: async () => {
+      for (const c of clients) c.close();
+      await sleep(200);
+    },
+  };
+}

@@ -1,0 +1,382 @@
+/**
+ * `npm run bench`: SecureChat against Node's TLS on the same machine, in the same run, on the same
+ * P-256 certificates. The servers run in their own processes (server-proc.ts) and report their
+ * CPU per phase, so every figure also has "server CPU µs per operation". Bounded: every phase runs
+ * for a fixed time or count, and the whole run stops by itself (≈ 2 min; --quick ≈ 20 s).
+ *
+ *   npm run bench [-- --json] [--quick] [--sessions N] [--profile DIR] [--mysql URL|--no-mysql] [--only a,b]
+ *
+ * Phases (ids for --only): handshake, latency, fanout, oneway, file, idle, writes.
+ */
+import { execSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import mysql from 'mysql2/promise';
+import { BENCH_PASSWORD, dmLatency, fanout, fileRelay, handshakes, loginChat, oneWay, openIdleSessions, setupFanout, type ChatTarget } from './chat-phases.js';
+import { benchUser, makeBenchPki, type BenchPki } from './pki.js';
+import { fmt, renderTable, type Row } from './report.js';
+import { ServerHandle } from './server-handle.js';
+import { sleep } from './stats.js';
+import { openIdleTls, tlsEchoLatency, tlsHandshakes, tlsOneWay, type TlsTarget } from './tls-phases.js';
+
+interface Options {
+  json: boolean;
+  quick: boolean;
+  sessions: number;
+  profileDir: string | undefined;
+  mysqlUrl: string | null;
+  only: Set<string> | null;
+}
+
+const ALL_PHASES = ['handshake', 'latency', 'fanout', 'oneway', 'file', 'idle', 'writes'];
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { json: false, quick: false, sessions: 0, profileDir: undefined, mysqlUrl: 'mysql://root@127.0.0.1:3306', only: null };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--json') o.json = true;
+    else if (a === '--quick') o.quick = true;
+    else if (a === '--sessions') o.sessions = Number(value());
+    else if (a === '--profile') o.profileDir = resolve(value());
+    else if (a === '--mysql') o.mysqlUrl = value();
+    else if (a === '--no-mysql') o.mysqlUrl = null;
+    else if (a === '--only') o.only = new Set(value().split(','));
+    else if (a === '--help' || a === '-h') {
+      console.log('usage: npm run bench -- [--json] [--quick] [--sessions N] [--profile DIR] [--mysql URL | --no-mysql] [--only ' + ALL_PHASES.join(',') + ']');
+      process.exit(0);
+    } else throw new Error(`unknown option ${a}`);
+  }
+  if (o.only) for (const p of o.only) if (!ALL_PHASES.includes(p)) throw new Error(`unknown phase ${p}; one of ${ALL_PHASES.join(', ')}`);
+  if (!Number.isSafeInteger(o.sessions) || o.sessions < 0) throw new Error('--sessions takes a positive integer');
+  if (o.sessions === 0) o.sessions = o.quick ? 300 : 2000;
+  return o;
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const Q = opts.quick;
+const cfg = {
+  handshakeConcurrency: 16,
+  handshakeSeconds: Q ? 1.5 : 5,
+  latencySeconds: Q ? 1 : 4,
+  latencySamples: Q ? 500 : 5000,
+  fanoutMembers: 100,
+  fanoutWindow: 32,
+  fanoutSeconds: Q ? 1.5 : 5,
+  oneWaySeconds: Q ? 1 : 3,
+  oneWayBytes: 1024,
+  fileBytes: 10 * 1024 * 1024,
+  fileRuns: Q ? 1 : 3,
+  writeSeconds: Q ? 1 : 3,
+  writeBaselineSeconds: Q ? 0.5 : 2,
+  writeConcurrency: 1024,
+};
+const wants = (phase: string): boolean => opts.only === null || opts.only.has(phase);
+
+function progress(line: string): void {
+  if (!opts.json) process.stderr.write(`· ${line}\n`);
+  else process.stderr.write(`[bench] ${line}\n`);
+}
+
+function fdLimit(): number {
+  try {
+    return Number(execSync('ulimit -n', { shell: '/bin/sh', encoding: 'utf8' }).trim());
+  } catch {
+    return NaN;
+  }
+}
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    model: cpus[0]?.model ?? 'unknown',
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    fdLimit: fdLimit(),
+  };
+}
+
+const rows: Row[] = [];
+const notes: string[] = [];
+const cpuPer = (cpuUs: number, ops: number): number => (ops > 0 ? cpuUs / ops : NaN);
+
+async function chatPhases(pki: BenchPki): Promise<void> {
+  if (!['handshake', 'latency', 'fanout', 'oneway', 'file'].some(wants)) return;
+  const chat = ServerHandle.spawn('chat', opts.profileDir ? { profileDir: opts.profileDir } : {});
+  const tlsServer = ServerHandle.spawn('tls');
+  try {
+    const users = Array.from({ length: cfg.fanoutMembers + 1 }, (_, i) => benchUser(i));
+    const started = await chat.call<{ port: number; limits: unknown }>('start', { certsDir: pki.dir, users, password: BENCH_PASSWORD });
+    notes.push(`server limits raised for the bench: ${JSON.stringify(started.limits)}`);
+    const { port: tlsPort } = await tlsServer.call<{ port: number }>('start', { certsDir: pki.dir });
+    const t: ChatTarget = { port: started.port, pki };
+    const tt: TlsTarget = { port: tlsPort, pki };
+
+    if (wants('handshake')) {
+      progress(`handshakes: ${cfg.handshakeConcurrency} concurrent, ${cfg.handshakeSeconds} s each`);
+      await handshakes(t, 4, 0.3); // warm-up (JIT)
+      await tlsHandshakes(tt, 4, 0.3);
+      const ours = await chat.measure(() => handshakes(t, cfg.handshakeConcurrency, cfg.handshakeSeconds));
+      const base = await tlsServer.measure(() => tlsHandshakes(tt, cfg.handshakeConcurrency, cfg.handshakeSeconds));
+      const rate = ours.result.count / ours.result.seconds;
+      const baseRate = base.result.count / base.result.seconds;
+      const cpu = cpuPer(ours.cpuUs, ours.result.count);
+      const baseCpu = cpuPer(base.cpuUs, base.result.count);
+      rows.push({
+        id: 'handshake',
+        figure: `mutual-cert handshakes/s (${cfg.handshakeConcurrency} concurrent)`,
+        ours: `${fmt(rate)}/s (${fmt(rate / baseRate, 2)}× TLS)`,
+        baseline: `${fmt(baseRate)}/s, ${fmt(baseCpu)} µs CPU`,
+        serverCpu: `${fmt(cpu)} µs`,
+        target: '≥ 2× TLS; ≤ 400 µs CPU',
+        met: rate >= 2 * baseRate && cpu <= 400,
+        values: { perSecond: rate, cpuUs: cpu, tlsPerSecond: baseRate, tlsCpuUs: baseCpu, ratio: rate / baseRate, rateMet: String(rate >= 2 * baseRate), cpuMet: String(cpu <= 400) },
+      });
+    }
+
+    let fan: Awaited<ReturnType<typeof setupFanout>> | null = null;
+    if (wants('latency') || wants('fanout') || wants('file')) {
+      progress(`logging in ${cfg.fanoutMembers + 1} users (full-cost scrypt per login, not measured)`);
+      fan = await setupFanout(t, cfg.fanoutMembers);
+    }
+
+    if (wants('latency') && fan) {
+      progress(`DM latency: ${cfg.latencySeconds} s, one at a time`);
+      const ours = await chat.measure(() => dmLatency(fan.sender, fan.members[0], benchUser(1), cfg.latencySeconds, cfg.latencySamples));
+      const base = await tlsServer.measure(() => tlsEchoLatency(tt, cfg.latencySeconds, cfg.latencySamples));
+      const d = ours.result.delivery;
+      const b = base.result;
+      rows.push({
+        id: 'latency',
+        figure: 'DM latency A → server → B, 200 B (p50 / p99)',
+        ours: `${fmt(d.p50)} / ${fmt(d.p99)} µs`,
+        baseline: `echo RTT ${fmt(b.p50)} / ${fmt(b.p99)} µs`,
+        serverCpu: `${fmt(cpuPer(ours.cpuUs, d.n + 50))} µs/DM`,
+        target: 'p50 ≤ 150 µs, p99 ≤ 1 ms',
+        met: d.p50 <= 150 && d.p99 <= 1000,
+        values: { p50Us: d.p50, p99Us: d.p99, samples: d.n, ackP50Us: ours.result.ack.p50, ackP99Us: ours.result.ack.p99, tlsP50Us: b.p50, tlsP99Us: b.p99, cpuUsPerDm: cpuPer(ours.cpuUs, d.n + 50) },
+      });
+    }
+
+    if (wants('fanout') && fan) {
+      progress(`group fan-out: 1 → ${cfg.fanoutMembers}, ${cfg.fanoutWindow} sends in flight, ${cfg.fanoutSeconds} s`);
+      const ours = await chat.measure(() => fanout(fan, cfg.fanoutWindow, cfg.fanoutSeconds));
+      const r = ours.result;
+      const rate = r.delivered / r.seconds;
+      const cpu = cpuPer(ours.cpuUs, r.delivered);
+      if (r.delivered !== r.expected) notes.push(`fan-out: ${r.delivered} of ${r.expected} deliveries arrived`);
+      rows.push({
+        id: 'fanout',
+        figure: `group fan-out 1 → ${cfg.fanoutMembers}, 200 B: deliveries/s`,
+        ours: `${fmt(rate)}/s (${fmt(r.sent)} msgs)`,
+        baseline: '—',
+        serverCpu: `${fmt(cpu, 2)} µs/delivery`,
+        target: '≤ 3 µs CPU/delivery',
+        met: cpu <= 3,
+        values: { deliveriesPerSecond: rate, cpuUsPerDelivery: cpu, messages: r.sent, deliveries: r.delivered },
+      });
+      // Members acknowledge after the timed window (coalesced acks are the client's own cost model).
+    }
+
+    if (wants('file') && fan) {
+      progress(`file relay: ${cfg.fileRuns} × ${cfg.fileBytes / 2 ** 20} MiB`);
+      const runs: { seconds: number; uploadSeconds: number; cpuUs: number }[] = [];
+      for (let i = 0; i < cfg.fileRuns; i++) {
+        const m = await chat.measure(() => fileRelay(fan.sender, fan.members[0], benchUser(1), cfg.fileBytes));
+        runs.push({ ...m.result, cpuUs: m.cpuUs });
+      }
+      runs.sort((a, b) => a.seconds - b.seconds);
+      const median = runs[Math.floor(runs.length / 2)];
+      const mb = cfg.fileBytes / 1e6;
+      const rate = mb / median.seconds;
+      rows.push({
+        id: 'file',
+        figure: `${cfg.fileBytes / 2 ** 20} MiB file sender → server → receiver`,
+        ours: `${fmt(rate)} MB/s (upload ${fmt(mb / median.uploadSeconds)} MB/s)`,
+        baseline: '—',
+        serverCpu: `${fmt(median.cpuUs / mb)} µs/MB`,
+        target: '≥ 300 MB/s',
+        met: rate >= 300,
+        values: { mbPerSecond: rate, uploadMbPerSecond: mb / median.uploadSeconds, cpuUsPerMb: median.cpuUs / mb, runs: runs.length },
+      });
+    }
+
+    if (wants('oneway')) {
+      progress(`one-way ${cfg.oneWayBytes} B records on one session: ${cfg.oneWaySeconds} s each`);
+      await oneWay(t, 0.3, cfg.oneWayBytes);
+      await tlsOneWay(tt, 0.3, cfg.oneWayBytes);
+      const ours = await chat.measure(() => oneWay(t, cfg.oneWaySeconds, cfg.oneWayBytes));
+      const base = await tlsServer.measure(() => tlsOneWay(tt, cfg.oneWaySeconds, cfg.oneWayBytes));
+      const rate = ours.result.sent / ours.result.seconds;
+      const baseRate = base.result.sent / base.result.seconds;
+      rows.push({
+        id: 'oneway',
+        figure: `one-way ${cfg.oneWayBytes} B messages, one session: msgs/s`,
+        ours: `${fmt(rate)}/s (${fmt(rate / baseRate, 2)}× TLS)`,
+        baseline: `${fmt(baseRate)}/s, ${fmt(cpuPer(base.cpuUs, base.result.sent), 2)} µs CPU`,
+        serverCpu: `${fmt(cpuPer(ours.cpuUs, ours.result.sent), 2)} µs/msg`,
+        target: '≥ 0.5× TLS',
+        met: rate >= 0.5 * baseRate,
+        values: { perSecond: rate, tlsPerSecond: baseRate, ratio: rate / baseRate, cpuUs: cpuPer(ours.cpuUs, ours.result.sent), tlsCpuUs: cpuPer(base.cpuUs, base.result.sent) },
+      });
+    }
+  } finally {
+    await chat.stop();
+    await tlsServer.stop();
+  }
+}
+
+/** RSS per idle session, each server in a fresh process so earlier phases do not blur the delta. */
+async function idlePhase(pki: BenchPki): Promise<void> {
+  if (!wants('idle')) return;
+  const n = opts.sessions;
+  const limit = fdLimit();
+  if (Number.isFinite(limit) && limit < n + 256) {
+    notes.push(`idle sessions: ulimit -n is ${limit}, too low for ${n} sessions; raise it (ulimit -n ${n + 1024}) — phase skipped`);
+    rows.push({ id: 'idle', figure: `RSS per idle session (${n})`, ours: 'skipped', baseline: '—', serverCpu: '—', target: '≤ 12 KB/session', met: null, values: {} });
+    return;
+  }
+  progress(`idle sessions: ${n} on each server`);
+  const measureIdle = async (kind: 'chat' | 'tls'): Promise<{ perSession: number; heapPerSession: number; count: number }> => {
+    const server = ServerHandle.spawn(kind);
+    try {
+      const { port } = await server.call<{ port: number }>('start', { certsDir: pki.dir, users: [benchUser(0)], password: BENCH_PASSWORD });
+      const open = kind === 'chat' ? (c: number) => openIdleSessions({ port, pki }, c) : (c: number) => openIdleTls({ port, pki }, c);
+      const warm = await open(20);
+      await warm.close();
+      await sleep(300);
+      const before = await server.mark(true);
+      const idle = await open(n);
+      await sleep(500);
+      const after = await server.mark(true);
+      if (after.sessions < n) notes.push(`idle ${kind}: only ${after.sessions} of ${n} sessions open on the server`);
+      await idle.close();
+      return { perSession: (after.rss - before.rss) / n, heapPerSession: (after.heapUsed - before.heapUsed) / n, count: after.sessions };
+    } finally {
+      await server.stop();
+    }
+  };
+  const ours = await measureIdle('chat');
+  const base = await measureIdle('tls');
+  rows.push({
+    id: 'idle',
+    figure: `RSS per idle authenticated session (${n} sessions)`,
+    ours: `${fmt(ours.perSession / 1024, 1)} KB (heap ${fmt(ours.heapPerSession / 1024, 1)} KB)`,
+    baseline: `${fmt(base.perSession / 1024, 1)} KB (heap ${fmt(base.heapPerSession / 1024, 1)} KB)`,
+    serverCpu: '—',
+    target: '≤ 12 KB/session',
+    met: ours.perSession <= 12 * 1024,
+    values: { sessions: n, rssBytesPerSession: ours.perSession, heapBytesPerSession: ours.heapPerSession, tlsRssBytesPerConnection: base.perSession },
+  });
+}
+
+async function writesPhase(): Promise<void> {
+  if (!wants('writes')) return;
+  const run = async (label: string, url: string, target: number): Promise<void> => {
+    progress(`durable writes on ${label}: ${cfg.writeSeconds} s group commit, ${cfg.writeBaselineSeconds} s autocommit`);
+    const proc = ServerHandle.spawn('storage');
+    try {
+      const r = await proc.call<{ groupCommit: { perSecond: number; cpuUs: number; writes: number }; autocommit: { perSecond: number; cpuUs: number; writes: number } }>('writes', {
+        url,
+        seconds: cfg.writeSeconds,
+        baselineSeconds: cfg.writeBaselineSeconds,
+        concurrency: cfg.writeConcurrency,
+      });
+      const g = r.groupCommit;
+      const a = r.autocommit;
+      rows.push({
+        id: `writes_${label.toLowerCase()}`,
+        figure: `durable message writes/s, ${label}`,
+        ours: `${fmt(g.perSecond)}/s (${fmt(g.perSecond / a.perSecond, 1)}× autocommit)`,
+        baseline: `autocommit ${fmt(a.perSecond)}/s`,
+        serverCpu: `${fmt(cpuPer(g.cpuUs, g.writes), 2)} µs/write (Node side)`,
+        target: `≥ ${fmt(target / 1000)}k/s`,
+        met: g.perSecond >= target,
+        values: { perSecond: g.perSecond, autocommitPerSecond: a.perSecond, cpuUsPerWrite: cpuPer(g.cpuUs, g.writes) },
+      });
+    } finally {
+      await proc.stop();
+    }
+  };
+  const dir = join(tmpdir(), `securechat-bench-writes-${randomBytes(4).toString('hex')}`);
+  mkdirSync(dir, { recursive: true });
+  try {
+    await run('SQLite', `sqlite:${join(dir, 'writes.db')}`, 100_000);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  if (opts.mysqlUrl === null) {
+    notes.push('MySQL skipped (--no-mysql)');
+    return;
+  }
+  const server = new URL(opts.mysqlUrl);
+  let admin: mysql.Connection;
+  try {
+    admin = await mysql.createConnection({ host: server.hostname, port: Number(server.port || 3306), user: decodeURIComponent(server.username) || 'root', password: decodeURIComponent(server.password), connectTimeout: 3000 });
+  } catch (err) {
+    const msg = `MySQL at ${server.host} unreachable (${(err as Error).message}): MySQL writes skipped`;
+    notes.push(msg);
+    progress(msg);
+    rows.push({ id: 'writes_mysql', figure: 'durable message writes/s, MySQL', ours: 'skipped (unreachable)', baseline: '—', serverCpu: '—', target: '≥ 50k/s', met: null, values: {} });
+    return;
+  }
+  const name = `securechat_bench_${randomBytes(6).toString('hex')}`;
+  await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  try {
+    const url = new URL(opts.mysqlUrl);
+    url.pathname = `/${name}`;
+    const [[version]] = (await admin.query('SELECT VERSION() AS v')) as unknown as [[{ v: string }]];
+    notes.push(`MySQL: ${version.v} at ${server.host} (server CPU of mysqld not included in "CPU / op")`);
+    await run('MySQL', url.toString(), 50_000);
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
+    await admin.end();
+  }
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const m = machine();
+  progress(`machine: ${m.cpus} × ${m.model}, ${m.memoryGiB} GiB, ${m.platform}, node ${m.node}, ulimit -n ${m.fdLimit}`);
+  progress('generating a temporary P-256 PKI');
+  const pki = await makeBenchPki(cfg.fanoutMembers + 1);
+  if (opts.profileDir) {
+    mkdirSync(opts.profileDir, { recursive: true });
+    notes.push(`chat server CPU profile written to ${opts.profileDir} (open in Chrome DevTools → Performance)`);
+  }
+  try {
+    await chatPhases(pki);
+    await idlePhase(pki);
+    await writesPhase();
+  } finally {
+    rmSync(pki.dir, { recursive: true, force: true });
+  }
+  notes.push('server logger silent; SQLite WAL synchronous=FULL in the OS temp dir; all traffic on 127.0.0.1; load generator and servers share this machine');
+  const seconds = (Date.now() - started) / 1000;
+  if (opts.json) {
+    console.log(JSON.stringify({ machine: m, quick: opts.quick, seconds, config: cfg, rows, notes }, null, 2));
+    return;
+  }
+  console.log(`\nSecureChat benchmark${opts.quick ? ' (--quick)' : ''} — ${new Date().toISOString()}, ${fmt(seconds)} s`);
+  console.log(`machine: ${m.cpus} × ${m.model}, ${m.memoryGiB} GiB RAM, ${m.platform}, node ${m.node}, ulimit -n ${m.fdLimit}\n`);
+  console.log(renderTable(rows));
+  console.log('');
+  for (const n of notes) console.log(`note: ${n}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(`bench failed: ${String((err as Error)?.stack ?? err)}`);
+    process.exit(1);
+  },
+);

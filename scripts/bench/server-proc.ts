@@ -1,0 +1,119 @@
+/**
+ * A benchmark server process (forked by server-handle.ts). argv[2] picks what it runs:
+ *   chat     our SecureChat server (createChatServer) on SQLite in a temp dir, limits raised
+ *   tls      the Node TLS baseline (tls-server.ts)
+ *   storage  no server: runs the durable-write benchmark against a given database URL
+ * It answers IPC requests {id, cmd, args} with {id, ok, result|error}; `mark` reports
+ * process.cpuUsage() and memory so the parent can charge each phase its server CPU.
+ */
+import 'reflect-metadata';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hashPassword } from '../../src/auth/password.js';
+import { silentLogger } from '../../src/log.js';
+import { createChatServer } from '../../src/server/app.js';
+import type { ServerLimits } from '../../src/server/server.js';
+import { loadServerIdentity, loadTrust } from '../../src/server/start.js';
+import { openStorage, type SqlStorage } from '../../src/storage/index.js';
+import { benchWrites } from './storage-bench.js';
+import { startTlsServer, type TlsBaselineServer } from './tls-server.js';
+
+/** What the bench raises above the defaults, and says so in its output. */
+export const BENCH_LIMITS: Partial<ServerLimits> = {
+  maxHandshakes: 100_000,
+  maxHandshakesPerIp: 100_000,
+  rate: { requestsPerSecond: 1e9, burst: 1e9, maxInflightBytes: 64 * 1024 * 1024 },
+};
+
+type Handler = (args: Record<string, unknown>) => Promise<unknown>;
+
+const kind = process.argv[2];
+const cleanups: (() => Promise<void> | void)[] = [];
+let sessionCount: () => number = () => 0;
+
+const handlers: Record<string, Handler> = {
+  async mark(args) {
+    if (args['gc'] === true && typeof global.gc === 'function') {
+      global.gc();
+      global.gc();
+    }
+    const cpu = process.cpuUsage();
+    const mem = process.memoryUsage();
+    return { user: cpu.user, system: cpu.system, rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, sessions: sessionCount() };
+  },
+  async stop() {
+    for (const c of cleanups.reverse()) await c();
+    setImmediate(() => process.exit(0));
+    return null;
+  },
+};
+
+if (kind === 'chat') {
+  handlers['start'] = async (args) => {
+    const certsDir = String(args['certsDir']);
+    const users = args['users'] as string[];
+    const dataDir = mkdtempSync(join(tmpdir(), 'securechat-bench-data-'));
+    const log = silentLogger();
+    const storage = await openStorage(`sqlite:${join(dataDir, 'chat.db')}`, { log });
+    // Accounts are provisioned directly (one scrypt hash shared by all) so setup does not pay a
+    // full-cost register per user; logins still verify the password at full cost.
+    const passwordHash = await hashPassword(String(args['password']));
+    for (const username of users) await storage.createUser({ username, passwordHash });
+    const { trust, crlFile } = loadTrust(certsDir);
+    const server = createChatServer({
+      identity: loadServerIdentity(certsDir),
+      trust,
+      ...(crlFile ? { crlFile } : {}),
+      storage,
+      log,
+      limits: BENCH_LIMITS,
+    });
+    const { port } = await server.listen(0, '127.0.0.1');
+    sessionCount = () => server.sessions.size;
+    cleanups.push(async () => {
+      await server.close();
+      await storage.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+    return { port, limits: BENCH_LIMITS };
+  };
+} else if (kind === 'tls') {
+  handlers['start'] = async (args) => {
+    const tlsServer: TlsBaselineServer = await startTlsServer(String(args['certsDir']));
+    sessionCount = () => tlsServer.connections();
+    cleanups.push(() => tlsServer.close());
+    return { port: tlsServer.port };
+  };
+} else if (kind === 'storage') {
+  handlers['writes'] = async (args) => {
+    const storage: SqlStorage = await openStorage(String(args['url']), { log: silentLogger() });
+    try {
+      return await benchWrites(storage, {
+        seconds: Number(args['seconds']),
+        baselineSeconds: Number(args['baselineSeconds']),
+        concurrency: Number(args['concurrency']),
+      });
+    } finally {
+      await storage.close();
+    }
+  };
+} else {
+  console.error(`server-proc: unknown kind "${kind}"`);
+  process.exit(2);
+}
+
+process.on('message', (raw) => {
+  const { id, cmd, args } = raw as { id: number; cmd: string; args: Record<string, unknown> };
+  const handler = handlers[cmd];
+  if (!handler) {
+    process.send?.({ id, ok: false, error: `unknown command ${cmd}` });
+    return;
+  }
+  handler(args ?? {}).then(
+    (result) => process.send?.({ id, ok: true, result }),
+    (err: unknown) => process.send?.({ id, ok: false, error: String((err as Error)?.stack ?? err) }),
+  );
+});
+// The parent going away (Ctrl-C, crash) must not leave a server behind.
+process.on('disconnect', () => process.exit(0));

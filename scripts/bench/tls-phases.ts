@@ -1,0 +1,122 @@
+/**
+ * The same loads against the Node TLS baseline server (tls-server.ts): full handshakes with client
+ * certificates, an echo round trip of a 200-byte frame, one-way 1 KB frames, idle connections.
+ */
+import tls from 'node:tls';
+import { FrameDecoder, encodeFrame } from '../../src/protocol/frame.js';
+import { benchUser, type BenchPki } from './pki.js';
+import { nowUs, runLoops, sleep, summarize } from './stats.js';
+
+export interface TlsTarget {
+  port: number;
+  pki: BenchPki;
+}
+
+interface FramedTls {
+  socket: tls.TLSSocket;
+  /** Resolves with the next frame the server sends. */
+  nextFrame(): Promise<Buffer>;
+}
+
+/** Connects and resolves once the server's welcome frame arrived (so it accepted our certificate). */
+export function connectTls(t: TlsTarget): Promise<FramedTls> {
+  const { cert, key, ca } = t.pki.pem(benchUser(0));
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port: t.port, servername: 'localhost', cert, key, ca, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' });
+    socket.setNoDelay(true);
+    const decoder = new FrameDecoder(1024 * 1024);
+    const queue: Buffer[] = [];
+    const waiters: ((f: Buffer) => void)[] = [];
+    socket.on('data', (chunk: Buffer) => {
+      for (const f of decoder.push(chunk)) {
+        const w = waiters.shift();
+        if (w) w(f);
+        else queue.push(f);
+      }
+    });
+    const nextFrame = (): Promise<Buffer> => {
+      const f = queue.shift();
+      if (f) return Promise.resolve(f);
+      return new Promise((r) => waiters.push(r));
+    };
+    socket.once('error', reject);
+    void nextFrame().then(() => {
+      socket.off('error', reject);
+      socket.on('error', () => socket.destroy());
+      resolve({ socket, nextFrame });
+    });
+  });
+}
+
+export async function tlsHandshakes(t: TlsTarget, concurrency: number, seconds: number) {
+  const t0 = nowUs();
+  const count = await runLoops(concurrency, t0 + seconds * 1e6, async () => {
+    const c = await connectTls(t);
+    c.socket.end();
+  });
+  return { count, seconds: (nowUs() - t0) / 1e6 };
+}
+
+export async function tlsEchoLatency(t: TlsTarget, seconds: number, maxSamples: number) {
+  const c = await connectTls(t);
+  const frame = encodeFrame(Buffer.from(JSON.stringify({ type: 'echo', text: 'm'.repeat(200) })));
+  const samples: number[] = [];
+  for (let i = 0; i < 50; i++) {
+    c.socket.write(frame);
+    await c.nextFrame();
+  }
+  const deadline = nowUs() + seconds * 1e6;
+  while (nowUs() < deadline && samples.length < maxSamples) {
+    const t0 = nowUs();
+    c.socket.write(frame);
+    await c.nextFrame();
+    samples.push(nowUs() - t0);
+  }
+  c.socket.destroy();
+  return summarize(samples);
+}
+
+/** Same framing, same JSON, same batching (64 frames per tick, corked) as the one-way phase on our server. */
+export async function tlsOneWay(t: TlsTarget, seconds: number, size: number) {
+  const c = await connectTls(t);
+  const msg = { type: 'pong', pad: '' };
+  msg.pad = 'p'.repeat(size - Buffer.byteLength(JSON.stringify(msg)));
+  const drain = (): Promise<void> => new Promise((resolve) => c.socket.once('drain', resolve));
+  const t0 = nowUs();
+  const deadline = t0 + seconds * 1e6;
+  let sent = 0;
+  while (nowUs() < deadline) {
+    let ok = true;
+    c.socket.cork();
+    for (let i = 0; i < 64; i++) ok = c.socket.write(encodeFrame(Buffer.from(JSON.stringify(msg)))) && ok;
+    c.socket.uncork();
+    sent += 64;
+    if (!ok) await drain();
+    else await new Promise((r) => setImmediate(r));
+  }
+  c.socket.write(encodeFrame(Buffer.from(JSON.stringify({ type: 'ping' }))));
+  await c.nextFrame();
+  const elapsed = (nowUs() - t0) / 1e6;
+  c.socket.destroy();
+  return { sent, seconds: elapsed };
+}
+
+export async function openIdleTls(t: TlsTarget, count: number, concurrency = 32) {
+  const sockets: tls.TLSSocket[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        next++;
+        sockets.push((await connectTls(t)).socket);
+      }
+    }),
+  );
+  return {
+    count: sockets.length,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await sleep(200);
+    },
+  };
+}
