@@ -7,7 +7,8 @@ import { AccountService } from './accounts.js';
 import { Delivery, type DeliveryOptions } from './delivery.js';
 import { chatCommands } from './handlers/index.js';
 import { Hub } from './hub.js';
-import { SecureChatServer, type ServerLimits } from './server.js';
+import { SecureChatError } from '../errors.js';
+import { DEFAULT_LIMITS, SecureChatServer, type ServerLimits } from './server.js';
 import { DEFAULT_CHAT_LIMITS, type ChatLimits, type ChatServices } from './services.js';
 
 export interface ChatServerOptions {
@@ -23,8 +24,18 @@ export interface ChatServerOptions {
 
 export const DEFAULT_DELIVERY: DeliveryOptions = { highWaterBytes: 4 * 1024 * 1024, pageSize: 500, retryMs: 1000 };
 
+/** Leaves room in a record for the chunk's JSON header and the AEAD overhead. */
+const CHUNK_HEADROOM = 16 * 1024;
+
 export function createChatServer(options: ChatServerOptions): SecureChatServer<ChatServices> {
   const { storage, log } = options;
+  const limits = { ...DEFAULT_CHAT_LIMITS, ...options.chat };
+  const maxFrameSize = options.limits?.maxFrameSize ?? DEFAULT_LIMITS.maxFrameSize;
+  if (maxFrameSize <= CHUNK_HEADROOM * 2) {
+    throw new SecureChatError('usage', `maxFrameBytes must be more than ${CHUNK_HEADROOM * 2} bytes.`);
+  }
+  // A file chunk must fit in one record, whatever the two settings say.
+  limits.fileChunkBytes = Math.min(limits.fileChunkBytes, maxFrameSize - CHUNK_HEADROOM);
   const hub = new Hub();
   const delivery = new Delivery(storage, hub, log.child({ component: 'delivery' }), { ...DEFAULT_DELIVERY, ...options.delivery });
   const services: ChatServices = {
@@ -32,7 +43,7 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
     accounts: new AccountService({ storage, log: log.child({ component: 'accounts' }) }),
     hub,
     delivery,
-    limits: { ...DEFAULT_CHAT_LIMITS, ...options.chat },
+    limits,
     log,
   };
   return new SecureChatServer<ChatServices>({
