@@ -14,7 +14,19 @@ interface SignatureParams {
   options: Record<string, unknown>;
 }
 
+/** Reading asymmetricKeyDetails crosses into C++ each time; a key's parameters never change. */
+const paramsCache = new WeakMap<KeyObject, SignatureParams>();
+
 function paramsFor(key: KeyObject): SignatureParams {
+  let params = paramsCache.get(key);
+  if (!params) {
+    params = computeParams(key);
+    paramsCache.set(key, params);
+  }
+  return params;
+}
+
+function computeParams(key: KeyObject): SignatureParams {
   switch (key.asymmetricKeyType) {
     case 'ec': {
       const curve = key.asymmetricKeyDetails?.namedCurve;
@@ -41,13 +53,28 @@ export function signTranscript(privateKey: KeyObject, context: string, transcrip
   return sign(algorithm, signedContent(context, transcriptHash), { key: privateKey, ...options });
 }
 
+/**
+ * Parsing a certificate with X509Certificate costs more than the signature check itself, and the
+ * same few client certificates reconnect all day, so public keys are remembered by their DER bytes
+ * (the key IS a function of those bytes). Bounded, oldest first out.
+ */
+const PUBLIC_KEY_CACHE_LIMIT = 4096;
+const publicKeys = new Map<string, KeyObject>();
+
 /** The leaf's public key; a certificate that does not parse is a bad certificate, not a crash. */
 export function leafPublicKey(leafDer: Buffer): KeyObject {
+  const cacheKey = leafDer.toString('latin1');
+  const hit = publicKeys.get(cacheKey);
+  if (hit) return hit;
+  let key: KeyObject;
   try {
-    return new X509Certificate(leafDer).publicKey;
+    key = new X509Certificate(leafDer).publicKey;
   } catch (cause) {
     throw new SecureChatError('bad_certificate', 'The certificate could not be parsed.', { reason: 'malformed', cause });
   }
+  publicKeys.set(cacheKey, key);
+  if (publicKeys.size > PUBLIC_KEY_CACHE_LIMIT) publicKeys.delete(publicKeys.keys().next().value as string);
+  return key;
 }
 
 /** Throws bad_certificate/key_mismatch unless the leaf's key signed this transcript. */
