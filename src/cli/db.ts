@@ -23,6 +23,7 @@ export function addDbOptions(cmd: Command): Command {
 
 export function registerDb(program: Command): void {
   const db = program.command('db').description('database schema: migrate, status');
+  example(db, 'securechat db status', 'securechat db migrate --db mysql://chat:secret@127.0.0.1:3306/securechat');
 
   const migrateCmd = addDbOptions(db.command('migrate').description('apply pending schema migrations (idempotent)'));
   example(migrateCmd, 'securechat db migrate', 'securechat db migrate --db mysql://chat:secret@127.0.0.1:3306/securechat');

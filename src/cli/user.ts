@@ -41,6 +41,7 @@ function readNewPassword(opts: ResetOptions): string {
 
 export function registerUser(program: Command): void {
   const user = program.command('user').description('manage accounts: list, show, disable, enable, reset-password');
+  example(user, 'securechat user list', 'securechat user disable mallory --db mysql://chat:secret@db:3306/securechat');
 
   const list = addDbOptions(user.command('list').description('list all accounts'));
   example(list, 'securechat user list', 'securechat user list --db mysql://chat:secret@db:3306/securechat --json');
