@@ -7,6 +7,7 @@
  */
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise';
+import { SecureChatError } from '../../errors.js';
 import { isUnavailable, toStorageError } from '../errors.js';
 import type { RunResult, SqlDriver, SqlExecutor, SqlValue } from '../driver.js';
 
@@ -18,6 +19,8 @@ export interface MysqlDriverOptions {
 
 // Headroom under max_allowed_packet for the statement and protocol framing around a BLOB.
 const PACKET_OVERHEAD = 64 * 1024;
+/** Tries per transaction when InnoDB picks it as a deadlock victim (each rolled back in full). */
+const DEADLOCK_ATTEMPTS = 5;
 
 type Queryable = Pick<PoolConnection, 'query' | 'execute'>;
 
@@ -108,6 +111,20 @@ export class MysqlDriver implements SqlDriver {
   }
 
   async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    // InnoDB resolves a deadlock by rolling one transaction back whole and asks for a restart:
+    // concurrent inserts into the same index gap (e.g. registrations) hit this routinely.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.transactionOnce(fn);
+      } catch (err) {
+        const deadlock = err instanceof SecureChatError && err.reason === 'ER_LOCK_DEADLOCK';
+        if (!deadlock || attempt >= DEADLOCK_ATTEMPTS || this.closed) throw err;
+        await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+      }
+    }
+  }
+
+  private async transactionOnce<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     try {
       return await this.withConnection(async (conn) => {
         const tx: SqlExecutor = {
