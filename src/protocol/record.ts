@@ -31,9 +31,11 @@ export interface OpenedRecord {
 /** nonce = iv XOR (0^32 ‖ seq as uint64 BE). */
 export function recordNonce(iv: Buffer, seq: number): Buffer {
   const nonce = Buffer.from(iv);
-  const seqBytes = Buffer.alloc(8);
-  seqBytes.writeBigUInt64BE(BigInt(seq));
-  for (let i = 0; i < 8; i++) nonce[IV_SIZE - 8 + i] ^= seqBytes[i];
+  // seq < 2^53, so its two 32-bit halves are exact without a BigInt (this runs once per record).
+  const high = Math.floor(seq / 2 ** 32);
+  const low = seq >>> 0;
+  nonce.writeUInt32BE((nonce.readUInt32BE(IV_SIZE - 8) ^ high) >>> 0, IV_SIZE - 8);
+  nonce.writeUInt32BE((nonce.readUInt32BE(IV_SIZE - 4) ^ low) >>> 0, IV_SIZE - 4);
   return nonce;
 }
 
@@ -100,7 +102,9 @@ export class RecordOpener extends RecordState {
       const decipher = createDecipheriv('aes-256-gcm', this.key, nonce);
       decipher.setAAD(header);
       decipher.setAuthTag(payload.subarray(payload.length - TAG_SIZE));
-      plain = Buffer.concat([decipher.update(payload.subarray(0, payload.length - TAG_SIZE)), decipher.final()]);
+      plain = decipher.update(payload.subarray(0, payload.length - TAG_SIZE));
+      // GCM is a stream mode: final() only checks the tag and returns no bytes, so nothing to concat.
+      decipher.final();
     } catch (cause) {
       throw new SecureChatError('bad_record', undefined, { reason: 'authentication_failed', cause });
     }
