@@ -15,7 +15,7 @@ import os from 'node:os';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import mysql from 'mysql2/promise';
-import { BENCH_PASSWORD, dmLatency, fanout, fileRelay, handshakes, loginChat, oneWay, openIdleSessions, setupFanout, type ChatTarget } from './chat-phases.js';
+import { BENCH_PASSWORD, dmLatency, fanout, fileRelay, handshakes, oneWay, openIdleSessions, setupFanout, type ChatTarget } from './chat-phases.js';
 import { benchUser, makeBenchPki, type BenchPki } from './pki.js';
 import { fmt, renderTable, type Row } from './report.js';
 import { ServerHandle } from './server-handle.js';
