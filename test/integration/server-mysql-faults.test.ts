@@ -73,7 +73,7 @@ test('offline DM survives a server restart on MySQL and arrives exactly once', {
       const seen: string[] = [];
       carol.on('message', (m: { text: string; id: number; conversation_id: number }) => {
         seen.push(m.text);
-        void carol.request('ack', { conversation_id: m.conversation_id, upto: m.id });
+        carol.request('ack', { conversation_id: m.conversation_id, upto: m.id }).catch(() => undefined);
       });
       await carol.request('login', { password: 'correct horse battery' });
       for (let waited = 0; seen.length < expected && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
