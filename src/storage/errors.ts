@@ -39,8 +39,9 @@ export function isUnavailable(err: unknown): boolean {
   if (typeof e.errno === 'number' && UNAVAILABLE_ERRNOS.has(e.errno)) return true;
   if (e.fatal === true) return true;
   const message = typeof e.message === 'string' ? e.message : '';
-  // better-sqlite3 after close(); mysql2 on a connection that already died.
-  return /database connection is not open|connection is in closed state|Pool is closed|connect ETIMEDOUT/i.test(message);
+  // better-sqlite3 after close(); mysql2 on a connection that already died; mysql2's pool queue
+  // (queueLimit) overflowing, which it reports with no code at all.
+  return /database connection is not open|connection is in closed state|Pool is closed|connect ETIMEDOUT|Queue limit reached/i.test(message);
 }
 
 function isUniqueViolation(code: string): boolean {
