@@ -25,40 +25,34 @@ function endUserSession(ctx: ChatContext, session: Session): void {
   ctx.services.delivery.detach(session);
 }
 
-export const authCommands = [
-  command<ChatContext, { password: typeof password; username: typeof username }>({
-    type: 'register',
+const credentials = { password, username };
+
+/** register and login differ only in the AccountService call; both bind the name to the certificate CN. */
+function authenticateCommand(type: 'register' | 'login') {
+  return command<ChatContext, typeof credentials>({
+    type,
     requires: 'handshake',
-    schema: { password, username },
-    cost: 5,
-    async handler(ctx, p) {
-      const user = await ctx.services.accounts.register({
-        username: p.username ?? ctx.session.username,
-        password: p.password,
-        certUsername: ctx.session.username,
-        fingerprint: ctx.session.identity.fingerprint,
-        ip: ctx.session.ip,
-      });
-      return startUserSession(ctx, user);
-    },
-  }),
-  command<ChatContext, { password: typeof password; username: typeof username }>({
-    type: 'login',
-    requires: 'handshake',
-    schema: { password, username },
+    schema: credentials,
+    // Each attempt costs a scrypt on the server: a higher price in the rate limiter.
     cost: 5,
     async handler(ctx, p) {
       if (ctx.session.loggedIn) throw new SecureChatError('bad_request', 'Already logged in.');
-      const user = await ctx.services.accounts.login({
+      const request = {
         username: p.username ?? ctx.session.username,
         password: p.password,
         certUsername: ctx.session.username,
         fingerprint: ctx.session.identity.fingerprint,
         ip: ctx.session.ip,
-      });
+      };
+      const user = type === 'register' ? await ctx.services.accounts.register(request) : await ctx.services.accounts.login(request);
       return startUserSession(ctx, user);
     },
-  }),
+  });
+}
+
+export const authCommands = [
+  authenticateCommand('register'),
+  authenticateCommand('login'),
   command<ChatContext, Record<string, never>>({
     type: 'logout',
     requires: 'login',
