@@ -107,7 +107,7 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRep
       db: env.dbUrl,
       port,
       logFile: join(env.dir, 'server.log'),
-      logLevel: 'warn',
+      logLevel: process.env.SECURECHAT_SOAK_LOG_LEVEL ?? 'warn',
       statsMs: 500,
       // Every soak client dials from 127.0.0.1: the per-IP handshake cap must not be the bottleneck.
       config: { maxHandshakesPerIp: 256 },
@@ -288,12 +288,13 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRep
     stopping = true;
     for (const u of users.values()) u.client?.close();
     await server?.stop().catch(() => undefined);
-    if (report && !report.ok) {
+    if (!report || !report.ok || process.env.SECURECHAT_SOAK_KEEP_LOG === '1') {
       // Keep the server's log for the investigation; everything else is thrown away.
-      const kept = join(tmpdir(), `securechat-soak-failed-${Date.now()}.log`);
+      const kept = join(tmpdir(), `securechat-soak-server-${Date.now()}.log`);
       try {
         copyFileSync(join(env.dir, 'server.log'), kept);
-        report.serverLog = kept;
+        if (report) report.serverLog = kept;
+        else progress(`soak: server log kept at ${kept}`);
       } catch {
         // no log written
       }

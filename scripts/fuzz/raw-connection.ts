@@ -1,0 +1,140 @@
+/**
+ * A deliberately low-level client for the fuzzer: a socket plus a frame reader, and a v1 client
+ * handshake built from the protocol primitives that hands back the raw application record sealer
+ * and opener (SecureChatClient hides them, as it should). It trusts whatever server answers: the
+ * fuzzer attacks the server, it does not test the client's checks.
+ */
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import net from 'node:net';
+import { SecureChatError } from '../../src/errors.js';
+import { FrameDecoder, encodeFrame } from '../../src/protocol/frame.js';
+import {
+  computeSharedSecret,
+  deriveApplicationSecrets,
+  deriveHandshakeSecrets,
+  generateKeyShare,
+  hmacSha256,
+  sha256,
+} from '../../src/protocol/keys.js';
+import { encodeJson, parseAuthMessage, parseServerHello } from '../../src/protocol/messages.js';
+import { ContentType, RecordOpener, RecordSealer } from '../../src/protocol/record.js';
+import { CLIENT_CONTEXT, signTranscript } from '../../src/protocol/signature.js';
+import { finishedHash, signatureHash } from '../../src/protocol/transcript.js';
+import { DEFAULT_MAX_FRAME, PROTOCOL_VERSION, type LocalIdentity } from '../../src/protocol/types.js';
+
+/** Reads whole frames from a socket; `next` resolves null on close or timeout. */
+export class FrameReader {
+  private readonly decoder = new FrameDecoder(DEFAULT_MAX_FRAME * 2);
+  private readonly frames: Buffer[] = [];
+  private waiter: (() => void) | null = null;
+  closed = false;
+
+  constructor(readonly socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.frames.push(...this.decoder.push(chunk));
+      } catch {
+        socket.destroy();
+      }
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  async next(timeoutMs: number): Promise<Buffer | null> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.frames.length === 0) {
+      if (this.closed || Date.now() >= deadline) return null;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadline - Date.now());
+        this.waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.waiter = null;
+    }
+    return this.frames.shift() ?? null;
+  }
+
+  /** Resolves once the peer has closed (or after the timeout). */
+  async closedWithin(timeoutMs: number): Promise<boolean> {
+    if (this.closed) return true;
+    await Promise.race([once(this.socket, 'close'), new Promise((r) => setTimeout(r, timeoutMs))]);
+    return this.closed;
+  }
+
+  private wake(): void {
+    this.waiter?.();
+  }
+}
+
+export async function dialRaw(port: number, timeoutMs = 5000): Promise<FrameReader> {
+  const socket = net.connect({ host: '127.0.0.1', port, noDelay: true });
+  socket.on('error', () => undefined);
+  const timer = setTimeout(() => socket.destroy(new Error('connect timeout')), timeoutMs);
+  try {
+    await once(socket, 'connect');
+  } finally {
+    clearTimeout(timer);
+  }
+  return new FrameReader(socket);
+}
+
+export function clientHelloBytes(overrides: Record<string, unknown> = {}, keyShare = generateKeyShare()): { bytes: Buffer; keyShare: ReturnType<typeof generateKeyShare> } {
+  const bytes = encodeJson({
+    type: 'client_hello',
+    version: PROTOCOL_VERSION,
+    nonce: randomBytes(32).toString('base64'),
+    timestamp: Date.now(),
+    key_share: keyShare.publicRaw.toString('base64'),
+    ...overrides,
+  });
+  return { bytes, keyShare };
+}
+
+export interface RawSession {
+  reader: FrameReader;
+  /** Seals client→server application records (sequence continues from the handshake). */
+  sealer: RecordSealer;
+  /** Opens server→client application records, in order. */
+  opener: RecordOpener;
+}
+
+/** Runs a valid client handshake by hand; throws SecureChatError if the server refuses. */
+export async function rawHandshake(port: number, identity: LocalIdentity, timeoutMs = 10_000): Promise<RawSession> {
+  const reader = await dialRaw(port);
+  const { bytes: ch, keyShare } = clientHelloBytes();
+  reader.socket.write(encodeFrame(ch));
+  const sh = await reader.next(timeoutMs);
+  if (!sh) throw new SecureChatError('connection_closed', 'No server_hello.');
+  const hello = parseServerHello(sh);
+  const hs = deriveHandshakeSecrets(computeSharedSecret(keyShare.privateKey, hello.keyShare), ch, sh);
+  const hsOpener = new RecordOpener(hs.server);
+  const saFrame = await reader.next(timeoutMs);
+  if (!saFrame) throw new SecureChatError('connection_closed', 'No server_auth.');
+  const sa = hsOpener.open(saFrame);
+  if (sa.contentType !== ContentType.handshake) throw new SecureChatError('unexpected_message', 'Expected server_auth.');
+  parseAuthMessage(sa.body, 'server_auth');
+  const prefix = [ch, sh, sa.body];
+  const signature = signTranscript(identity.privateKey, CLIENT_CONTEXT, signatureHash(prefix, identity.chain));
+  const ca = encodeJson({
+    type: 'client_auth',
+    certificate: identity.chain.map((c) => c.toString('base64')),
+    signature: signature.toString('base64'),
+    finished: hmacSha256(hs.client.finishedKey, finishedHash(prefix, identity.chain, signature)).toString('base64'),
+  });
+  reader.socket.write(new RecordSealer(hs.client).seal(ContentType.handshake, ca));
+  const app = deriveApplicationSecrets(hs.hsSecret, sha256(ch, sh, sa.body, ca));
+  const session: RawSession = { reader, sealer: new RecordSealer(app.client), opener: new RecordOpener(app.server) };
+  const welcome = await reader.next(timeoutMs);
+  if (!welcome) throw new SecureChatError('connection_closed', 'No welcome.');
+  const rec = session.opener.open(welcome);
+  if (rec.contentType !== ContentType.application) throw new SecureChatError('unexpected_message', `Handshake refused: ${rec.body.toString('utf8').slice(0, 200)}`);
+  return session;
+}
