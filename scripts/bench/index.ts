@@ -102,6 +102,8 @@ function machine() {
     platform: `${os.platform()} ${os.release()}`,
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     fdLimit: fdLimit(),
+    /** Other work on the machine skews rates (CPU per op much less): reported so a run can be judged. */
+    loadAverage1m: Math.round(os.loadavg()[0] * 100) / 100,
   };
 }
 
@@ -367,7 +369,7 @@ async function main(): Promise<void> {
     return;
   }
   console.log(`\nSecureChat benchmark${opts.quick ? ' (--quick)' : ''} — ${new Date().toISOString()}, ${fmt(seconds)} s`);
-  console.log(`machine: ${m.cpus} × ${m.model}, ${m.memoryGiB} GiB RAM, ${m.platform}, node ${m.node}, ulimit -n ${m.fdLimit}\n`);
+  console.log(`machine: ${m.cpus} × ${m.model}, ${m.memoryGiB} GiB RAM, ${m.platform}, node ${m.node}, ulimit -n ${m.fdLimit}, load average at start ${m.loadAverage1m}\n`);
   console.log(renderTable(rows));
   console.log('');
   for (const n of notes) console.log(`note: ${n}`);
