@@ -181,7 +181,7 @@ const GOOD_VALUES: Record<string, () => unknown> = {
 
 /** A well-formed application request (a JSON object with a string type) with fuzzed parameters. */
 export function fuzzRequest(rng: Random, nextId: () => number): { msg: Record<string, unknown>; data?: Buffer } {
-  let type = rng.chance(0.9) ? rng.pick(COMMANDS) : String(randomValue(rng)).slice(0, 80);
+  let type = rng.chance(0.9) ? rng.pick(COMMANDS) : (JSON.stringify(randomValue(rng)) ?? 'null').slice(0, 80);
   // Rarely log out (or log in again): one early logout would leave the rest of a connection at the login gate.
   if (SESSION_CHANGING.has(type) && rng.chance(0.9)) type = 'who';
   const msg: Record<string, unknown> = { type };
