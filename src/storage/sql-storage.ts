@@ -5,6 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { SecureChatError } from '../errors.js';
 import type { SqlDriver, SqlExecutor, SqlValue } from './driver.js';
+import { insertMessages, messageIdHighWater } from './message-batch.js';
 import { MessageWriter } from './message-writer.js';
 import { currentSchemaVersion } from './migrations/index.js';
 import type {
@@ -146,6 +147,8 @@ export interface SqlStorageOptions {
 export class SqlStorage implements Storage {
   readonly backend: BackendKind;
   private readonly writer: MessageWriter;
+  /** Next message id on MySQL once known (see message-batch.ts); null = read it in the next batch. */
+  private nextMessageId: number | null = null;
   private readonly now: () => number;
   private closing: Promise<void> | null = null;
 
@@ -418,21 +421,21 @@ export class SqlStorage implements Storage {
     return this.writer.append(message);
   }
 
-  private writeBatch(batch: NewMessage[]): Promise<StoredMessage[]> {
-    return this.db.transaction(async (tx) => {
-      const stored: StoredMessage[] = [];
-      // One INSERT per row: multi-row inserts only get consecutive ids under some auto-inc lock modes.
-      for (const m of batch) {
-        const createdAt = m.createdAt ?? this.now();
-        const fileId = m.fileId ?? null;
-        const r = await tx.run(
-          'INSERT INTO messages (conversation_id, sender_id, kind, body, file_id, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-          [m.conversationId, m.senderId, m.kind, m.body, fileId, createdAt],
-        );
-        stored.push({ id: r.insertId, conversationId: m.conversationId, senderId: m.senderId, kind: m.kind, body: m.body, fileId, createdAt });
-      }
+  private async writeBatch(batch: NewMessage[]): Promise<StoredMessage[]> {
+    try {
+      const stored = await this.db.transaction(async (tx) => {
+        // SQLite re-reads under its write lock (exact, cheap); MySQL counts on from the last commit.
+        const known = this.db.dialect === 'mysql' ? this.nextMessageId : null;
+        const firstId = known ?? (await messageIdHighWater(tx, this.db.dialect)) + 1;
+        return insertMessages(tx, batch, firstId, this.now());
+      });
+      this.nextMessageId = stored[stored.length - 1].id + 1;
       return stored;
-    });
+    } catch (err) {
+      // Unknown whether a failed COMMIT landed: read the high-water mark again before the next batch.
+      this.nextMessageId = null;
+      throw err;
+    }
   }
 
   async getMessage(id: number): Promise<MessageView | null> {

@@ -223,6 +223,80 @@ export function runStorageContract(name: string, makeStorage: MakeStorage, optio
         assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
         assert.deepEqual((await s.history(g.id)).map((m) => m.body), ['ok1', 'ok2']);
       });
+
+      test('concurrent appends across many conversations: ids follow call order, each conversation in order', async () => {
+        const a = await mkUser();
+        const groups = await Promise.all(Array.from({ length: 12 }, () => s.createGroup(uniq('Many'), a.id)));
+        // 12 × 50 = 600 appends: several batches of varying size (more than one INSERT each).
+        const calls = Array.from({ length: 600 }, (_, i) => ({ g: groups[i % groups.length], body: `c${i}` }));
+        const stored = await Promise.all(calls.map((c) => s.appendMessage({ conversationId: c.g.id, senderId: a.id, kind: 'text', body: c.body })));
+        for (let i = 1; i < stored.length; i++) assert.ok(stored[i].id > stored[i - 1].id, 'ids follow call order');
+        for (const g of groups) {
+          const expected = stored.filter((m) => m.conversationId === g.id);
+          const hist = await s.history(g.id, { limit: 1000 });
+          assert.deepEqual(hist.map((m) => [m.id, m.body]), expected.map((m) => [m.id, m.body]));
+        }
+      });
+
+      test('large bodies in one batch are split across statements and stored whole', async () => {
+        const a = await mkUser();
+        const g = await s.createGroup(uniq('Big'), a.id);
+        const bodies = Array.from({ length: 48 }, (_, i) => `${i}:` + 'é'.repeat(50_000));
+        const stored = await Promise.all(bodies.map((body) => s.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body })));
+        for (let i = 1; i < stored.length; i++) assert.ok(stored[i].id > stored[i - 1].id);
+        const hist = await s.history(g.id, { limit: 100 });
+        assert.deepEqual(hist.map((m) => m.body), bodies);
+      });
+
+      test('ids keep increasing across a failed batch, a restart, and deletion of the newest messages', async () => {
+        const a = await mkUser();
+        const g = await s.createGroup(uniq('Ids'), a.id);
+        const before = await s.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body: 'before' });
+        await assert.rejects(s.appendMessage({ conversationId: 987654321, senderId: a.id, kind: 'text', body: 'bad' }), rejectsWith('not_found'));
+        const doomed = await s.createGroup(uniq('Doomed'), a.id);
+        const last = await s.appendMessage({ conversationId: doomed.id, senderId: a.id, kind: 'text', body: 'newest' });
+        assert.ok(last.id > before.id);
+        await s.deleteGroup(doomed.id);
+        await reopen();
+        // Clients drop ids they have seen, so the id of a deleted message must never come back.
+        const afterRestart = await s.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body: 'after' });
+        assert.ok(afterRestart.id > last.id, `${afterRestart.id} > ${last.id}`);
+        assert.deepEqual((await s.history(g.id)).map((m) => m.body), ['before', 'after']);
+      });
+
+      test('a second process writing the same database fails loudly, never out of order', async () => {
+        const a = await mkUser();
+        const g = await s.createGroup(uniq('Two'), a.id);
+        const other = await openStorage(fixture.url);
+        try {
+          const resolved: number[] = [];
+          const conflicts: string[] = [];
+          for (let i = 0; i < 6; i++) {
+            const writer = i % 2 === 0 ? s : other;
+            try {
+              const m = await writer.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body: `w${i}` });
+              resolved.push(m.id);
+            } catch (err) {
+              // Allowed, but only as this explicit error; the message must not be stored.
+              assert.ok(err instanceof SecureChatError);
+              assert.equal(err.code, 'storage_unavailable');
+              assert.equal(err.reason, 'message_id_conflict');
+              assert.match(err.message, /another process/);
+              conflicts.push(`w${i}`);
+            }
+          }
+          for (let i = 1; i < resolved.length; i++) assert.ok(resolved[i] > resolved[i - 1], 'ids follow commit order');
+          const hist = await s.history(g.id);
+          assert.deepEqual(hist.map((m) => m.id), resolved);
+          assert.ok(hist.every((m) => !conflicts.includes(m.body)));
+          // Each writer recovers after a conflict: the next append from either one is stored.
+          const m1 = await s.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body: 'again' }).catch(() => null);
+          const m2 = await s.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body: 'again2' });
+          assert.ok(m2.id > (m1?.id ?? 0) && m2.id > resolved[resolved.length - 1]);
+        } finally {
+          await other.close();
+        }
+      });
     });
 
     describe('offline delivery', () => {
