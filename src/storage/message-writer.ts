@@ -14,6 +14,15 @@ import type { NewMessage, StoredMessage } from './types.js';
 
 export type BatchWriter = (messages: NewMessage[]) => Promise<StoredMessage[]>;
 
+/**
+ * Default largest batch. A batch is one transaction and one fsync, so under load bigger batches
+ * mean fewer fsyncs (bench: 1,024 appends in flight, 256 → 1,024 raised SQLite 136k → 346k/s and
+ * MySQL 67k → 85k/s); under light load batches stay small on their own.
+ */
+export const DEFAULT_MAX_BATCH = 1024;
+/** Body characters per batch, so a burst of 64 KiB messages does not become one huge transaction. */
+const MAX_BATCH_CHARS = 8 * 1024 * 1024;
+
 interface Queued {
   message: NewMessage;
   resolve: (stored: StoredMessage) => void;
@@ -28,7 +37,7 @@ export class MessageWriter {
 
   constructor(
     private readonly writeBatch: BatchWriter,
-    private readonly maxBatch = 256,
+    private readonly maxBatch = DEFAULT_MAX_BATCH,
   ) {}
 
   append(message: NewMessage): Promise<StoredMessage> {
@@ -46,10 +55,20 @@ export class MessageWriter {
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
-      await this.write(batch);
+    while (this.queue.length > 0) await this.write(this.takeBatch());
+  }
+
+  /** Up to maxBatch messages and MAX_BATCH_CHARS of body, at least one. */
+  private takeBatch(): Queued[] {
+    let n = 0;
+    let chars = 0;
+    const limit = Math.min(this.queue.length, this.maxBatch);
+    while (n < limit) {
+      chars += this.queue[n].message.body.length;
+      if (n > 0 && chars > MAX_BATCH_CHARS) break;
+      n++;
     }
+    return this.queue.splice(0, n);
   }
 
   private async write(batch: Queued[]): Promise<void> {

@@ -6,7 +6,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { SecureChatError } from '../errors.js';
 import type { SqlDriver, SqlExecutor, SqlValue } from './driver.js';
 import { insertMessages, messageIdHighWater } from './message-batch.js';
-import { MessageWriter } from './message-writer.js';
+import { DEFAULT_MAX_BATCH, MessageWriter } from './message-writer.js';
 import { currentSchemaVersion } from './migrations/index.js';
 import type {
   AuditEntry,
@@ -158,7 +158,7 @@ export class SqlStorage implements Storage {
   ) {
     this.backend = db.dialect;
     this.now = options.now ?? Date.now;
-    this.writer = new MessageWriter((batch) => this.writeBatch(batch), options.maxBatch ?? 256);
+    this.writer = new MessageWriter((batch) => this.writeBatch(batch), options.maxBatch ?? DEFAULT_MAX_BATCH);
   }
 
   // --- users ---

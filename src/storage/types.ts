@@ -276,7 +276,7 @@ export interface OpenStorageOptions {
   connectTimeoutMs?: number;
   /** MySQL pool size (default 10). */
   poolSize?: number;
-  /** Largest group-commit batch (default 256). */
+  /** Largest group-commit batch (default 1024). */
   maxBatch?: number;
   log?: import('../log.js').Logger;
 }
