@@ -15,15 +15,31 @@ export interface EncodedApp {
   body: Buffer;
 }
 
-export function encodeAppMessage(msg: AppMessage, data?: Buffer): EncodedApp {
+/** A record body as the pieces that make it up, so data need not be copied into one buffer before sealing. */
+export interface EncodedAppParts {
+  contentType: ContentTypeValue;
+  parts: Buffer[];
+  length: number;
+}
+
+export function encodeAppJson(msg: AppMessage): Buffer {
   if (msg === null || typeof msg !== 'object' || typeof msg.type !== 'string') {
     throw new SecureChatError('bad_request', 'A message needs a string "type".');
   }
-  const json = Buffer.from(JSON.stringify(msg), 'utf8');
-  if (data === undefined) return { contentType: ContentType.application, body: json };
+  return Buffer.from(JSON.stringify(msg), 'utf8');
+}
+
+/** The body of a record for an already JSON-encoded message (from encodeAppJson) plus optional data. */
+export function encodeAppParts(json: Buffer, data?: Buffer): EncodedAppParts {
+  if (data === undefined) return { contentType: ContentType.application, parts: [json], length: json.length };
   const prefix = Buffer.allocUnsafe(4);
   prefix.writeUInt32BE(json.length, 0);
-  return { contentType: ContentType.applicationWithData, body: Buffer.concat([prefix, json, data]) };
+  return { contentType: ContentType.applicationWithData, parts: [prefix, json, data], length: 4 + json.length + data.length };
+}
+
+export function encodeAppMessage(msg: AppMessage, data?: Buffer): EncodedApp {
+  const { contentType, parts } = encodeAppParts(encodeAppJson(msg), data);
+  return { contentType, body: parts.length === 1 ? parts[0] : Buffer.concat(parts) };
 }
 
 export function decodeAppMessage(contentType: ContentTypeValue, body: Buffer): { msg: AppMessage; data: Buffer | undefined } {

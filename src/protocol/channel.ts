@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { SecureChatError, toSecureChatError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { decodeAppMessage, encodeAppMessage } from './app-payload.js';
+import { decodeAppMessage, encodeAppJson, encodeAppParts } from './app-payload.js';
 import type { FrameDecoder } from './frame.js';
 import { endStream } from './handshake-io.js';
 import { encodeWireError, parseJsonObject, parseWireError, wireErrorToException } from './messages.js';
@@ -72,10 +72,15 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
 
   send(msg: AppMessage, data?: Buffer): boolean {
     if (this.isClosed) return false;
-    const { contentType, body } = encodeAppMessage(msg, data);
+    return this.sendEncoded(encodeAppJson(msg), data);
+  }
+
+  sendEncoded(json: Buffer, data?: Buffer): boolean {
+    if (this.isClosed) return false;
+    const { contentType, parts, length } = encodeAppParts(json, data);
     // The caller's mistake, not the peer's: report it synchronously and keep the channel.
-    checkRecordFits(body.length, this.maxFrameSize);
-    return this.writeRecord(contentType, body);
+    checkRecordFits(length, this.maxFrameSize);
+    return this.writeRecord(contentType, parts);
   }
 
   fail(err: SecureChatError): void {
@@ -89,7 +94,7 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
     this.finish(undefined, this.sealQuietly(ContentType.closeNotify, Buffer.alloc(0)));
   }
 
-  private writeRecord(contentType: ContentTypeValue, body: Buffer): boolean {
+  private writeRecord(contentType: ContentTypeValue, body: Buffer | Buffer[]): boolean {
     let frame: Buffer;
     try {
       frame = this.sealer.seal(contentType, body);

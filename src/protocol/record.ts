@@ -68,10 +68,16 @@ abstract class RecordState {
 }
 
 export class RecordSealer extends RecordState {
-  /** Returns the complete frame (header ‖ ciphertext ‖ tag) for one record. */
-  seal(contentType: ContentTypeValue, body: Buffer): Buffer {
+  /**
+   * Returns the complete frame (header ‖ ciphertext ‖ tag) for one record. The body may be given
+   * as pieces (e.g. JSON header and file data), which are encrypted in order without joining them.
+   */
+  seal(contentType: ContentTypeValue, body: Buffer | readonly Buffer[]): Buffer {
+    const parts = Buffer.isBuffer(body) ? [body] : body;
+    let bodyLength = 0;
+    for (const part of parts) bodyLength += part.length;
     const nonce = this.nextNonce();
-    const length = 1 + body.length + TAG_SIZE;
+    const length = 1 + bodyLength + TAG_SIZE;
     const header = encodeFrameHeader(length);
     const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
     cipher.setAAD(header);
@@ -79,7 +85,7 @@ export class RecordSealer extends RecordState {
     header.copy(frame, 0);
     let offset = FRAME_HEADER_SIZE;
     offset += cipher.update(Buffer.of(contentType)).copy(frame, offset);
-    offset += cipher.update(body).copy(frame, offset);
+    for (const part of parts) offset += cipher.update(part).copy(frame, offset);
     offset += cipher.final().copy(frame, offset);
     cipher.getAuthTag().copy(frame, offset);
     return frame;

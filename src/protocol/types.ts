@@ -76,6 +76,11 @@ export interface SecureChannel<T = unknown> extends EventEmitter {
   readonly welcome: Welcome;
   /** Encrypts and writes one record; returns false when the caller should wait for 'drain'. */
   send(msg: AppMessage, data?: Buffer): boolean;
+  /**
+   * Like `send`, for a message already JSON-encoded (UTF-8 JSON of an AppMessage, e.g. from
+   * `encodeAppJson`): one encoding serves many recipients. The JSON is not checked again.
+   */
+  sendEncoded(json: Buffer, data?: Buffer): boolean;
   /** Sends `{type:'error', …}` (when possible), then closes. */
   fail(err: SecureChatError): void;
   close(): void;

@@ -6,6 +6,7 @@
  */
 import { SecureChatError, toSecureChatError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { encodeAppJson } from '../protocol/app-payload.js';
 import type { AppMessage } from '../protocol/types.js';
 import type { MessageView, Storage } from '../storage/types.js';
 import type { Hub } from './hub.js';
@@ -57,6 +58,26 @@ export function messagePush(view: MessageView, dmRecipient: string): AppMessage 
   return push;
 }
 
+/**
+ * The JSON of a message's push, encoded on first use and then shared: a group push is the same
+ * for every recipient, a DM push differs only in `to` (so once per recipient, not per session).
+ */
+type PushEncoder = (dmRecipient: string) => Buffer;
+
+function pushEncoder(view: MessageView): PushEncoder {
+  let group: Buffer | undefined;
+  const dms = new Map<string, Buffer>();
+  return (dmRecipient) => {
+    if (view.conversationKind === 'group') return (group ??= encodeAppJson(messagePush(view, dmRecipient)));
+    let json = dms.get(dmRecipient);
+    if (!json) {
+      json = encodeAppJson(messagePush(view, dmRecipient));
+      dms.set(dmRecipient, json);
+    }
+    return json;
+  };
+}
+
 export class Delivery {
   private readonly states = new WeakMap<Session, SessionState>();
   readonly receipts = new Receipts();
@@ -87,17 +108,17 @@ export class Delivery {
   }
 
   /** Pushes a freshly stored message to every online session of each recipient (never the sender's). */
-  publish(view: MessageView, recipients: Recipient[]): void {
+  publish(view: MessageView, recipients: readonly Recipient[]): void {
     this.receipts.track(
       view.conversationId,
       view.id,
       view.senderId,
       recipients.map((r) => r.userId),
     );
+    const encoded = pushEncoder(view);
     for (const r of recipients) {
       if (r.userId === view.senderId) continue;
-      const dmRecipient = r.username;
-      for (const session of this.hub.sessionsOf(r.userId)) this.deliver(session, view, dmRecipient);
+      for (const session of this.hub.sessionsOf(r.userId)) this.deliver(session, view, encoded, r.username);
     }
   }
 
@@ -114,7 +135,7 @@ export class Delivery {
     return cursor;
   }
 
-  private deliver(session: Session, view: MessageView, dmRecipient: string): void {
+  private deliver(session: Session, view: MessageView, encodedPush: PushEncoder, dmRecipient: string): void {
     const state = this.states.get(session);
     if (!state) return;
     if (state.mode === 'catchup') {
@@ -128,7 +149,7 @@ export class Delivery {
       state.dirty = true;
       return;
     }
-    session.send(messagePush(view, dmRecipient));
+    session.sendEncoded(encodedPush(dmRecipient));
     state.sentUpto.set(view.conversationId, view.id);
   }
 

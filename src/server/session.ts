@@ -70,6 +70,12 @@ export class Session extends EventEmitter {
     return this.channel.send(msg, data);
   }
 
+  /** `send` for a message already JSON-encoded once for many sessions (SecureChannel.sendEncoded). */
+  sendEncoded(json: Buffer, data?: Buffer): boolean {
+    if (this.channel.closed) return false;
+    return this.channel.sendEncoded(json, data);
+  }
+
   admit(cost: number, bytes: number): void {
     this.rate.admit(cost, bytes);
   }
