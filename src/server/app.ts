@@ -5,6 +5,7 @@ import type { LocalIdentity } from '../protocol/types.js';
 import type { Storage } from '../storage/types.js';
 import { AccountService } from './accounts.js';
 import { Delivery, type DeliveryOptions } from './delivery.js';
+import { GroupMembers } from './group-members.js';
 import { chatCommands } from './handlers/index.js';
 import { Hub } from './hub.js';
 import { SecureChatError } from '../errors.js';
@@ -43,6 +44,7 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
     accounts: new AccountService({ storage, log: log.child({ component: 'accounts' }) }),
     hub,
     delivery,
+    members: new GroupMembers(storage),
     limits,
     log,
   };

@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import type { Storage } from '../storage/types.js';
 import type { AccountService } from './accounts.js';
 import type { Delivery } from './delivery.js';
+import type { GroupMembers } from './group-members.js';
 import type { Hub } from './hub.js';
 import type { HandlerContext } from './server.js';
 
@@ -29,6 +30,8 @@ export interface ChatServices {
   accounts: AccountService;
   hub: Hub;
   delivery: Delivery;
+  /** Group member lists; the group handlers invalidate it on every membership change. */
+  members: GroupMembers;
   limits: ChatLimits;
   log: Logger;
 }

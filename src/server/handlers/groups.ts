@@ -122,6 +122,7 @@ export const groupCommands = [
         }
         throw err;
       });
+      ctx.services.members.invalidate(group.id);
       const members = await storage.getMembers(group.id);
       notify(ctx, idsOf(members), { group: group.name, event: 'added', user: added.username, role: added.role });
       return {};
@@ -143,6 +144,7 @@ export const groupCommands = [
         throw new SecureChatError('forbidden', `You cannot remove ${target.username}: they are ${target.role === 'owner' ? 'the owner' : 'an admin'}.`);
       }
       await storage.removeMember(group.id, target.userId);
+      ctx.services.members.invalidate(group.id);
       const remaining = await storage.getMembers(group.id);
       notify(ctx, [...idsOf(remaining), target.userId], { group: group.name, event: 'removed', user: target.username });
       return {};
@@ -191,6 +193,7 @@ export const groupCommands = [
       const group = await resolveGroup(storage, p.group);
       const me = await requireMember(storage, group, userIdOf(ctx.session));
       const result = await storage.removeMember(group.id, me.userId);
+      ctx.services.members.invalidate(group.id);
       if (result.deleted) return { deleted: true };
       const remaining = await storage.getMembers(group.id);
       // The leaver's other devices hear of it too.
@@ -229,6 +232,7 @@ export const groupCommands = [
       await requireMember(storage, group, userIdOf(ctx.session), 'owner');
       const members = await storage.getMembers(group.id);
       await storage.deleteGroup(group.id);
+      ctx.services.members.invalidate(group.id);
       notify(ctx, idsOf(members), { group: group.name, event: 'deleted' });
       return {};
     },
@@ -240,14 +244,14 @@ export const groupCommands = [
     schema: { group: groupRef, text: textField },
     async handler(ctx, p) {
       checkTextSize(ctx, p.text);
-      const { storage, delivery } = ctx.services;
+      const { storage, delivery, members } = ctx.services;
       const group = await resolveGroup(storage, p.group);
       const senderId = userIdOf(ctx.session);
-      // One query serves as the membership check and as the recipient list.
-      const members = await storage.getMembers(group.id);
-      if (!members.some((m) => m.userId === senderId)) throw new SecureChatError('not_member', `You are not a member of ${group.name}.`);
+      // One list serves as the membership check and as the recipients.
+      const recipients = await members.of(group.id);
+      if (!recipients.some((m) => m.userId === senderId)) throw new SecureChatError('not_member', `You are not a member of ${group.name}.`);
       const stored = await storage.appendMessage({ conversationId: group.id, senderId, kind: 'text', body: p.text });
-      delivery.publish(viewOf(stored, ctx, group), recipientsOf(members));
+      delivery.publish(viewOf(stored, ctx, group), recipients);
       return ackResult(stored);
     },
   }),
