@@ -24,6 +24,11 @@ export interface SqlDriver extends SqlExecutor {
    * they depend on with `forUpdate`.
    */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /**
+   * `transaction` for the message group-commit writer. MySQL runs it on a connection of its own,
+   * so message batches never wait for a pool slot behind reads and reads never wait behind them.
+   */
+  writerTransaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /** ' FOR UPDATE' on MySQL, '' on SQLite (whose transactions already hold the write lock). */
   readonly forUpdate: string;
   /** Largest BLOB the backend accepts in one statement. */

@@ -423,7 +423,7 @@ export class SqlStorage implements Storage {
 
   private async writeBatch(batch: NewMessage[]): Promise<StoredMessage[]> {
     try {
-      const stored = await this.db.transaction(async (tx) => {
+      const stored = await this.db.writerTransaction(async (tx) => {
         // SQLite re-reads under its write lock (exact, cheap); MySQL counts on from the last commit.
         const known = this.db.dialect === 'mysql' ? this.nextMessageId : null;
         const firstId = known ?? (await messageIdHighWater(tx, this.db.dialect)) + 1;

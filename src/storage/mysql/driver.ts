@@ -46,13 +46,15 @@ export class MysqlDriver implements SqlDriver {
   readonly dialect = 'mysql' as const;
   readonly forUpdate = ' FOR UPDATE';
   private readonly pool: Pool;
+  /** One connection for the message writer (see SqlDriver.writerTransaction). */
+  private readonly writerPool: Pool;
   private readonly timeout: number;
   private closed = false;
 
   constructor(url: string, options: MysqlDriverOptions = {}) {
     const u = new URL(url);
     this.timeout = options.queryTimeoutMs ?? 10_000;
-    this.pool = mysql.createPool({
+    const poolOptions = {
       host: u.hostname || '127.0.0.1',
       port: u.port ? Number(u.port) : 3306,
       user: decodeURIComponent(u.username) || 'root',
@@ -70,14 +72,17 @@ export class MysqlDriver implements SqlDriver {
       // Idle connections are dropped so a server restart leaves few dead ones behind.
       maxIdle: 2,
       idleTimeout: 30_000,
-    });
+    };
+    this.pool = mysql.createPool(poolOptions);
+    // The writer's batches are serial (MessageWriter), so one connection is all it ever uses.
+    this.writerPool = mysql.createPool({ ...poolOptions, connectionLimit: 1, maxIdle: 1 });
     // A pool-level error must never crash the process; the next query reports it.
-    (this.pool as unknown as { on(e: string, f: () => void): void }).on('error', () => undefined);
+    for (const p of [this.pool, this.writerPool]) (p as unknown as { on(e: string, f: () => void): void }).on('error', () => undefined);
   }
 
   /** Gets a connection and drops it (instead of releasing) when it failed fatally. */
-  private async withConnection<T>(fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
-    const conn = await this.pool.getConnection();
+  private async withConnection<T>(fn: (conn: PoolConnection) => Promise<T>, pool: Pool = this.pool): Promise<T> {
+    const conn = await pool.getConnection();
     try {
       const result = await fn(conn);
       conn.release();
@@ -110,12 +115,20 @@ export class MysqlDriver implements SqlDriver {
     }
   }
 
-  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.transactionOn(this.pool, fn);
+  }
+
+  writerTransaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.transactionOn(this.writerPool, fn);
+  }
+
+  private async transactionOn<T>(pool: Pool, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     // InnoDB resolves a deadlock by rolling one transaction back whole and asks for a restart:
     // concurrent inserts into the same index gap (e.g. registrations) hit this routinely.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.transactionOnce(fn);
+        return await this.transactionOnce(pool, fn);
       } catch (err) {
         const deadlock = err instanceof SecureChatError && err.reason === 'ER_LOCK_DEADLOCK';
         if (!deadlock || attempt >= DEADLOCK_ATTEMPTS || this.closed) throw err;
@@ -124,7 +137,7 @@ export class MysqlDriver implements SqlDriver {
     }
   }
 
-  private async transactionOnce<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  private async transactionOnce<T>(pool: Pool, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     try {
       return await this.withConnection(async (conn) => {
         const tx: SqlExecutor = {
@@ -143,7 +156,7 @@ export class MysqlDriver implements SqlDriver {
           // On a dead connection the server rolls back by itself; withConnection destroys it.
           throw err;
         }
-      });
+      }, pool);
     } catch (err) {
       throw toStorageError(err);
     }
@@ -157,6 +170,6 @@ export class MysqlDriver implements SqlDriver {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.writerPool.end()]);
   }
 }

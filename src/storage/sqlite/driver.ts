@@ -96,6 +96,11 @@ export class SqliteDriver implements SqlDriver {
     });
   }
 
+  /** One connection serves everything here; the write lock serialises anyway. */
+  writerTransaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.transaction(fn);
+  }
+
   async maxBlobBytes(): Promise<number> {
     return SQLITE_MAX_BLOB;
   }
