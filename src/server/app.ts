@@ -7,6 +7,7 @@ import { AccountService } from './accounts.js';
 import { Delivery, type DeliveryOptions } from './delivery.js';
 import { GroupMembers } from './group-members.js';
 import { chatCommands } from './handlers/index.js';
+import { RecentFiles } from './recent-files.js';
 import { Hub } from './hub.js';
 import { SecureChatError } from '../errors.js';
 import { DEFAULT_LIMITS, SecureChatServer, type ServerLimits } from './server.js';
@@ -45,6 +46,7 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
     hub,
     delivery,
     members: new GroupMembers(storage),
+    recentFiles: new RecentFiles(),
     limits,
     log,
   };

@@ -4,6 +4,7 @@ import type { Storage } from '../storage/types.js';
 import type { AccountService } from './accounts.js';
 import type { Delivery } from './delivery.js';
 import type { GroupMembers } from './group-members.js';
+import type { RecentFiles } from './recent-files.js';
 import type { Hub } from './hub.js';
 import type { HandlerContext } from './server.js';
 
@@ -21,7 +22,8 @@ export interface ChatLimits {
 export const DEFAULT_CHAT_LIMITS: ChatLimits = {
   maxTextBytes: 64 * 1024,
   maxFileBytes: 10 * 1024 * 1024,
-  fileChunkBytes: 256 * 1024,
+  // Capped by createChatServer to the frame limit minus room for the chunk's header.
+  fileChunkBytes: 1024 * 1024,
   maxOpenTransfers: 4,
 };
 
@@ -32,6 +34,8 @@ export interface ChatServices {
   delivery: Delivery;
   /** Group member lists; the group handlers invalidate it on every membership change. */
   members: GroupMembers;
+  /** Files just stored, so downloads right after an upload need not read them back. */
+  recentFiles: RecentFiles;
   limits: ChatLimits;
   log: Logger;
 }

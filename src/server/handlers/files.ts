@@ -147,7 +147,10 @@ export const fileCommands = [
         const content = upload.verifiedContent();
         const audience = await currentAudience(ctx, upload);
         const { name, size, sha256 } = upload.file;
-        upload.stored ??= await storage.storeFile({ name, size, sha256, content, senderId: upload.userId });
+        if (!upload.stored) {
+          upload.stored = await storage.storeFile({ name, size, sha256, content, senderId: upload.userId });
+          ctx.services.recentFiles.add({ ...upload.stored, content });
+        }
         const file = { uuid: upload.stored.uuid, name, size, sha256 };
         const stored = await storage.appendMessage({
           conversationId: upload.target.conversationId,
@@ -183,7 +186,7 @@ export const fileCommands = [
           throw new SecureChatError('not_member', 'You are not in the conversation of that message.');
         }
         if (message.kind !== 'file' || message.fileId === null) throw new SecureChatError('bad_request', `Message ${p.message_id} is not a file.`);
-        const file = await storage.getFile(message.fileId);
+        const file = ctx.services.recentFiles.get(message.fileId) ?? (await storage.getFile(message.fileId));
         if (!file) throw new SecureChatError('not_found', 'That file is no longer stored.');
         if (p.file !== undefined && p.file.toLowerCase() !== file.uuid.toLowerCase()) {
           throw new SecureChatError('bad_request', `Message ${p.message_id} carries a different file.`, { details: { field: 'file' } });
