@@ -1,18 +1,21 @@
 /**
- * Group commit for message appends: calls made while a batch is being written (or in the same
- * tick) are queued and written together in ONE transaction, so durable throughput is one fsync per
- * batch, not per message. Batches are written one at a time, which also keeps server ids in commit
- * order (a cursor never skips an id that commits later).
+ * Group commit: calls made while a batch is being written (or in the same tick) are queued and
+ * written together in ONE transaction, so durable throughput is one fsync per batch, not per call.
+ * Batches are written one at a time, which also keeps server message ids in commit order (a cursor
+ * never skips an id that commits later).
  *
  * A promise resolves only after its batch committed. If the batch fails because the database is
- * unavailable, every message in it is rejected with storage_unavailable and none was stored. If it
- * fails for another reason (say one message names a deleted conversation), the messages are
- * retried one by one so that only the bad one fails.
+ * unavailable, every item in it is rejected with storage_unavailable and none was stored. If it
+ * fails for another reason (say one message names a deleted conversation), the items are retried
+ * one by one so that only the bad one fails.
+ *
+ * Used for message appends (MessageWriter) and for delivery cursors (acks), which arrive at the
+ * rate of messages times recipients and would otherwise cost one fsync each.
  */
 import { SecureChatError, toSecureChatError } from '../errors.js';
 import type { NewMessage, StoredMessage } from './types.js';
 
-export type BatchWriter = (messages: NewMessage[]) => Promise<StoredMessage[]>;
+export type BatchWrite<I, O> = (items: I[]) => Promise<O[]>;
 
 /**
  * Default largest batch. A batch is one transaction and one fsync, so under load bigger batches
@@ -20,30 +23,40 @@ export type BatchWriter = (messages: NewMessage[]) => Promise<StoredMessage[]>;
  * MySQL 67k → 85k/s); under light load batches stay small on their own.
  */
 export const DEFAULT_MAX_BATCH = 1024;
-/** Body characters per batch, so a burst of 64 KiB messages does not become one huge transaction. */
+/** Body characters per message batch, so a burst of 64 KiB messages does not become one huge transaction. */
 const MAX_BATCH_CHARS = 8 * 1024 * 1024;
 
-interface Queued {
-  message: NewMessage;
-  resolve: (stored: StoredMessage) => void;
+export interface GroupCommitOptions<I> {
+  maxBatch?: number;
+  /** With `weight`: a batch is cut once the summed weight passes this (never below one item). */
+  maxWeight?: number;
+  weight?: (item: I) => number;
+}
+
+interface Queued<I, O> {
+  item: I;
+  resolve: (out: O) => void;
   reject: (err: SecureChatError) => void;
 }
 
-export class MessageWriter {
-  private queue: Queued[] = [];
+export class GroupCommit<I, O> {
+  private queue: Queued<I, O>[] = [];
   private scheduled = false;
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
+  private readonly maxBatch: number;
 
   constructor(
-    private readonly writeBatch: BatchWriter,
-    private readonly maxBatch = DEFAULT_MAX_BATCH,
-  ) {}
+    private readonly writeBatch: BatchWrite<I, O>,
+    private readonly options: GroupCommitOptions<I> = {},
+  ) {
+    this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+  }
 
-  append(message: NewMessage): Promise<StoredMessage> {
+  submit(item: I): Promise<O> {
     if (this.closed) return Promise.reject(new SecureChatError('storage_unavailable', undefined, { reason: 'closed' }));
-    return new Promise<StoredMessage>((resolve, reject) => {
-      this.queue.push({ message, resolve, reject });
+    return new Promise<O>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => {
@@ -58,23 +71,24 @@ export class MessageWriter {
     while (this.queue.length > 0) await this.write(this.takeBatch());
   }
 
-  /** Up to maxBatch messages and MAX_BATCH_CHARS of body, at least one. */
-  private takeBatch(): Queued[] {
+  /** Up to maxBatch items and maxWeight of weight, at least one. */
+  private takeBatch(): Queued<I, O>[] {
+    const { weight, maxWeight = Infinity } = this.options;
     let n = 0;
-    let chars = 0;
+    let total = 0;
     const limit = Math.min(this.queue.length, this.maxBatch);
     while (n < limit) {
-      chars += this.queue[n].message.body.length;
-      if (n > 0 && chars > MAX_BATCH_CHARS) break;
+      total += weight ? weight(this.queue[n].item) : 0;
+      if (n > 0 && total > maxWeight) break;
       n++;
     }
     return this.queue.splice(0, n);
   }
 
-  private async write(batch: Queued[]): Promise<void> {
+  private async write(batch: Queued<I, O>[]): Promise<void> {
     try {
-      const stored = await this.writeBatch(batch.map((q) => q.message));
-      batch.forEach((q, i) => q.resolve(stored[i]));
+      const out = await this.writeBatch(batch.map((q) => q.item));
+      batch.forEach((q, i) => q.resolve(out[i]));
     } catch (err) {
       const scErr = toSecureChatError(err);
       if (scErr.code === 'storage_unavailable' || batch.length === 1) {
@@ -85,11 +99,22 @@ export class MessageWriter {
     }
   }
 
-  /** Waits until everything queued so far is written (or rejected), then refuses new appends. */
+  /** Waits until everything queued so far is written (or rejected), then refuses new items. */
   async close(): Promise<void> {
     this.closed = true;
     await new Promise((r) => setImmediate(r));
     await this.chain;
     await this.drain();
+  }
+}
+
+/** Group commit of message appends, batches also cut by body size. */
+export class MessageWriter extends GroupCommit<NewMessage, StoredMessage> {
+  constructor(writeBatch: BatchWrite<NewMessage, StoredMessage>, maxBatch = DEFAULT_MAX_BATCH) {
+    super(writeBatch, { maxBatch, maxWeight: MAX_BATCH_CHARS, weight: (m) => m.body.length });
+  }
+
+  append(message: NewMessage): Promise<StoredMessage> {
+    return this.submit(message);
   }
 }

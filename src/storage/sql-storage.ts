@@ -6,7 +6,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { SecureChatError } from '../errors.js';
 import type { SqlDriver, SqlExecutor, SqlValue } from './driver.js';
 import { insertMessages, messageIdHighWater } from './message-batch.js';
-import { DEFAULT_MAX_BATCH, MessageWriter } from './message-writer.js';
+import { DEFAULT_MAX_BATCH, GroupCommit, MessageWriter } from './message-writer.js';
 import { currentSchemaVersion } from './migrations/index.js';
 import type {
   AuditEntry,
@@ -139,6 +139,12 @@ function first<T>(rows: T[]): T | null {
   return rows.length > 0 ? rows[0] : null;
 }
 
+interface CursorUpdate {
+  userId: number;
+  conversationId: number;
+  uptoId: number;
+}
+
 export interface SqlStorageOptions {
   maxBatch?: number;
   now?: () => number;
@@ -147,6 +153,8 @@ export interface SqlStorageOptions {
 export class SqlStorage implements Storage {
   readonly backend: BackendKind;
   private readonly writer: MessageWriter;
+  /** Acks come at messages × recipients: their cursor updates share transactions too. */
+  private readonly cursors: GroupCommit<CursorUpdate, number | null>;
   /** Next message id on MySQL once known (see message-batch.ts); null = read it in the next batch. */
   private nextMessageId: number | null = null;
   private readonly now: () => number;
@@ -159,6 +167,11 @@ export class SqlStorage implements Storage {
     this.backend = db.dialect;
     this.now = options.now ?? Date.now;
     this.writer = new MessageWriter((batch) => this.writeBatch(batch), options.maxBatch ?? DEFAULT_MAX_BATCH);
+    this.cursors = new GroupCommit((batch) => this.db.transaction(async (tx) => {
+      const out: (number | null)[] = [];
+      for (const update of batch) out.push(await this.advanceCursor(tx, update));
+      return out;
+    }), { maxBatch: options.maxBatch ?? DEFAULT_MAX_BATCH });
   }
 
   // --- users ---
@@ -469,19 +482,22 @@ export class SqlStorage implements Storage {
     return rows.map(toView);
   }
 
-  async markDelivered(userId: number, conversationId: number, uptoId: number): Promise<number | null> {
-    return this.db.transaction(async (tx) => {
-      const member = await this.memberIn(tx, conversationId, userId, this.db.forUpdate);
-      if (!member) return null;
-      // Never past the newest message: a cursor ahead of it would silently skip future messages.
-      const target = Math.min(Math.trunc(uptoId), await this.newestMessageId(tx, conversationId));
-      if (target <= member.deliveredUpto) return member.deliveredUpto;
-      await tx.run('UPDATE conversation_members SET delivered_upto = ? WHERE conversation_id = ? AND user_id = ? AND delivered_upto < ?', [
-        target, conversationId, userId, target,
-      ]);
-      return target;
-    });
+  markDelivered(userId: number, conversationId: number, uptoId: number): Promise<number | null> {
+    return this.cursors.submit({ userId, conversationId, uptoId });
   }
+
+  private async advanceCursor(tx: SqlExecutor, { userId, conversationId, uptoId }: CursorUpdate): Promise<number | null> {
+    const member = await this.memberIn(tx, conversationId, userId, this.db.forUpdate);
+    if (!member) return null;
+    // Never past the newest message: a cursor ahead of it would silently skip future messages.
+    const target = Math.min(Math.trunc(uptoId), await this.newestMessageId(tx, conversationId));
+    if (target <= member.deliveredUpto) return member.deliveredUpto;
+    await tx.run('UPDATE conversation_members SET delivered_upto = ? WHERE conversation_id = ? AND user_id = ? AND delivered_upto < ?', [
+      target, conversationId, userId, target,
+    ]);
+    return target;
+  }
+
 
   // --- files ---
 
@@ -553,6 +569,7 @@ export class SqlStorage implements Storage {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.writer.close();
+      await this.cursors.close();
       await this.db.close();
     })();
     return this.closing;

@@ -349,6 +349,22 @@ export function runStorageContract(name: string, makeStorage: MakeStorage, optio
         await Promise.all(msgs.slice().reverse().map((m) => s.markDelivered(b.id, dm.id, m.id)));
         assert.equal((await s.getMember(dm.id, b.id))?.deliveredUpto, msgs[9].id);
       });
+
+      test('acks of many members at once (one group-commit batch) each get their own cursor; a non-member gets null', async () => {
+        const owner = await mkUser('owner');
+        const g = await s.createGroup(uniq('acks'), owner.id);
+        const members = await Promise.all(Array.from({ length: 30 }, () => mkUser('m')));
+        for (const m of members) await s.addMember(g.id, m.id);
+        const msgs = await Promise.all(Array.from({ length: 5 }, (_, i) => s.appendMessage({ conversationId: g.id, senderId: owner.id, kind: 'text', body: String(i) })));
+        const stranger = await mkUser('stranger');
+        const results = await Promise.all([
+          ...members.map((m, i) => s.markDelivered(m.id, g.id, msgs[i % 5].id)),
+          s.markDelivered(stranger.id, g.id, msgs[4].id),
+        ]);
+        assert.deepEqual(results, [...members.map((_, i) => msgs[i % 5].id), null]);
+        const cursors = new Map((await s.getMembers(g.id)).map((m) => [m.userId, m.deliveredUpto]));
+        members.forEach((m, i) => assert.equal(cursors.get(m.id), msgs[i % 5].id));
+      });
     });
 
     describe('files', () => {
