@@ -23,7 +23,7 @@ import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { componentLogger, silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/log.js';
 import { Channel } from '../../src/protocol/channel.js';
 import { encodeFrame, FrameDecoder } from '../../src/protocol/frame.js';
 import { clientHandshake } from '../../src/protocol/handshake.js';
@@ -156,7 +156,7 @@ async function endToEnd(pki: BenchPki, opts: { count: number; concurrency: numbe
 // ---------------------------------------------------------------- stages (in process)
 
 const STAGES = [
-  'connection setup (uuid, logger, reader)',
+  'connection setup (uuid, reader)',
   'parse client_hello',
   'replay guard',
   'X25519 keygen',
@@ -215,9 +215,8 @@ async function stages(pki: BenchPki, opts: { count: number; users: number }): Pr
     // Server, as SecureChatServer.handle + serverHandshake do it.
     const stream = new PassThrough();
     const sessionId = randomUUID();
-    componentLogger(log, 'handshake');
     const reader = new HandshakeReader(stream, DEFAULT_LIMITS.maxFrameSize);
-    lap('connection setup (uuid, logger, reader)');
+    lap('connection setup (uuid, reader)');
     const clientHelloBytes = client.helloBytes;
     const hello = parseClientHello(clientHelloBytes);
     lap('parse client_hello');

@@ -67,6 +67,8 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
   readonly limits: ServerLimits;
   readonly sessions = new Set<Session>();
   private readonly log: Logger;
+  /** One child logger for every handshake: building a winston child per connection is wasted work. */
+  private readonly handshakeLog: Logger;
   private readonly limiter: HandshakeLimiter;
   private readonly replayGuard: ReplayGuard;
   private readonly router: Router<HandlerContext<Services>>;
@@ -78,6 +80,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     super();
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.log = componentLogger(options.log, 'server');
+    this.handshakeLog = componentLogger(options.log, 'handshake');
     this.limiter = new HandshakeLimiter(this.limits);
     this.replayGuard = new ReplayGuard({ windowMs: this.limits.replayWindowMs, maxEntries: this.limits.replayCacheSize });
     this.router = new Router(options.commands, componentLogger(options.log, 'router'));
@@ -106,7 +109,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
       replayWindowMs: this.limits.replayWindowMs,
       maxFrameSize: this.limits.maxFrameSize,
       sessionId,
-      log: componentLogger(this.options.log, 'handshake'),
+      log: this.handshakeLog,
     }).then(
       (channel) => {
         this.pending.delete(stream);
