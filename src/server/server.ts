@@ -75,6 +75,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
   private readonly pending = new Set<Duplex>();
   private tcp: net.Server | null = null;
   private closing = false;
+  private readonly keepalive: NodeJS.Timeout;
 
   constructor(private readonly options: ServerOptions<Services>) {
     super();
@@ -85,6 +86,10 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     this.replayGuard = new ReplayGuard({ windowMs: this.limits.replayWindowMs, maxEntries: this.limits.replayCacheSize });
     this.router = new Router(options.commands, componentLogger(options.log, 'router'));
     if (options.crlFile) this.watchCrl(options.crlFile);
+    this.keepalive = setInterval(() => {
+      for (const session of this.sessions) session.checkAlive();
+    }, Math.max(50, Math.floor(this.limits.pingIntervalMs / 2)));
+    this.keepalive.unref();
   }
 
   get services(): Services {
@@ -159,6 +164,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    clearInterval(this.keepalive);
     if (this.options.crlFile) unwatchFile(this.options.crlFile);
     const tcp = this.tcp;
     const stopped = tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : Promise.resolve();

@@ -32,7 +32,6 @@ export class Session extends EventEmitter {
   userUuid: string | null = null;
   private lastHeard = Date.now();
   private readonly rate: SessionRate;
-  private readonly keepalive: NodeJS.Timeout;
 
   constructor(
     readonly channel: SecureChannel<PeerIdentity>,
@@ -45,12 +44,9 @@ export class Session extends EventEmitter {
     this.rate = new SessionRate(options.rate);
     channel.on('message', (msg: AppMessage, data: Buffer | undefined) => this.onMessage(msg, data));
     channel.on('close', (err?: SecureChatError) => {
-      clearInterval(this.keepalive);
       this.emit('close', err);
     });
     channel.on('drain', () => this.emit('drain'));
-    this.keepalive = setInterval(() => this.checkAlive(), Math.max(50, Math.floor(options.pingIntervalMs / 2)));
-    this.keepalive.unref();
   }
 
   get username(): string {
@@ -102,7 +98,8 @@ export class Session extends EventEmitter {
     this.emit('request', msg, data);
   }
 
-  private checkAlive(): void {
+  /** Called by the server's single keepalive sweep (one timer for all sessions, not one each). */
+  checkAlive(): void {
     const silentFor = Date.now() - this.lastHeard;
     if (silentFor >= this.options.idleTimeoutMs) {
       this.options.log.info('closing idle session', { session: this.id, user: this.username, silentMs: silentFor });
