@@ -56,7 +56,8 @@ function parseArgs(argv: string[]): Options {
   }
   if (o.only) for (const p of o.only) if (!ALL_PHASES.includes(p)) throw new Error(`unknown phase ${p}; one of ${ALL_PHASES.join(', ')}`);
   if (!Number.isSafeInteger(o.sessions) || o.sessions < 0) throw new Error('--sessions takes a positive integer');
-  if (o.sessions === 0) o.sessions = o.quick ? 300 : 2000;
+  // 0 = the target's size (10,000), or as many as the fd limit allows (see idlePhase).
+  if (o.quick) o.sessions ||= 300;
   return o;
 }
 
@@ -240,8 +241,10 @@ async function chatPhases(pki: BenchPki): Promise<void> {
 /** RSS per idle session, each server in a fresh process so earlier phases do not blur the delta. */
 async function idlePhase(pki: BenchPki): Promise<void> {
   if (!wants('idle')) return;
-  const n = opts.sessions;
   const limit = fdLimit();
+  // By default the target's size, 10,000 sessions, lowered to what `ulimit -n` allows (with a note).
+  const n = opts.sessions || (Number.isFinite(limit) ? Math.max(300, Math.min(10_000, limit - 1024)) : 10_000);
+  if (!opts.sessions && n < 10_000) notes.push(`idle sessions: ulimit -n is ${limit}; measured ${n} sessions instead of 10,000 (raise it: ulimit -n 11024)`);
   if (Number.isFinite(limit) && limit < n + 256) {
     notes.push(`idle sessions: ulimit -n is ${limit}, too low for ${n} sessions; raise it (ulimit -n ${n + 1024}) — phase skipped`);
     rows.push({ id: 'idle', figure: `RSS per idle session (${n})`, ours: 'skipped', baseline: '—', serverCpu: '—', target: '≤ 12 KB/session', met: null, values: {} });
