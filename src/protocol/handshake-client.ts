@@ -7,11 +7,11 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { SecureChatError, toSecureChatError } from '../errors.js';
+import { SecureChatError } from '../errors.js';
 import { decodeAppMessage } from './app-payload.js';
 import { Channel } from './channel.js';
 import { encodeFrame } from './frame.js';
-import { HandshakeReader, defaultLogger, endStream, withDeadline } from './handshake-io.js';
+import { HandshakeEnding, HandshakeReader, defaultLogger } from './handshake-io.js';
 import {
   computeSharedSecret,
   deriveApplicationSecrets,
@@ -46,25 +46,8 @@ export async function clientHandshake<T>(stream: Duplex, opts: ClientHandshakeOp
   const now = opts.now ?? Date.now;
   const log = opts.log ?? defaultLogger();
   const reader = new HandshakeReader(stream, maxFrameSize);
+  const ending = new HandshakeEnding(stream, reader, log);
   // Before keys exist the client has nothing to say: it just closes.
-  let sendError: ((err: SecureChatError) => Buffer) | undefined;
-  let finished = false;
-
-  const fail = (err: SecureChatError): void => {
-    if (finished) return;
-    finished = true;
-    reader.detach();
-    let last: Buffer | undefined;
-    if (sendError && err.code !== 'connection_closed' && err.details?.fromPeer !== true) {
-      try {
-        last = sendError(err);
-      } catch {
-        last = undefined;
-      }
-    }
-    endStream(stream, last);
-    log.debug('handshake failed', { code: err.code, reason: err.reason });
-  };
 
   const body = async (): Promise<SecureChannel<T>> => {
     const share = generateKeyShare();
@@ -85,7 +68,7 @@ export async function clientHandshake<T>(stream: Duplex, opts: ClientHandshakeOp
     erase(shared);
     const hsSealer = new RecordSealer(hs.client);
     const hsOpener = new RecordOpener(hs.server);
-    sendError = (err) => hsSealer.seal(ContentType.alert, encodeWireError(err));
+    ending.sendError = (err) => hsSealer.seal(ContentType.alert, encodeWireError(err));
 
     const record = hsOpener.open(await reader.next());
     if (record.contentType === ContentType.alert) throw alertToError(record);
@@ -117,7 +100,7 @@ export async function clientHandshake<T>(stream: Duplex, opts: ClientHandshakeOp
     eraseHandshakeSecrets(hs);
     erase(app.appSecret, app.client.key, app.client.iv, app.server.key, app.server.iv);
     hsSealer.erase();
-    sendError = (err) => appSealer.seal(ContentType.alert, encodeWireError(err));
+    ending.sendError = (err) => appSealer.seal(ContentType.alert, encodeWireError(err));
 
     const firstFrame = await reader.next();
     let first: OpenedRecord;
@@ -140,17 +123,9 @@ export async function clientHandshake<T>(stream: Duplex, opts: ClientHandshakeOp
     const welcomeMsg = decodeAppMessage(first.contentType, first.body).msg;
     const welcome = parseWelcome(welcomeMsg);
 
-    if (finished) throw new SecureChatError('handshake_timeout');
-    finished = true;
-    const pending = reader.detach();
+    const pending = ending.succeed();
     return new Channel<T>({ stream, decoder: reader.decoder, pending, sealer: appSealer, opener: appOpener, peer, welcome, maxFrameSize, log });
   };
 
-  try {
-    return await withDeadline(opts.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, reader, body, fail);
-  } catch (err) {
-    const e = toSecureChatError(err);
-    fail(e);
-    throw e;
-  }
+  return ending.run(opts.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, body);
 }

@@ -135,3 +135,54 @@ export function endStream(stream: Duplex, last?: Buffer): void {
   }
   setTimeout(() => stream.destroy(), 2_000).unref();
 }
+
+/**
+ * The end of a handshake, decided once: either `succeed()` (the caller builds the channel) or
+ * `fail(err)`, which tells the peer when it can — never about a dead connection or an error the
+ * peer itself sent — and closes the stream.
+ */
+export class HandshakeEnding {
+  private ended = false;
+  /** How to tell the peer about a failure; the role replaces it as keys come into existence. */
+  sendError: ((err: SecureChatError) => Buffer) | undefined;
+
+  constructor(
+    private readonly stream: Duplex,
+    private readonly reader: HandshakeReader,
+    private readonly log: Logger,
+  ) {}
+
+  readonly fail = (err: SecureChatError): void => {
+    if (this.ended) return;
+    this.ended = true;
+    this.reader.detach();
+    let last: Buffer | undefined;
+    if (this.sendError && err.code !== 'connection_closed' && err.details?.fromPeer !== true) {
+      try {
+        last = this.sendError(err);
+      } catch {
+        last = undefined;
+      }
+    }
+    endStream(this.stream, last);
+    this.log.debug('handshake failed', { code: err.code, reason: err.reason });
+  };
+
+  /** Marks success and returns what the reader buffered past the handshake; too late after the deadline. */
+  succeed(): Buffer[] {
+    if (this.ended) throw new SecureChatError('handshake_timeout');
+    this.ended = true;
+    return this.reader.detach();
+  }
+
+  /** Runs the role's body under the deadline; any failure ends the handshake through `fail`. */
+  async run<R>(timeoutMs: number, body: () => Promise<R>): Promise<R> {
+    try {
+      return await withDeadline(timeoutMs, this.reader, body, this.fail);
+    } catch (err) {
+      const e = toSecureChatError(err);
+      this.fail(e);
+      throw e;
+    }
+  }
+}

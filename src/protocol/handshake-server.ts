@@ -7,10 +7,10 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { SecureChatError, toSecureChatError } from '../errors.js';
+import { SecureChatError } from '../errors.js';
 import { Channel } from './channel.js';
 import { encodeFrame } from './frame.js';
-import { HandshakeReader, defaultLogger, endStream, withDeadline } from './handshake-io.js';
+import { HandshakeEnding, HandshakeReader, defaultLogger } from './handshake-io.js';
 import {
   computeSharedSecret,
   deriveApplicationSecrets,
@@ -32,26 +32,9 @@ export async function serverHandshake<T>(stream: Duplex, opts: ServerHandshakeOp
   const now = opts.now ?? Date.now;
   const log = opts.log ?? defaultLogger();
   const reader = new HandshakeReader(stream, maxFrameSize);
-  // How to tell the client about a failure changes as keys come into existence.
-  let sendError: (err: SecureChatError) => Buffer = (err) => encodeFrame(encodeWireError(err));
-  let finished = false;
-
-  const fail = (err: SecureChatError): void => {
-    if (finished) return;
-    finished = true;
-    reader.detach();
-    let last: Buffer | undefined;
-    // A dead connection, or an error the peer itself sent, gets no reply.
-    if (err.code !== 'connection_closed' && err.details?.fromPeer !== true) {
-      try {
-        last = sendError(err);
-      } catch {
-        last = undefined;
-      }
-    }
-    endStream(stream, last);
-    log.debug('handshake failed', { code: err.code, reason: err.reason });
-  };
+  const ending = new HandshakeEnding(stream, reader, log);
+  // Before keys exist the only way to tell the client is a clear-text error frame.
+  ending.sendError = (err) => encodeFrame(encodeWireError(err));
 
   const body = async (): Promise<SecureChannel<T>> => {
     const clientHelloBytes = await reader.next();
@@ -71,7 +54,7 @@ export async function serverHandshake<T>(stream: Duplex, opts: ServerHandshakeOp
     erase(shared);
     const hsSealer = new RecordSealer(hs.server);
     const hsOpener = new RecordOpener(hs.client);
-    sendError = (err) => hsSealer.seal(ContentType.alert, encodeWireError(err));
+    ending.sendError = (err) => hsSealer.seal(ContentType.alert, encodeWireError(err));
 
     const prefix = [clientHelloBytes, serverHelloBytes];
     const chain = opts.identity.chain;
@@ -102,7 +85,7 @@ export async function serverHandshake<T>(stream: Duplex, opts: ServerHandshakeOp
     hsOpener.erase();
     erase(app.appSecret, app.client.key, app.client.iv, app.server.key, app.server.iv);
     // From here the client listens with application keys: welcome or the error is the first app record.
-    sendError = (err) => appSealer.seal(ContentType.alert, encodeWireError(err));
+    ending.sendError = (err) => appSealer.seal(ContentType.alert, encodeWireError(err));
 
     const peer = await opts.verifyPeer(auth.certificate);
     verifyTranscript(auth.certificate[0], CLIENT_CONTEXT, signatureHash(clientPrefix, auth.certificate), auth.signature);
@@ -115,18 +98,10 @@ export async function serverHandshake<T>(stream: Duplex, opts: ServerHandshakeOp
       ContentType.application,
       encodeJson({ type: 'welcome', session_id: welcome.sessionId, server_time: welcome.serverTime }),
     );
-    if (finished) throw new SecureChatError('handshake_timeout');
-    finished = true;
-    const pending = reader.detach();
+    const pending = ending.succeed();
     stream.write(welcomeFrame);
     return new Channel<T>({ stream, decoder: reader.decoder, pending, sealer: appSealer, opener: appOpener, peer, welcome, maxFrameSize, log });
   };
 
-  try {
-    return await withDeadline(opts.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, reader, body, fail);
-  } catch (err) {
-    const e = toSecureChatError(err);
-    fail(e);
-    throw e;
-  }
+  return ending.run(opts.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, body);
 }
