@@ -69,6 +69,25 @@ function renameConflict(err: unknown, name: string): never {
 type GroupParams = { group: typeof groupRef };
 type GroupUserParams = { group: typeof groupRef; user: typeof userRef };
 
+/** group_promote / group_demote: owner only; `refuse` throws for a target the change does not apply to. */
+function roleChange(type: 'group_promote' | 'group_demote', role: 'admin' | 'member', refuse: (target: Member) => void) {
+  return command<ChatContext, GroupUserParams>({
+    type,
+    requires: 'login',
+    schema: { group: groupRef, user: userRef },
+    async handler(ctx, p) {
+      const { storage } = ctx.services;
+      const group = await resolveGroup(storage, p.group);
+      await requireMember(storage, group, userIdOf(ctx.session), 'owner');
+      const target = await requireTarget(ctx, group, p.user);
+      refuse(target);
+      await storage.setRole(group.id, target.userId, role);
+      notify(ctx, idsOf(await storage.getMembers(group.id)), { group: group.name, event: 'role', user: target.username, role });
+      return {};
+    },
+  });
+}
+
 export const groupCommands = [
   command<ChatContext, { name: typeof groupName }>({
     type: 'group_create',
@@ -151,37 +170,13 @@ export const groupCommands = [
     },
   }),
 
-  command<ChatContext, GroupUserParams>({
-    type: 'group_promote',
-    requires: 'login',
-    schema: { group: groupRef, user: userRef },
-    async handler(ctx, p) {
-      const { storage } = ctx.services;
-      const group = await resolveGroup(storage, p.group);
-      await requireMember(storage, group, userIdOf(ctx.session), 'owner');
-      const target = await requireTarget(ctx, group, p.user);
-      if (target.role !== 'member') throw new SecureChatError('bad_request', `${target.username} is already ${target.role === 'owner' ? 'the owner' : 'an admin'}.`);
-      await storage.setRole(group.id, target.userId, 'admin');
-      notify(ctx, idsOf(await storage.getMembers(group.id)), { group: group.name, event: 'role', user: target.username, role: 'admin' });
-      return {};
-    },
+  roleChange('group_promote', 'admin', (target) => {
+    if (target.role !== 'member') throw new SecureChatError('bad_request', `${target.username} is already ${target.role === 'owner' ? 'the owner' : 'an admin'}.`);
   }),
 
-  command<ChatContext, GroupUserParams>({
-    type: 'group_demote',
-    requires: 'login',
-    schema: { group: groupRef, user: userRef },
-    async handler(ctx, p) {
-      const { storage } = ctx.services;
-      const group = await resolveGroup(storage, p.group);
-      await requireMember(storage, group, userIdOf(ctx.session), 'owner');
-      const target = await requireTarget(ctx, group, p.user);
-      if (target.role === 'owner') throw new SecureChatError('forbidden', 'The owner cannot be demoted; leave the group to pass ownership on.');
-      if (target.role !== 'admin') throw new SecureChatError('bad_request', `${target.username} is not an admin.`);
-      await storage.setRole(group.id, target.userId, 'member');
-      notify(ctx, idsOf(await storage.getMembers(group.id)), { group: group.name, event: 'role', user: target.username, role: 'member' });
-      return {};
-    },
+  roleChange('group_demote', 'member', (target) => {
+    if (target.role === 'owner') throw new SecureChatError('forbidden', 'The owner cannot be demoted; leave the group to pass ownership on.');
+    if (target.role !== 'admin') throw new SecureChatError('bad_request', `${target.username} is not an admin.`);
   }),
 
   command<ChatContext, GroupParams>({
