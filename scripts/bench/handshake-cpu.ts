@@ -287,8 +287,9 @@ async function stages(pki: BenchPki, opts: { count: number; users: number }): Pr
     erase(app.appSecret, app.client.key, app.client.iv, app.server.key, app.server.iv);
     lap('application key schedule');
     // SecureChatServer.verifyClient
-    const [leaf] = pki.trust.verifyDer(auth.certificate, { purpose: 'client' });
-    const peer: PeerIdentity = { username: leaf.commonName!, fingerprint: leaf.fingerprint256.replace(/:/g, '').toLowerCase() };
+    const path = pki.trust.verifyDer(auth.certificate, { purpose: 'client' });
+    const leaf = path[0];
+    const peer: PeerIdentity = { username: leaf.commonName!, fingerprint: leaf.fingerprint256.replace(/:/g, '').toLowerCase(), path: path.map((c) => c.der) };
     lap('verify client chain (TrustStore)');
     verifyTranscript(auth.certificate[0], CLIENT_CONTEXT, signatureHash(clientPrefix, auth.certificate), auth.signature);
     lap('verify client signature');

@@ -46,6 +46,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
   rate: { requestsPerSecond: 50, burst: 200, maxInflightBytes: 8 * 1024 * 1024 },
 };
 
+const REVALIDATE_EVERY_MS = 60_000;
+
 /** What a handler sees: its session plus whatever services the server was built with. */
 export interface HandlerContext<Services> {
   session: Session;
@@ -86,8 +88,14 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     this.replayGuard = new ReplayGuard({ windowMs: this.limits.replayWindowMs, maxEntries: this.limits.replayCacheSize });
     this.router = new Router(options.commands, componentLogger(options.log, 'router'));
     if (options.crlFile) this.watchCrl(options.crlFile);
+    let lastRevalidation = Date.now();
     this.keepalive = setInterval(() => {
       for (const session of this.sessions) session.checkAlive();
+      // Certificates expire while sessions last: check the paths again once a minute.
+      if (Date.now() - lastRevalidation >= REVALIDATE_EVERY_MS) {
+        lastRevalidation = Date.now();
+        this.revalidateSessions();
+      }
     }, Math.max(50, Math.floor(this.limits.pingIntervalMs / 2)));
     this.keepalive.unref();
   }
@@ -182,11 +190,33 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
   }
 
   private verifyClient(chain: Buffer[]): PeerIdentity {
-    const [leaf] = this.options.trust.verifyDer(chain, { purpose: 'client' });
+    const path = this.options.trust.verifyDer(chain, { purpose: 'client' });
+    const leaf = path[0];
     if (!leaf.commonName) {
       throw new SecureChatError('bad_certificate', 'The client certificate has no subject CN to use as the account name.', { reason: 'malformed' });
     }
-    return { username: leaf.commonName, fingerprint: leaf.fingerprint256.replace(/:/g, '').toLowerCase() };
+    return { username: leaf.commonName, fingerprint: leaf.fingerprint256.replace(/:/g, '').toLowerCase(), path: path.map((c) => c.der) };
+  }
+
+  /**
+   * Re-validates every live session's certificate path (after a CRL reload, and periodically for
+   * expiry): a certificate revoked or expired since the handshake ends its session, fail closed.
+   */
+  revalidateSessions(): number {
+    let closed = 0;
+    for (const session of this.sessions) {
+      try {
+        this.options.trust.verifyDer(session.identity.path, { purpose: 'client' });
+      } catch (err) {
+        const scErr = toSecureChatError(err);
+        this.log.warn(`[Server] Certificate validation failed: ${scErr.reason ?? scErr.code} — closing a live session`, {
+          session: session.id, user: session.username, reason: scErr.reason,
+        });
+        session.fail(scErr.code === 'bad_certificate' ? scErr : new SecureChatError('bad_certificate', undefined, { reason: 'untrusted' }));
+        closed++;
+      }
+    }
+    return closed;
   }
 
   private startSession(session: Session): void {
@@ -216,8 +246,9 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
       if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size) return;
       try {
         this.options.trust.setCrls(parseCrlsPem(readFileSync(file, 'utf8')));
-        this.log.info('CRL reloaded', { file });
-        this.emit('crlReloaded');
+        const closed = this.revalidateSessions();
+        this.log.info('CRL reloaded', { file, sessionsClosed: closed });
+        this.emit('crlReloaded', closed);
       } catch (err) {
         // Keep the previous CRL: an unreadable file must not silently un-revoke anyone.
         this.log.error('CRL reload failed; keeping the previous CRL', { file, error: toSecureChatError(err).message });

@@ -14,6 +14,8 @@ export interface PeerIdentity {
   username: string;
   /** SHA-256 fingerprint of the leaf certificate (hex, colon-free, lower case). */
   fingerprint: string;
+  /** The validated path (leaf first, DER), kept to re-check it while the session lasts. */
+  path: Buffer[];
 }
 
 export interface SessionOptions {

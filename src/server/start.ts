@@ -10,6 +10,7 @@ import { SecureChatError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { caExists } from '../pki/ca.js';
 import { ensureCertificates } from '../pki/generate.js';
+import { parseCrlsPem } from '../pki/parsed-crl.js';
 import { readPemCertificates, readPrivateKey } from '../pki/pem.js';
 import { TrustStore } from '../pki/trust-store.js';
 import type { LocalIdentity } from '../protocol/types.js';
@@ -49,6 +50,15 @@ export function loadTrust(certsDir: string): { trust: TrustStore; crlFile?: stri
   return hasCrl ? { trust, crlFile } : { trust };
 }
 
+/** A CRL past its nextUpdate makes every client fail closed (crl_expired): say so while there is time. */
+function warnIfCrlStale(crlFile: string, certsDir: string, log: Logger): void {
+  const soonest = Math.min(...parseCrlsPem(readFileSync(crlFile, 'utf8')).map((c) => c.nextUpdate?.getTime() ?? Infinity));
+  const hoursLeft = (soonest - Date.now()) / 3_600_000;
+  if (hoursLeft < 48) {
+    log.warn(`The CRL in ${crlFile} ${hoursLeft < 0 ? 'has expired' : `expires in ${Math.max(0, Math.floor(hoursLeft))} h`}: clients will be refused (crl_expired) until it is re-signed. Run \`securechat ca crl --dir ${certsDir}\` (the server reloads it by itself).`);
+  }
+}
+
 export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
   if (!caExists(config.certs)) {
     if (!config.autoGenerateCerts) {
@@ -60,6 +70,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   }
   const identity = loadServerIdentity(config.certs);
   const { trust, crlFile } = loadTrust(config.certs);
+  if (crlFile) warnIfCrlStale(crlFile, config.certs, log);
   const storage = await openStorage(config.db, { log: log.child({ component: 'storage' }) });
   log.info(`storage: ${redactDbUrl(config.db)}`);
   const server = createChatServer({

@@ -69,14 +69,18 @@ test('serve (own process) generates certificates on first start; chat (another p
   assert.match(log, /session started/);
 });
 
-test('a certificate revoked while the server runs is refused without a restart (CRL reloaded)', async () => {
+test('a certificate revoked while the server runs is refused without a restart, and its live session is closed (CRL reloaded)', async () => {
   const chat = await startChatServer();
   try {
-    const before = await chat.connect('eve');
-    before.close();
+    const live = await chat.connect('eve');
+    const liveClosed = once(live, 'close');
     const reloaded = once(chat.server, 'crlReloaded');
     await revokeCertificate({ dir: chat.pki.dir, target: join(chat.pki.dir, 'eve_cert.pem'), reason: 'keyCompromise' });
-    await reloaded;
+    const [closedSessions] = (await reloaded) as [number];
+    assert.equal(closedSessions, 1, 'the revoked certificate\'s live session is closed');
+    const [liveErr] = (await liveClosed) as [SecureChatError | undefined];
+    assert.equal(liveErr?.code, 'bad_certificate');
+    assert.equal(liveErr?.reason, 'revoked');
     await assert.rejects(chat.connect('eve'), (err: SecureChatError) => err.code === 'bad_certificate' && err.reason === 'revoked');
     (await chat.connect('alice')).close();
 
