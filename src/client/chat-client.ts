@@ -32,6 +32,8 @@ export interface FileInfo {
 /** A `message` push or a history entry: exactly one of `to` (DM recipient) or `group` is set. */
 export interface ChatMessage {
   id: number;
+  /** Position in the conversation: 1, 2, 3, … without gaps. */
+  seq: number;
   conversation_id: number;
   kind: 'text' | 'file';
   from: string;
@@ -45,8 +47,16 @@ export interface ChatMessage {
 
 export interface SentMessage {
   id: number;
+  seq: number;
   conversation_id: number;
   created_at: number;
+  /** The server had already stored this send (same client_msg_id): this is the first ack again. */
+  duplicate?: true;
+}
+
+/** A fresh idempotency key for one send (docs/MESSAGES.md `client_msg_id`); reuse it only to retry that send. */
+export function newClientMsgId(): string {
+  return randomBytes(16).toString('base64url');
 }
 
 export interface OnlineUser {
@@ -251,9 +261,9 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     return (await this.call<{ users: OnlineUser[] }>('who')).users;
   }
 
-  /** Resolves once the server has durably stored the message. */
-  dm(to: string, text: string): Promise<SentMessage> {
-    return this.call<SentMessage>('dm', { to, text });
+  /** Resolves once the server has durably stored the message. Pass the first try's `clientMsgId` to retry a send. */
+  dm(to: string, text: string, clientMsgId: string = newClientMsgId()): Promise<SentMessage> {
+    return this.call<SentMessage>('dm', { to, text, client_msg_id: clientMsgId });
   }
 
   async history(q: { with?: string; group?: string; before?: number; limit?: number }): Promise<ChatMessage[]> {
@@ -307,8 +317,8 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     await this.call('group_delete', { group });
   }
 
-  groupSend(group: string, text: string): Promise<SentMessage> {
-    return this.call<SentMessage>('group_send', { group, text });
+  groupSend(group: string, text: string, clientMsgId: string = newClientMsgId()): Promise<SentMessage> {
+    return this.call<SentMessage>('group_send', { group, text, client_msg_id: clientMsgId });
   }
 
   // --- files ---
@@ -318,7 +328,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
    * binary chunks with a bounded number in flight, and resolves when the server has checked the
    * sha256 and stored it.
    */
-  async sendFile(opts: { to?: string; group?: string; path: string; name?: string; onProgress?: Progress }): Promise<FileSent> {
+  async sendFile(opts: { to?: string; group?: string; path: string; name?: string; onProgress?: Progress; clientMsgId?: string }): Promise<FileSent> {
     if ((opts.to === undefined) === (opts.group === undefined)) {
       throw new SecureChatError('usage', 'sendFile needs exactly one of `to` or `group`.');
     }
@@ -356,7 +366,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
         if (this.connection.bufferedBytes > DRAIN_THRESHOLD) await this.connection.waitForDrain();
       }
       await Promise.all(window);
-      return await this.call<FileSent>('file_complete', { transfer_id: offer.transfer_id });
+      return await this.call<FileSent>('file_complete', { transfer_id: offer.transfer_id, client_msg_id: opts.clientMsgId ?? newClientMsgId() });
     } finally {
       await fh.close();
     }

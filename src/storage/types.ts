@@ -57,8 +57,8 @@ export interface Member {
   username: string;
   role: MemberRole;
   joinedAt: number;
-  /** Every message of the conversation with id ≤ this has reached this member's client. */
-  deliveredUpto: number;
+  /** Every message of the conversation with seq ≤ this has reached this member's client. */
+  deliveredSeq: number;
 }
 
 export interface GroupSummary extends Conversation {
@@ -87,17 +87,33 @@ export interface NewMessage {
   body: string;
   fileId?: number | null;
   createdAt?: number;
+  /**
+   * The sender's idempotency key (1..64 of [A-Za-z0-9_-], see CLIENT_MSG_ID): a second append with
+   * the same sender and key stores nothing and resolves to the first message, `duplicate: true`.
+   */
+  clientMsgId?: string | null;
 }
 
+/** What a client-chosen message key may look like (checked by the handlers' schemas too). */
+export const CLIENT_MSG_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
 export interface StoredMessage {
-  /** Server id: strictly increasing in commit order, so it totally orders each conversation. */
+  /**
+   * Global id from the database's AUTO_INCREMENT: unique, never reused, and increasing within each
+   * conversation (a later seq has a larger id). Across conversations ids need not follow commit order.
+   */
   id: number;
   conversationId: number;
+  /** Position in the conversation: 1, 2, 3, … gap-free, allocated by the database in commit order. */
+  seq: number;
   senderId: number;
   kind: MessageKind;
   body: string;
   fileId: number | null;
   createdAt: number;
+  clientMsgId: string | null;
+  /** Set by appendMessage when the send was a retry: this is the message stored the first time. */
+  duplicate?: true;
 }
 
 /** A message joined with what a handler needs to deliver it without further queries. */
@@ -231,23 +247,32 @@ export interface Storage {
   /**
    * Resolves only after the transaction holding the message committed durably. Concurrent calls
    * are batched into one transaction (group commit); on failure every message of the batch is
-   * rejected with `storage_unavailable` and none was stored.
+   * rejected with `storage_unavailable` and none was stored. The database allocates `seq` and `id`
+   * (several processes may append to one database). With a `clientMsgId` the sender already used,
+   * nothing is stored and the first message is returned with `duplicate: true`; if that message is
+   * in another conversation or differs in kind or text, the call fails with `bad_request` (reason
+   * `client_msg_id_reused`).
    */
   appendMessage(message: NewMessage): Promise<StoredMessage>;
+  /** The message a sender stored under `clientMsgId`, or null (kept as long as the message). */
+  findByClientMsgId(senderId: number, clientMsgId: string): Promise<StoredMessage | null>;
   getMessage(id: number): Promise<MessageView | null>;
   /** One page, returned oldest first; pass the first element's id as the next `beforeId`. */
   history(conversationId: number, options?: HistoryOptions): Promise<MessageView[]>;
   /**
-   * Undelivered messages across all of the user's conversations, in id order: id > the member's
+   * Undelivered messages across all of the user's conversations, in id order: seq > the member's
    * cursor and sent by someone else (a sender's own messages are never pending for them: the ack
    * told them). At most `limit` (default 500).
    */
   pendingFor(userId: number, limit?: number): Promise<MessageView[]>;
   /**
-   * Advances the member's cursor to `uptoId`, monotonically (never backwards) and never past the
-   * conversation's newest message. Returns the cursor after the call, or null if not a member.
+   * Advances the member's cursor (a seq) to cover every message with id ≤ `uptoId`, monotonically
+   * (never backwards) and never past the conversation's newest message. Returns the cursor after
+   * the call as the id of the newest message it covers (0: none), or null if not a member.
    */
   markDelivered(userId: number, conversationId: number, uptoId: number): Promise<number | null>;
+  /** The id of the newest message of the conversation with seq ≤ `seq` (0 when none): maps a seq to an id. */
+  messageIdAtSeq(conversationId: number, seq: number): Promise<number>;
 
   // --- files ---
   storeFile(file: NewFile): Promise<FileMeta>;

@@ -3,10 +3,12 @@ import { SecureChatError } from '../../errors.js';
 import { resolveUser, userIdOf } from '../lookup.js';
 import { command } from '../router.js';
 import type { ChatContext } from '../services.js';
-import type { MessageView, StoredMessage } from '../../storage/types.js';
+import { CLIENT_MSG_ID, type MessageView, type StoredMessage } from '../../storage/types.js';
 
 const target = { type: 'string', min: 1, max: 64 } as const;
 export const textField = { type: 'string', min: 1, max: 64 * 1024 } as const;
+/** The sender's idempotency key for dm, group_send and file_complete (docs/MESSAGES.md). */
+export const clientMsgIdField = { type: 'string', min: 1, max: 64, pattern: CLIENT_MSG_ID, optional: true } as const;
 
 export function checkTextSize(ctx: ChatContext, text: string): void {
   const bytes = Buffer.byteLength(text, 'utf8');
@@ -26,15 +28,21 @@ export function viewOf(stored: StoredMessage, ctx: ChatContext, conversation: { 
   };
 }
 
-export function ackResult(stored: StoredMessage): { id: number; conversation_id: number; created_at: number } {
-  return { id: stored.id, conversation_id: stored.conversationId, created_at: stored.createdAt };
+export function ackResult(stored: StoredMessage): { id: number; seq: number; conversation_id: number; created_at: number; duplicate?: true } {
+  return {
+    id: stored.id,
+    seq: stored.seq,
+    conversation_id: stored.conversationId,
+    created_at: stored.createdAt,
+    ...(stored.duplicate ? { duplicate: true as const } : {}),
+  };
 }
 
 export const dmCommands = [
-  command<ChatContext, { to: typeof target; text: typeof textField }>({
+  command<ChatContext, { to: typeof target; text: typeof textField; client_msg_id: typeof clientMsgIdField }>({
     type: 'dm',
     requires: 'login',
-    schema: { to: target, text: textField },
+    schema: { to: target, text: textField, client_msg_id: clientMsgIdField },
     async handler(ctx, p) {
       checkTextSize(ctx, p.text);
       const { storage, delivery } = ctx.services;
@@ -42,8 +50,9 @@ export const dmCommands = [
       const recipient = await resolveUser(storage, p.to);
       if (recipient.id === senderId) throw new SecureChatError('bad_request', 'You cannot send a direct message to yourself.');
       const conversation = await storage.getOrCreateDm(senderId, recipient.id);
-      const stored = await storage.appendMessage({ conversationId: conversation.id, senderId, kind: 'text', body: p.text });
-      delivery.publish(viewOf(stored, ctx, { kind: 'dm', name: null }), [{ userId: recipient.id, username: recipient.username }]);
+      const stored = await storage.appendMessage({ conversationId: conversation.id, senderId, kind: 'text', body: p.text, clientMsgId: p.client_msg_id });
+      // A retry (duplicate) was published when it was first stored.
+      if (!stored.duplicate) delivery.publish(viewOf(stored, ctx, { kind: 'dm', name: null }), [{ userId: recipient.id, username: recipient.username }]);
       return ackResult(stored);
     },
   }),

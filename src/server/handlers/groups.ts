@@ -10,7 +10,7 @@ import type { Recipient } from '../delivery.js';
 import { requireMember, resolveGroup, resolveUser, roleRank, userIdOf } from '../lookup.js';
 import { command } from '../router.js';
 import type { ChatContext } from '../services.js';
-import { ackResult, checkTextSize, textField, viewOf } from './dm.js';
+import { ackResult, checkTextSize, clientMsgIdField, textField, viewOf } from './dm.js';
 
 const groupRef = { type: 'string', min: 1, max: 64 } as const;
 const userRef = { type: 'string', min: 1, max: 64 } as const;
@@ -233,10 +233,10 @@ export const groupCommands = [
     },
   }),
 
-  command<ChatContext, { group: typeof groupRef; text: typeof textField }>({
+  command<ChatContext, { group: typeof groupRef; text: typeof textField; client_msg_id: typeof clientMsgIdField }>({
     type: 'group_send',
     requires: 'login',
-    schema: { group: groupRef, text: textField },
+    schema: { group: groupRef, text: textField, client_msg_id: clientMsgIdField },
     async handler(ctx, p) {
       checkTextSize(ctx, p.text);
       const { storage, delivery, members } = ctx.services;
@@ -245,8 +245,8 @@ export const groupCommands = [
       // One list serves as the membership check and as the recipients.
       const recipients = await members.of(group.id);
       if (!recipients.some((m) => m.userId === senderId)) throw new SecureChatError('not_member', `You are not a member of ${group.name}.`);
-      const stored = await storage.appendMessage({ conversationId: group.id, senderId, kind: 'text', body: p.text });
-      delivery.publish(viewOf(stored, ctx, group), recipients);
+      const stored = await storage.appendMessage({ conversationId: group.id, senderId, kind: 'text', body: p.text, clientMsgId: p.client_msg_id });
+      if (!stored.duplicate) delivery.publish(viewOf(stored, ctx, group), recipients);
       return ackResult(stored);
     },
   }),

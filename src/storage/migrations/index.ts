@@ -8,17 +8,20 @@
  * implicitly, so a crash can leave some tables behind) simply completes on the next run.
  */
 import { SecureChatError } from '../../errors.js';
-import type { Dialect, SqlDriver } from '../driver.js';
+import type { Dialect, SqlDriver, SqlExecutor } from '../driver.js';
 import { migration001 } from './001_initial.js';
+import { migration002 } from './002_database_order.js';
 
 export interface Migration {
   version: number;
   name: string;
   sqlite: readonly string[];
   mysql: readonly string[];
+  /** Steps that need to look before they change (data conversion, DDL without IF NOT EXISTS); runs after the statements. */
+  apply?: (tx: SqlExecutor, dialect: Dialect) => Promise<void>;
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration001];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002];
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 
 const CREATE_VERSION_TABLE: Record<Dialect, string> = {
@@ -36,6 +39,8 @@ export interface MigrationStatus {
   current: number;
   latest: number;
   pending: number[];
+  /** Every migration this code knows, and whether the database has it (what `db status` lists). */
+  migrations: { version: number; name: string; applied: boolean }[];
 }
 
 /** The schema version recorded in the database (0 for an empty one). */
@@ -53,6 +58,7 @@ export async function migrationStatus(db: SqlDriver): Promise<MigrationStatus> {
     current,
     latest: LATEST_SCHEMA_VERSION,
     pending: MIGRATIONS.filter((m) => m.version > current).map((m) => m.version),
+    migrations: MIGRATIONS.map((m) => ({ version: m.version, name: m.name, applied: m.version <= current })),
   };
 }
 
@@ -62,14 +68,17 @@ function refuseNewer(current: number): void {
   }
 }
 
-/** Applies every pending migration; returns the versions applied (empty when up to date). */
-export async function migrate(db: SqlDriver, now: () => number = Date.now): Promise<number[]> {
+/**
+ * Applies every pending migration (up to `target`, default all: tests build old schemas with it);
+ * returns the versions applied (empty when up to date).
+ */
+export async function migrate(db: SqlDriver, now: () => number = Date.now, target = LATEST_SCHEMA_VERSION): Promise<number[]> {
   const current = await currentSchemaVersion(db);
   refuseNewer(current);
   await db.run(CREATE_VERSION_TABLE[db.dialect]);
   const applied: number[] = [];
   for (const m of MIGRATIONS) {
-    if (m.version <= current) continue;
+    if (m.version <= current || m.version > target) continue;
     await runOne(db, m, now, applied);
   }
   return applied;
@@ -82,6 +91,7 @@ async function runOne(db: SqlDriver, m: Migration, now: () => number, applied: n
       const rows = await tx.all<{ n: number }>('SELECT COUNT(*) AS n FROM schema_version WHERE version = ?', [m.version]);
       if (Number(rows[0]?.n) > 0) return;
       for (const statement of m[db.dialect]) await tx.run(statement);
+      await m.apply?.(tx, db.dialect);
       await tx.run('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, now()]);
       applied.push(m.version);
     });
