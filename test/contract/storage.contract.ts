@@ -312,7 +312,15 @@ export function runStorageContract(name: string, makeStorage: MakeStorage, optio
         const a = await mkUser();
         const g = await s.createGroup(uniq('Reuse'), a.id);
         const sent = [];
-        for (const body of ['one', 'two', 'three']) sent.push(await s.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body }));
+        for (const body of ['one', 'two', 'three']) {
+          // MySQL 8+ caches information_schema table stats (AUTO_INCREMENT) for a day once anything
+          // reads them outside a transaction (SHOW TABLE STATUS, a monitoring tool): the old writer
+          // then seeded its ids from that stale cache and reused ids. Warm the cache the same way.
+          if (body === 'two' && s.backend === 'mysql') {
+            await s.db.all("SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'messages'");
+          }
+          sent.push(await s.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body }));
+        }
         // An operator (or a retention job) deletes the newest messages; then the server restarts.
         await s.db.run('DELETE FROM messages WHERE id >= ?', [sent[1].id]);
         await reopen();
@@ -520,6 +528,72 @@ export function runStorageContract(name: string, makeStorage: MakeStorage, optio
           await st.close();
           await assert.rejects(openStorage(f.url), rejectsWith('schema_too_new'));
           await assert.rejects(openStorage(f.url, { migrate: false }), rejectsWith('schema_too_new'));
+        } finally {
+          await f.dispose();
+        }
+      });
+    });
+
+    describe('migration 002', () => {
+      test('converts a version-1 database with data: seq in id order per conversation, cursors as seq, ids go on', async () => {
+        const f = await makeStorage();
+        try {
+          const driver = openDriverForAdmin(f.url);
+          let dm = 0;
+          let g = 0;
+          try {
+            await migrate(driver, Date.now, 1);
+            const before = await migrationStatus(driver);
+            assert.equal(before.current, 1);
+            assert.ok(before.pending.includes(2), 'db status shows 002 pending');
+            assert.equal(before.migrations.find((m) => m.version === 2)?.applied, false);
+            const user = async (name: string) =>
+              (await driver.run('INSERT INTO users (uuid, username, username_key, password_hash, disabled, created_at) VALUES (?, ?, ?, ?, 0, 1)', [
+                randomBytes(18).toString('hex').slice(0, 36), name, name, 'h',
+              ])).insertId;
+            const [a, b, c] = [await user('mig_a'), await user('mig_b'), await user('mig_c')];
+            const conv = async (kind: string, key: string) =>
+              (await driver.run('INSERT INTO conversations (kind, name, conv_key, created_at) VALUES (?, ?, ?, 1)', [kind, kind === 'group' ? key : null, key])).insertId;
+            dm = await conv('dm', `dm:${a}:${b}`);
+            g = await conv('group', 'group:mig');
+            const member = (cid: number, uid: number, upto: number) =>
+              driver.run("INSERT INTO conversation_members (conversation_id, user_id, role, delivered_upto, joined_at) VALUES (?, ?, 'member', ?, 1)", [cid, uid, upto]);
+            // Version 1 wrote explicit ids; the gaps are ids of failed batches or deleted messages.
+            const dmIds = [10, 11, 14, 20];
+            const groupIds = [12, 13, 15, 16, 21];
+            for (const id of [...dmIds, ...groupIds].sort((x, y) => x - y)) {
+              await driver.run("INSERT INTO messages (id, conversation_id, sender_id, kind, body, file_id, created_at) VALUES (?, ?, ?, 'text', ?, NULL, ?)", [
+                id, dmIds.includes(id) ? dm : g, a, `m${id}`, id,
+              ]);
+            }
+            await member(dm, a, 0);
+            await member(dm, b, 14); // has 10, 11, 14 → seq 3
+            await member(g, a, 21);
+            await member(g, b, 14); // id 14 is not in the group: the newest group message ≤ 14 is 13 → seq 2
+            await member(g, c, 0);
+          } finally {
+            await driver.close();
+          }
+
+          const st = await openStorage(f.url); // migrates
+          try {
+            const status = await migrationStatus(st.db);
+            assert.ok(status.current >= 2 && !status.pending.includes(2));
+            assert.deepEqual((await assertGapFree(st, dm)).map((m) => [m.id, m.seq]), [[10, 1], [11, 2], [14, 3], [20, 4]]);
+            assert.deepEqual((await assertGapFree(st, g)).map((m) => [m.id, m.seq]), [[12, 1], [13, 2], [15, 3], [16, 4], [21, 5]]);
+            const cursors = async (cid: number) => Object.fromEntries((await st.getMembers(cid)).map((m) => [m.username, m.deliveredSeq]));
+            assert.deepEqual(await cursors(dm), { mig_a: 0, mig_b: 3 });
+            assert.deepEqual(await cursors(g), { mig_a: 5, mig_b: 2, mig_c: 0 });
+            const bob = await st.getUserByName('mig_b');
+            assert.deepEqual((await st.pendingFor(bob!.id)).map((m) => m.id), [15, 16, 20, 21], 'exactly what was pending before');
+            const next = await st.appendMessage({ conversationId: dm, senderId: bob!.id, kind: 'text', body: 'after' });
+            assert.deepEqual([next.seq, next.id > 21], [5, true]);
+            assert.equal((await st.appendMessage({ conversationId: g, senderId: bob!.id, kind: 'text', body: 'after' })).seq, 6);
+            assert.equal(await st.markDelivered(bob!.id, dm, 20), 20);
+            assert.equal((await st.getMember(dm, bob!.id))?.deliveredSeq, 4);
+          } finally {
+            await st.close();
+          }
         } finally {
           await f.dispose();
         }
