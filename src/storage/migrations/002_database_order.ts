@@ -5,7 +5,7 @@
  *   writer under the conversation row's lock, so `messages.seq` is gap-free (1, 2, 3, …) and
  *   strictly increasing in commit order within a conversation, whichever server process writes.
  * - `messages.seq` with UNIQUE (conversation_id, seq): the database refuses a second row at a seq.
- * - `messages.client_msg_id` with UNIQUE (sender_id, client_msg_id): a send retried with the same
+ * - `messages.client_msg_id`, unique per sender (index on (client_msg_id, sender_id)): a send retried with the same
  *   client-chosen key finds the first one instead of storing twice. The key lives with its message.
  * - `conversation_members.delivered_seq` replaces `delivered_upto` (a message id): cursors are seqs.
  *
@@ -67,9 +67,11 @@ async function apply(tx: SqlExecutor, dialect: Dialect): Promise<void> {
     await tx.run(NUMBER_MESSAGES[dialect]);
     await tx.run('CREATE UNIQUE INDEX messages_conversation_seq ON messages (conversation_id, seq)');
   }
-  if (!(await hasIndex(tx, dialect, 'messages', 'messages_sender_client_msg'))) {
-    // NULL keys (sends without client_msg_id) never collide: both engines treat NULLs as distinct.
-    await tx.run('CREATE UNIQUE INDEX messages_sender_client_msg ON messages (sender_id, client_msg_id)');
+  if (!(await hasIndex(tx, dialect, 'messages', 'messages_client_msg_sender'))) {
+    // The unique key is the pair (sender, key). It leads with the key (random, nearly unique) so a
+    // batch looks up all its keys with one `client_msg_id IN (…)`. NULL keys (sends without one)
+    // never collide: both engines treat NULLs as distinct.
+    await tx.run('CREATE UNIQUE INDEX messages_client_msg_sender ON messages (client_msg_id, sender_id)');
   }
   if (!(await hasColumn(tx, dialect, 'conversations', 'next_seq'))) {
     await tx.run(`ALTER TABLE conversations ADD COLUMN next_seq ${int} NOT NULL DEFAULT 1`);
