@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ChatClient, type ChatMessage } from '../../src/client/chat-client.js';
 import { countRows } from '../helpers/chat-expect.js';
-import { makeTestPki, TEST_PASSWORD, userIdentity, type TestPki } from '../helpers/chat-server.js';
+import { makeTestPki, startChatServer, TEST_PASSWORD, userIdentity, type TestPki } from '../helpers/chat-server.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { createTestDatabase, mysqlSkip, type TestDatabase } from '../helpers/mysql.js';
 
@@ -137,6 +137,26 @@ function runSuite(backend: 'sqlite' | 'mysql', skip: string | false): void {
     });
   });
 }
+
+test('ack by message id or by seq: the cursor is a seq, the answer names the message id', async () => {
+  const srv = await startChatServer();
+  try {
+    const alice = await srv.login('alice');
+    const bob = await srv.login('bob');
+    const sent = [];
+    for (const text of ['a', 'b', 'c']) sent.push(await alice.request<{ id: number; seq: number; conversation_id: number }>('dm', { to: 'bob', text }));
+    assert.deepEqual(sent.map((m) => m.seq), [1, 2, 3]);
+    const conv = sent[0].conversation_id;
+    assert.deepEqual(await bob.request('ack', { conversation_id: conv, upto_seq: 2 }), { upto: sent[1].id });
+    const bobId = (await srv.storage.getUserByName('bob'))!.id;
+    assert.equal((await srv.storage.getMember(conv, bobId))?.deliveredSeq, 2);
+    assert.deepEqual(await bob.request('ack', { conversation_id: conv, upto: sent[2].id }), { upto: sent[2].id });
+    assert.equal((await srv.storage.getMember(conv, bobId))?.deliveredSeq, 3);
+    await assert.rejects(bob.request('ack', { conversation_id: conv, upto: 1, upto_seq: 1 }), (err: unknown) => (err as { code?: string }).code === 'bad_request');
+  } finally {
+    await srv.close();
+  }
+});
 
 runSuite('sqlite', false);
 runSuite('mysql', await mysqlSkip());

@@ -38,6 +38,12 @@ export function ackResult(stored: StoredMessage): { id: number; seq: number; con
   };
 }
 
+const ackSchema = {
+  conversation_id: { type: 'integer', min: 1 },
+  upto: { type: 'integer', min: 0, optional: true },
+  upto_seq: { type: 'integer', min: 0, optional: true },
+} as const;
+
 export const dmCommands = [
   command<ChatContext, { to: typeof target; text: typeof textField; client_msg_id: typeof clientMsgIdField }>({
     type: 'dm',
@@ -56,14 +62,17 @@ export const dmCommands = [
       return ackResult(stored);
     },
   }),
-  command<ChatContext, { conversation_id: { type: 'integer'; min: 1 }; upto: { type: 'integer'; min: 0 } }>({
+  command<ChatContext, typeof ackSchema>({
     type: 'ack',
     requires: 'login',
-    schema: { conversation_id: { type: 'integer', min: 1 }, upto: { type: 'integer', min: 0 } },
+    schema: ackSchema,
     // Acks are the client's half of flow control; rate-limiting them would stall delivery.
     cost: 0,
     async handler(ctx, p) {
-      const upto = await ctx.services.delivery.acknowledge(ctx.session, p.conversation_id, p.upto);
+      if ((p.upto === undefined) === (p.upto_seq === undefined)) throw new SecureChatError('bad_request', 'ack needs exactly one of "upto" (a message id) or "upto_seq".');
+      // Cursors are seqs; a seq names the newest message at or below it.
+      const uptoId = p.upto ?? (await ctx.services.storage.messageIdAtSeq(p.conversation_id, p.upto_seq ?? 0));
+      const upto = await ctx.services.delivery.acknowledge(ctx.session, p.conversation_id, uptoId);
       return { upto };
     },
   }),
