@@ -8,13 +8,13 @@
  *   crl.pem                                        intermediate CRL (if any) then root CRL
  *   issued/<serial>.pem                            a copy of each issued certificate
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import type { webcrypto } from 'node:crypto';
 import { SecureChatError } from '../errors.js';
 import { readInputText, writeFileAtomic } from './files.js';
-import { keyTypeOf, toSigningKey, type KeyType } from './keys.js';
+import { keyProtectionOf, keyTypeOf, toSigningKey, type KeyProtection, type KeyType } from './keys.js';
 import { readPrivateKey, toPem } from './pem.js';
 import { x509 } from './x509.js';
 
@@ -36,6 +36,8 @@ export interface IndexEntry {
   reason?: string;
   /** Path of the stored copy, relative to the CA directory. */
   file: string;
+  /** Set by `ca renew`: the serial of the certificate this one renews. */
+  renewedFrom?: string;
 }
 
 export interface CaIndex {
@@ -121,9 +123,23 @@ export async function caMember(role: IssuerRole, certPem: string, privateKey: Ke
   return { role, cert, certPem: toPem(cert.rawData, 'CERTIFICATE'), privateKey, signingKey: await toSigningKey(privateKey), keyType: keyTypeOf(privateKey) };
 }
 
-async function loadMember(role: IssuerRole, certPath: string, keyPath: string, passphrase?: string): Promise<CaMember> {
+/**
+ * Where a CA key's passphrase comes from: the text itself (a --passphrase-file), or a function
+ * asked only when a key turns out to be encrypted (a terminal prompt), so that argument errors
+ * and unencrypted development CAs never make anyone type a passphrase.
+ */
+export type PassphraseSource = string | (() => Promise<string>);
+
+/** Resolves a PassphraseSource at most once (root and intermediate share one passphrase). */
+export function passphraseResolver(source: PassphraseSource | undefined): () => Promise<string | undefined> {
+  let resolved: Promise<string | undefined> | undefined;
+  return () => (resolved ??= typeof source === 'function' ? source() : Promise.resolve(source));
+}
+
+async function loadMember(role: IssuerRole, certPath: string, keyPath: string, passphrase: () => Promise<string | undefined>): Promise<CaMember> {
   const certPem = readInputText(certPath, `${role} CA certificate`);
-  const privateKey = readPrivateKey(readInputText(keyPath, `${role} CA key`), passphrase);
+  const keyPem = readInputText(keyPath, `${role} CA key`);
+  const privateKey = readPrivateKey(keyPem, keyProtectionOf(keyPem).encrypted ? await passphrase() : undefined);
   const member = await caMember(role, certPem, privateKey);
   // A key that does not belong to the certificate would sign certificates nobody can verify.
   const certSpki = Buffer.from(member.cert.publicKey.rawData);
@@ -135,12 +151,34 @@ async function loadMember(role: IssuerRole, certPath: string, keyPath: string, p
 }
 
 /** Loads the CA certificates and (decrypted) keys from DIR. */
-export async function loadCa(dir: string, passphrase?: string): Promise<LoadedCa> {
+export async function loadCa(dir: string, passphrase?: PassphraseSource): Promise<LoadedCa> {
   const index = readCaIndex(dir);
   const paths = caPaths(dir);
-  const root = await loadMember('root', paths.rootCert, paths.rootKey, passphrase);
-  const intermediate = index.intermediate
-    ? await loadMember('intermediate', paths.intermediateCert, paths.intermediateKey, passphrase)
-    : undefined;
+  const ask = passphraseResolver(passphrase);
+  const root = await loadMember('root', paths.rootCert, paths.rootKey, ask);
+  const intermediate = index.intermediate ? await loadMember('intermediate', paths.intermediateCert, paths.intermediateKey, ask) : undefined;
   return { dir, paths, index, root, ...(intermediate ? { intermediate } : {}), issuer: intermediate ?? root };
+}
+
+/** How each CA key file in DIR is protected (read without decrypting); missing files are left out. */
+export function caKeyProtection(dir: string): { role: IssuerRole; path: string; protection: KeyProtection }[] {
+  const paths = caPaths(dir);
+  const files: [IssuerRole, string][] = [
+    ['root', paths.rootKey],
+    ['intermediate', paths.intermediateKey],
+  ];
+  return files.filter(([, path]) => existsSync(path)).map(([role, path]) => ({ role, path, protection: keyProtectionOf(readFileSync(path, 'utf8')) }));
+}
+
+/**
+ * True when DIR holds a CA key in plaintext (the zero-config development CA, or `ca init
+ * --no-passphrase`): the server says so at every start. False when the keys are encrypted or,
+ * as in a production deployment, not on this host at all.
+ */
+export function caKeyIsUnencrypted(dir: string): boolean {
+  try {
+    return caKeyProtection(dir).some((k) => !k.protection.encrypted);
+  } catch {
+    return false;
+  }
 }
