@@ -3,7 +3,7 @@
  * the same key (default) or a new one. The certificate renewed is the CA's own stored copy, not
  * whatever the presented file claims, so a doctored file cannot renew into different names.
  */
-import { createPublicKey } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SecureChatError } from '../errors.js';
@@ -88,7 +88,7 @@ export async function renewCertificate(opts: RenewOptions): Promise<RenewResult>
   const explicit = [...(opts.out ? [opts.out] : []), ...(opts.keyOut && opts.newKey ? [opts.keyOut] : [])];
   assertWritable(explicit, Boolean(opts.force));
 
-  const oldKey = createPublicKey({ key: storedDer, format: 'der' });
+  const oldKey = new X509Certificate(storedDer).publicKey;
   const generated = opts.newKey ? generateKeyPair(opts.keyType ?? keyTypeOf(oldKey)) : undefined;
   const ca = await loadCa(opts.dir, opts.passphrase);
   const { serial, leafPem, chainPem } = await signLeaf(ca, {
