@@ -5,13 +5,14 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runCli, runTool } from '../helpers/cli.js';
+import { REPO_ROOT, runCli, runTool } from '../helpers/cli.js';
 
 const ENTRY = fileURLToPath(new URL('../../src/cli/index.ts', import.meta.url));
 const PASS = 'ein langes Passwort für die CA';
@@ -222,4 +223,47 @@ test('PKCS#12 both ways: export opens with openssl (non-ASCII password); import 
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /^error: bad_passphrase: Wrong password, or the PKCS#12 file was altered/m);
   assert.ok(!existsSync(join(base, 'w_key.pem')));
+});
+
+/** Starts `securechat serve` on CERTS, returns what it printed up to "listening", and stops it. */
+async function serveOutput(certs: string, tag: string): Promise<string> {
+  const server = spawn(
+    process.execPath,
+    [
+      '--import', 'tsx', ENTRY, 'serve', '--port', '0', '--no-generate', '--certs', certs,
+      '--db', `sqlite:${join(base, `${tag}.db`)}`, '--log-file', join(base, `${tag}.log`),
+    ],
+    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onData = (d: Buffer): void => {
+        output += d.toString();
+        if (/listening on 127\.0\.0\.1:\d+/.test(output)) resolve();
+      };
+      server.stdout.on('data', onData);
+      server.stderr.on('data', onData);
+      server.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${output}`)));
+    });
+  } finally {
+    server.kill('SIGTERM');
+    if (server.exitCode === null) await once(server, 'exit');
+  }
+  return output;
+}
+
+test('serve warns at every start while the CA key beside it is unencrypted, and not for an encrypted CA', async () => {
+  const dev = join(base, 'serve-dev');
+  const enc = join(base, 'serve-enc');
+  assert.equal((await runCli(['ca', 'init', '--dir', dev, '--no-passphrase'])).code, 0);
+  assert.equal((await runCli(['ca', 'init', '--dir', enc, '--passphrase-file', passFile])).code, 0);
+  for (const d of [dev, enc]) {
+    const r = await runCli(['ca', 'issue', 'server', 'localhost', '--dir', d, '--out', join(d, 'server_cert.pem'), '--key-out', join(d, 'server_key.pem'), '--passphrase-file', passFile]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  for (let start = 1; start <= 2; start++) {
+    assert.match(await serveOutput(dev, `dev${start}`), /The CA keys in \S+serve-dev are NOT encrypted \(development CA\)/, `start ${start}`);
+  }
+  assert.doesNotMatch(await serveOutput(enc, 'enc'), /NOT encrypted/);
 });
