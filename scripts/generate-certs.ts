@@ -4,7 +4,8 @@
  */
 import { parseArgs } from 'node:util';
 import { SecureChatError, toSecureChatError } from '../src/errors.js';
-import { ensureCertificates, DEFAULT_USERS } from '../src/pki/generate.js';
+import { ensureCertificates, DEFAULT_USERS, UNENCRYPTED_WARNING } from '../src/pki/generate.js';
+import { caKeyIsUnencrypted } from '../src/pki/ca-store.js';
 import { parseKeyType } from '../src/pki/keys.js';
 import { readSecretFile } from '../src/pki/files.js';
 import type { PassphraseSource } from '../src/pki/ca-store.js';
@@ -66,6 +67,7 @@ async function main(): Promise<void> {
     log: (line) => process.stdout.write(line + '\n'),
   });
   process.stdout.write(`Done: ${result.created.length} file(s) created, ${result.kept.length} kept, in ${values.out}.\n`);
+  if (caKeyIsUnencrypted(values.out)) process.stdout.write(`WARNING: ${UNENCRYPTED_WARNING(values.out)}\n`);
 }
 
 try {

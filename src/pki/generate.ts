@@ -85,8 +85,7 @@ export async function ensureCertificates(opts: EnsureCertificatesOptions): Promi
       ...(typeof opts.passphrase === 'string' ? { passphrase: opts.passphrase } : { unencrypted: true }),
       now,
     });
-    log(`Created a new CA in ${opts.dir} (${init.rootName}).`);
-    if (!init.encrypted) log(UNENCRYPTED_WARNING(opts.dir));
+    log(`Created a new ${init.encrypted ? 'encrypted' : 'development (unencrypted)'} CA in ${opts.dir} (${init.rootName}).`);
     created.push(...init.files);
   }
   const ca = await loadCa(opts.dir, ask);

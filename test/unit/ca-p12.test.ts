@@ -103,3 +103,17 @@ test('an altered file fails the MAC (bad_passphrase); junk is bad_input', () => 
   assert.throws(() => parsePkcs12(Buffer.from('not a pfx'), PASSWORD), isCode('bad_input'));
   assert.equal(parsePkcs12(good, PASSWORD).mac, 'HMAC-SHA256, 2048 iterations');
 });
+
+test('the PKCS#12 reader and writer touch no file system (the browser import will reuse them)', () => {
+  const srcDir = new URL('../../src/pki/', import.meta.url);
+  const seen = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(new URL(file, srcDir), 'utf8');
+    assert.doesNotMatch(text, /from 'node:(fs|path|child_process|os)'|from '(fs|path)'/, `${file} imports the file system`);
+    for (const m of text.matchAll(/from '\.\/([\w-]+)\.js'/g)) visit(`${m[1]}.ts`);
+  };
+  visit('p12.ts');
+  assert.ok(seen.has('pbes2.ts') && seen.has('pkcs12-kdf.ts'), [...seen].join(','));
+});
