@@ -24,7 +24,7 @@ function stateText(s: { state: string; daysLeft: number; revokedAt?: string; rea
 function keyText(a: AuthorityListing): string {
   if (!a.key) return 'key not here (offline)';
   if (!a.key.encrypted) return 'key NOT ENCRYPTED (development CA)';
-  return `key encrypted: ${a.key.scheme}${a.key.strong ? '' : ' (WEAK: re-create with ca init)'}`;
+  return `key encrypted: ${a.key.scheme}${a.key.strong ? '' : ' (WEAK: run ca change-passphrase)'}`;
 }
 
 const notAfterText = (iso: string): string => iso.slice(0, 19) + 'Z';

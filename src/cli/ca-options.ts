@@ -56,19 +56,19 @@ export function newPassphraseFrom(opts: NewPassphraseOptions): { passphrase?: Pa
   const noPassphrase = opts.passphrase === false;
   if (noPassphrase && opts.passphraseFile) throw new SecureChatError('usage', '--passphrase-file and --no-passphrase contradict each other; give one.');
   if (noPassphrase) return { unencrypted: true };
-  if (opts.passphraseFile) return { passphrase: readSecretFile(opts.passphraseFile) };
+  return { passphrase: newPassphraseSource(opts.passphraseFile, '--passphrase-file FILE, or --no-passphrase for an unencrypted development CA') };
+}
+
+/** A new passphrase: from the file, or typed twice on a terminal; with neither, a usage error naming `alternatives`. */
+export function newPassphraseSource(file: string | undefined, alternatives: string): PassphraseSource {
+  if (file) return readSecretFile(file);
   if (!stdinIsTerminal()) {
-    throw new SecureChatError(
-      'usage',
-      'The CA keys are encrypted by default and stdin is not a terminal to ask on: pass --passphrase-file FILE, or --no-passphrase for an unencrypted development CA.',
-    );
+    throw new SecureChatError('usage', `The CA keys are encrypted by default and stdin is not a terminal to ask on: pass ${alternatives}.`);
   }
-  return {
-    passphrase: async () => {
-      const first = await promptHidden('New CA key passphrase: ');
-      if ((await promptHidden('Repeat the passphrase: ')) !== first) throw new SecureChatError('usage', 'The two passphrases differ; nothing was written.');
-      return first;
-    },
+  return async () => {
+    const first = await promptHidden('New CA key passphrase: ');
+    if ((await promptHidden('Repeat the passphrase: ')) !== first) throw new SecureChatError('usage', 'The two passphrases differ; nothing was written.');
+    return first;
   };
 }
 

@@ -9,7 +9,7 @@ import { parseTimeSpec } from './duration.js';
 import { commonName, intermediateExtensions, randomSerialHex, rootExtensions } from './profiles.js';
 import { PRIVATE_MODE, writeFileAtomic } from './files.js';
 import { exportPrivateKeyPem, generateKeyPair, signingAlgorithm, toPublicCryptoKey, toSigningKey, type KeyType } from './keys.js';
-import { caExists, caMember, caPaths, writeCaIndex, type CaIndex, type IndexEntry, type LoadedCa, type PassphraseSource } from './ca-store.js';
+import { caExists, caMember, caPaths, loadCa, writeCaIndex, type CaIndex, type IndexEntry, type LoadedCa, type PassphraseSource } from './ca-store.js';
 import { DEFAULT_CRL_VALIDITY, publishCrl } from './crl.js';
 import { x509 } from './x509.js';
 import { toPem } from './pem.js';
@@ -89,13 +89,35 @@ function assertProtectionChoice(opts: InitCaOptions): void {
   }
 }
 
-async function newCaPassphrase(opts: InitCaOptions): Promise<string | undefined> {
-  if (opts.passphrase === undefined) return undefined;
-  const passphrase = typeof opts.passphrase === 'function' ? await opts.passphrase() : opts.passphrase;
+/** Resolves a new CA passphrase and enforces the minimum length. */
+export async function newCaPassphrase(source: PassphraseSource): Promise<string> {
+  const passphrase = typeof source === 'function' ? await source() : source;
   if ([...passphrase].length < MIN_CA_PASSPHRASE) {
     throw new SecureChatError('usage', `The CA passphrase must have at least ${MIN_CA_PASSPHRASE} characters.`);
   }
   return passphrase;
+}
+
+export interface ChangePassphraseOptions {
+  dir: string;
+  /** The current passphrase (not needed for an unencrypted development CA). */
+  passphrase?: PassphraseSource;
+  newPassphrase: PassphraseSource;
+}
+
+/**
+ * Re-encrypts the CA keys under a new passphrase (scrypt), or encrypts a development CA's
+ * plaintext keys for the first time. Each key file is replaced atomically.
+ */
+export async function changeCaPassphrase(opts: ChangePassphraseOptions): Promise<{ files: string[] }> {
+  const ca = await loadCa(opts.dir, opts.passphrase);
+  const passphrase = await newCaPassphrase(opts.newPassphrase);
+  const members = ca.intermediate ? [ca.root, ca.intermediate] : [ca.root];
+  const files = members.map((m) => (m.role === 'root' ? ca.paths.rootKey : ca.paths.intermediateKey));
+  // Encrypt both before writing either, so a failure cannot leave one key under each passphrase.
+  const pems = members.map((m) => exportPrivateKeyPem(m.privateKey, passphrase));
+  pems.forEach((pem, i) => writeFileAtomic(files[i], pem, PRIVATE_MODE));
+  return { files };
 }
 
 export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
@@ -108,7 +130,7 @@ export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
   const crlNextUpdate = parseTimeSpec(opts.crlNextUpdate ?? DEFAULT_CRL_VALIDITY, now, '--next-update');
   assertProtectionChoice(opts);
   assertCanInit(opts.dir, opts.force);
-  const passphrase = await newCaPassphrase(opts);
+  const passphrase = opts.passphrase === undefined ? undefined : await newCaPassphrase(opts.passphrase);
   mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   const paths = caPaths(opts.dir);
   const notBefore = new Date(now.getTime() - 60_000);

@@ -17,7 +17,7 @@ export const DEFAULT_USERS = ['alice', 'bob'];
 
 /** Said when a development CA is made, and by the server at every start while one is in place. */
 export const UNENCRYPTED_WARNING = (dir: string): string =>
-  `The CA keys in ${dir} are NOT encrypted (development CA): anyone who can read them can issue certificates your server accepts. For production, create the CA with \`securechat ca init --dir DIR --passphrase-file FILE\` and keep its key off the server.`;
+  `The CA keys in ${dir} are NOT encrypted (development CA): anyone who can read them can issue certificates your server accepts. Encrypt them with \`securechat ca change-passphrase --dir ${dir}\`; for production, create the CA with \`securechat ca init\` and keep its keys off the server.`;
 /** The CRL is refreshed when it would go stale within this window. */
 const CRL_REFRESH_MS = 24 * 3_600_000;
 

@@ -267,3 +267,21 @@ test('serve warns at every start while the CA key beside it is unencrypted, and 
   }
   assert.doesNotMatch(await serveOutput(enc, 'enc'), /NOT encrypted/);
 });
+
+test('ca change-passphrase encrypts a development CA, then re-keys it; the old passphrase stops working', async () => {
+  const d = join(base, 'rekey');
+  assert.equal((await runCli(['ca', 'init', '--dir', d, '--intermediate', '--no-passphrase'])).code, 0);
+  const noNew = await runCli(['ca', 'change-passphrase', '--dir', d]);
+  assert.equal(noNew.code, 2);
+  assert.match(noNew.stderr, /--new-passphrase-file FILE/);
+  const first = await runCli(['ca', 'change-passphrase', '--dir', d, '--new-passphrase-file', passFile]);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match((await runCli(['ca', 'list', '--dir', d])).stdout, /^intermediate\s.*key encrypted: scrypt/m);
+  assert.equal(runTool('openssl', ['pkey', '-in', join(d, 'intermediate_ca_key.pem'), '-passin', `file:${passFile}`, '-noout']).code, 0);
+  const next = join(base, 'next.pass');
+  writeFileSync(next, 'the next CA passphrase\n');
+  const second = await runCli(['ca', 'change-passphrase', '--dir', d, '--passphrase-file', passFile, '--new-passphrase-file', next]);
+  assert.equal(second.code, 0, second.stderr);
+  assert.equal((await runCli(['ca', 'issue', 'client', 'old', '--dir', d, '--passphrase-file', passFile])).code, 1);
+  assert.equal((await runCli(['ca', 'issue', 'client', 'new', '--dir', d, '--passphrase-file', next])).code, 0);
+});
