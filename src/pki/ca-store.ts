@@ -15,7 +15,7 @@ import type { webcrypto } from 'node:crypto';
 import { SecureChatError } from '../errors.js';
 import { readInputText, writeFileAtomic } from './files.js';
 import { keyProtectionOf, keyTypeOf, toSigningKey, type KeyProtection, type KeyType } from './keys.js';
-import { readPrivateKey, toPem } from './pem.js';
+import { readPemBlocks, readPrivateKey, toPem } from './pem.js';
 import { x509 } from './x509.js';
 
 export type IssuerRole = 'root' | 'intermediate';
@@ -86,6 +86,59 @@ export function readCaIndex(dir: string): CaIndex {
     throw new SecureChatError('bad_input', `The CA index ${p.index} has an unknown format.`);
   }
   return index;
+}
+
+// ------------------------------------------------------------ finding a certificate in the index
+
+function normaliseSerial(value: string): string | undefined {
+  const hex = value.trim().toLowerCase().replace(/^0x/, '').replace(/:/g, '');
+  if (!/^[0-9a-f]+$/.test(hex)) return undefined;
+  return hex.replace(/^0+(?=[0-9a-f])/, '');
+}
+
+/** Shorter prefixes are refused: revocation cannot be undone, and "a" matches every 16th serial. */
+export const MIN_SERIAL_PREFIX = 4;
+
+function serialOfCertificateFile(path: string): string {
+  const block = readPemBlocks(readInputText(path, 'certificate file')).find((b) => b.label === 'CERTIFICATE');
+  if (!block) throw new SecureChatError('bad_input', `${path} holds no PEM certificate.`);
+  let cert: x509.X509Certificate;
+  try {
+    cert = new x509.X509Certificate(new Uint8Array(block.der));
+  } catch (err) {
+    throw new SecureChatError('bad_input', `${path} holds a malformed certificate.`, { cause: err });
+  }
+  return normaliseSerial(cert.serialNumber) ?? '';
+}
+
+/**
+ * The index entry a revoke target names: an existing file wins; otherwise a full serial or a
+ * unique prefix (an ambiguous one lists the candidates, so the next attempt can be exact).
+ */
+export function findIndexEntry(index: CaIndex, target: string, dir: string): IndexEntry {
+  const asHex = normaliseSerial(target);
+  if (existsSync(target) || asHex === undefined) {
+    const serial = serialOfCertificateFile(target);
+    const entry = index.certificates.find((e) => normaliseSerial(e.serial) === serial);
+    if (!entry) throw new SecureChatError('not_found', `The certificate in ${target} (serial ${serial}) was not issued by the CA in ${dir}.`);
+    return entry;
+  }
+  const exact = index.certificates.find((e) => normaliseSerial(e.serial) === asHex);
+  if (exact) return exact;
+  // A prefix is matched against the serial as written (leading zeros kept), as a user copies it.
+  const prefix = target.trim().toLowerCase().replace(/^0x/, '').replace(/:/g, '');
+  if (prefix.length < MIN_SERIAL_PREFIX) {
+    throw new SecureChatError('usage', `"${target}" is neither a file nor a serial; a serial prefix needs at least ${MIN_SERIAL_PREFIX} hex digits.`);
+  }
+  const matches = index.certificates.filter((e) => e.serial.toLowerCase().startsWith(prefix) || normaliseSerial(e.serial)!.startsWith(prefix));
+  if (matches.length === 0) throw new SecureChatError('not_found', `No certificate with a serial starting ${prefix} in the index of ${dir}.`);
+  if (matches.length > 1) {
+    const list = matches.map((e) => `  ${e.serial}  ${e.subject}  ${e.status}`).join('\n');
+    throw new SecureChatError('usage', `The serial prefix ${prefix} is ambiguous; it matches ${matches.length} certificates:\n${list}\nGive more digits.`, {
+      details: { candidates: matches.map((e) => ({ serial: e.serial, subject: e.subject, status: e.status })) },
+    });
+  }
+  return matches[0];
 }
 
 export function writeCaIndex(dir: string, index: CaIndex): void {

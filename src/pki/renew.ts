@@ -12,8 +12,8 @@ import { assertWritable, PRIVATE_MODE, readInputText, writeFileAtomic } from './
 import { exportPrivateKeyPem, generateKeyPair, keyTypeOf, type KeyType } from './keys.js';
 import { readPemCertificates } from './pem.js';
 import { type SanEntry } from './profiles.js';
-import { loadCa, readCaIndex, type PassphraseSource } from './ca-store.js';
-import { findIndexEntry } from './crl.js';
+import { findIndexEntry, loadCa, readCaIndex, type PassphraseSource } from './ca-store.js';
+
 import { recordIssued, signLeaf } from './issue.js';
 import { x509 } from './x509.js';
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { SecureChatError } from '../../src/errors.js';
 import { initCa, issueCertificate, readCaIndex, revokeCertificate } from '../../src/pki/ca.js';
 import { listCa } from '../../src/pki/ca-list.js';
-import { findIndexEntry } from '../../src/pki/crl.js';
+import { findIndexEntry } from '../../src/pki/ca-store.js';
 import { renewCertificate } from '../../src/pki/renew.js';
 
 const openssl = (...args: string[]): string => execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
