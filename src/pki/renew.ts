@@ -66,6 +66,8 @@ function defaultKeyOut(certPath: string): string {
 export async function renewCertificate(opts: RenewOptions): Promise<RenewResult> {
   const now = opts.now ?? new Date();
   // Everything that can be wrong with the arguments is found before the CA key is loaded.
+  if (opts.keyType && !opts.newKey) throw new SecureChatError('usage', '--key-type applies to a new key: add --new-key.');
+  if (opts.keyOut && !opts.newKey) throw new SecureChatError('usage', '--key-out applies to a new key: add --new-key.');
   const presented = readPemCertificates(readInputText(opts.certPath, 'certificate file'))[0];
   const index = readCaIndex(opts.dir);
   const entry = findIndexEntry(index, opts.certPath, opts.dir);
