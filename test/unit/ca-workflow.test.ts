@@ -82,6 +82,7 @@ describe('a CA with an encrypted intermediate', () => {
     const c = await issueCertificate({ dir, kind: 'client', name: 'carol', passphrase });
     const copy = join(base, 'carol-copy.pem');
     writeFileSync(copy, readFileSync(c.certPath));
+    await assert.rejects(renewCertificate({ dir, certPath: c.certPath, keyType: 'p384', passphrase }), isCode('usage', /--new-key/));
     await revokeCertificate({ dir, target: c.certPath, passphrase });
     await assert.rejects(renewCertificate({ dir, certPath: copy, passphrase }), (e: unknown) => isCode('bad_certificate')(e) && (e as SecureChatError).reason === 'revoked');
     const other = await initCa({ dir: join(base, 'other'), unencrypted: true });
