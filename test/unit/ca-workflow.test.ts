@@ -83,6 +83,12 @@ describe('a CA with an encrypted intermediate', () => {
     const copy = join(base, 'carol-copy.pem');
     writeFileSync(copy, readFileSync(c.certPath));
     await assert.rejects(renewCertificate({ dir, certPath: c.certPath, keyType: 'p384', passphrase }), isCode('usage', /--new-key/));
+    // Same serial, other bytes (here: a flipped signature bit): the CA renews only its own copy.
+    const der = Buffer.from(readFileSync(c.certPath, 'utf8').split('-----END CERTIFICATE-----')[0].replace(/-----BEGIN CERTIFICATE-----|\s/g, ''), 'base64');
+    der[der.length - 1] ^= 0x01;
+    const doctored = join(base, 'carol-doctored.pem');
+    writeFileSync(doctored, `-----BEGIN CERTIFICATE-----\n${der.toString('base64')}\n-----END CERTIFICATE-----\n`);
+    await assert.rejects(renewCertificate({ dir, certPath: doctored, passphrase }), isCode('bad_input', /does not match the CA's copy/));
     await revokeCertificate({ dir, target: c.certPath, passphrase });
     await assert.rejects(renewCertificate({ dir, certPath: copy, passphrase }), (e: unknown) => isCode('bad_certificate')(e) && (e as SecureChatError).reason === 'revoked');
     const other = await initCa({ dir: join(base, 'other'), unencrypted: true });
