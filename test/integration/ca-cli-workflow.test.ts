@@ -285,3 +285,23 @@ test('ca change-passphrase encrypts a development CA, then re-keys it; the old p
   assert.equal((await runCli(['ca', 'issue', 'client', 'old', '--dir', d, '--passphrase-file', passFile])).code, 1);
   assert.equal((await runCli(['ca', 'issue', 'client', 'new', '--dir', d, '--passphrase-file', next])).code, 0);
 });
+
+test('ca revoke with an ambiguous serial prefix: exit 2, every candidate listed (text and --json), nothing revoked', async () => {
+  const d = join(base, 'ambiguous');
+  assert.equal((await runCli(['ca', 'init', '--dir', d, '--no-passphrase'])).code, 0);
+  for (const user of ['ann', 'ben']) assert.equal((await runCli(['ca', 'issue', 'client', user, '--dir', d])).code, 0);
+  // Random 128-bit serials almost never share 4 digits; give two of them a common prefix in the index.
+  const indexFile = join(d, 'index.json');
+  const index = JSON.parse(readFileSync(indexFile, 'utf8')) as { certificates: { serial: string; subject: string }[] };
+  index.certificates.forEach((e, i) => (e.serial = `abcd0${i}` + e.serial.slice(6)));
+  writeFileSync(indexFile, JSON.stringify(index));
+  const r = await runCli(['ca', 'revoke', 'ABCD', '--dir', d]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^error: usage: The serial prefix abcd is ambiguous; it matches 2 certificates:$/m);
+  for (const e of index.certificates) assert.match(r.stderr, new RegExp(`^ {2}${e.serial} {2}CN=${e.subject.slice(3)} {2}valid$`, 'm'));
+  const json = await runCli(['ca', 'revoke', 'abcd', '--dir', d, '--json']);
+  assert.equal(json.code, 2);
+  const err = (JSON.parse(json.stdout) as { error: { details: { candidates: { serial: string }[] } } }).error;
+  assert.deepEqual(err.details.candidates.map((c) => c.serial), index.certificates.map((e) => e.serial));
+  assert.ok((JSON.parse(readFileSync(indexFile, 'utf8')) as { certificates: { status: string }[] }).certificates.every((e) => e.status === 'valid'));
+});
