@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import type { TrustStore } from '../pki/trust-store.js';
 import type { LocalIdentity } from '../protocol/types.js';
 import type { Storage } from '../storage/types.js';
+import { AccountWatcher } from './account-events.js';
 import { AccountService } from './accounts.js';
 import { Delivery, type DeliveryOptions } from './delivery.js';
 import { GroupMembers } from './group-members.js';
@@ -43,6 +44,7 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
   const services: ChatServices = {
     storage,
     accounts: new AccountService({ storage, log: log.child({ component: 'accounts' }) }),
+    accountEvents: new AccountWatcher(storage, hub, log.child({ component: 'accounts' })),
     hub,
     delivery,
     members: new GroupMembers(storage),
@@ -50,7 +52,7 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
     limits,
     log,
   };
-  return new SecureChatServer<ChatServices>({
+  const server = new SecureChatServer<ChatServices>({
     identity: options.identity,
     trust: options.trust,
     ...(options.crlFile ? { crlFile: options.crlFile } : {}),
@@ -59,4 +61,6 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
     services,
     commands: chatCommands,
   });
+  server.once('closing', () => services.accountEvents.stop());
+  return server;
 }

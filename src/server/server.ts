@@ -172,6 +172,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.emit('closing');
     clearInterval(this.keepalive);
     if (this.options.crlFile) unwatchFile(this.options.crlFile);
     const tcp = this.tcp;

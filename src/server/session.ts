@@ -32,6 +32,8 @@ export class Session extends EventEmitter {
   readonly identity: PeerIdentity;
   userId: number | null = null;
   userUuid: string | null = null;
+  /** The account's credential version at login: a newer account event ends this session (account-events.ts). */
+  credentialVersion = 0;
   private lastHeard = Date.now();
   private readonly rate: SessionRate;
 
