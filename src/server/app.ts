@@ -18,6 +18,9 @@ export interface ChatServerOptions {
   identity: LocalIdentity;
   trust: TrustStore;
   crlFile?: string;
+  /** See ServerOptions.caDir / loadIdentity. */
+  caDir?: string;
+  loadIdentity?: () => LocalIdentity;
   storage: Storage;
   log: Logger;
   limits?: Partial<ServerLimits>;
@@ -56,6 +59,8 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
     identity: options.identity,
     trust: options.trust,
     ...(options.crlFile ? { crlFile: options.crlFile } : {}),
+    ...(options.caDir ? { caDir: options.caDir } : {}),
+    ...(options.loadIdentity ? { loadIdentity: options.loadIdentity } : {}),
     limits: options.limits,
     log,
     services,
