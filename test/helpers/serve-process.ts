@@ -12,8 +12,8 @@ export interface ServeProcess {
   port: number;
   /** Everything the process printed so far (stdout + stderr). */
   output(): string;
-  /** Resolves when `pattern` appears in the output (already there counts). */
-  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+  /** Resolves when `pattern` appears in the output after offset `from` (default 0: already there counts). */
+  waitFor(pattern: RegExp, timeoutMs?: number, from?: number): Promise<RegExpExecArray>;
   /** SIGTERM and wait for the exit code. */
   stop(): Promise<number | null>;
 }
@@ -51,10 +51,10 @@ export async function startServe(args: string[], opts: ServeOptions = {}): Promi
     exited = true;
     for (const w of [...waiters]) w();
   });
-  const waitFor = (pattern: RegExp, timeoutMs = 60_000): Promise<RegExpExecArray> =>
+  const waitFor = (pattern: RegExp, timeoutMs = 60_000, from = 0): Promise<RegExpExecArray> =>
     new Promise((resolve, reject) => {
       const check = (): void => {
-        const m = pattern.exec(output);
+        const m = pattern.exec(output.slice(from));
         if (m) {
           done();
           resolve(m);
