@@ -102,8 +102,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
           log: this.log,
           ...(options.caDir ? { caDir: options.caDir } : {}),
           onLoaded: (revoked) => {
-            const closed = this.revalidator.revoked(revoked);
-            this.emit('crlReloaded', closed);
+            void this.revalidator.revoked(revoked).then((closed) => this.emit('crlReloaded', closed));
           },
         })
       : null;
