@@ -245,3 +245,26 @@ test('MySQL: --db-password-file and a percent-encoded password in the URL (with 
     rmSync(pki.dir, { recursive: true, force: true });
   }
 });
+
+test('a database that cannot be reached at start is named with host, port, database and user (and no password)', async () => {
+  const pki = await makeTestPki(['alice']);
+  const passFile = join(work, 'unreachable.pass');
+  writeFileSync(passFile, 's3cr/t+pw\n', { mode: 0o600 });
+  try {
+    const message = await startServe(
+      ['--port', '0', '--certs', pki.dir, '--no-generate', '--db', 'mysql://chatter@127.0.0.1:1/chatdb', '--db-password-file', passFile, '--log-file', join(work, 'unreachable.log')],
+      { timeoutMs: 60_000 },
+    ).then(
+      () => assert.fail('the server must not start'),
+      (err: Error) => err.message,
+    );
+    assert.match(message, /storage_unavailable/);
+    assert.match(message, /Cannot open the MySQL database chatdb on 127\.0\.0\.1:1 as user chatter/);
+    assert.ok(!message.includes('s3cr/t+pw'));
+    const status = await runCli(['db', 'status', '--db', 'mysql://chatter@127.0.0.1:1/chatdb', '--db-password-file', passFile]);
+    assert.equal(status.code, 1);
+    assert.match(status.stderr, /Cannot open the MySQL database chatdb on 127\.0\.0\.1:1 as user chatter/);
+  } finally {
+    rmSync(pki.dir, { recursive: true, force: true });
+  }
+});
