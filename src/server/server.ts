@@ -84,6 +84,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
   private identity: LocalIdentity;
   private readonly revalidator: Revalidator;
   private readonly crl: CrlMonitor | null;
+  private staleCrlLoggedAt = 0;
 
   constructor(private readonly options: ServerOptions<Services>) {
     super();
@@ -211,7 +212,11 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
       const scErr = toSecureChatError(err);
       // A stale CRL is the server's problem, not the client's certificate: say so to both.
       if (scErr.code === 'bad_certificate' && (scErr.reason === 'crl_expired' || scErr.reason === 'crl_not_yet_valid')) {
-        this.log.error(`refusing a client because the server's CRL is out of date (${scErr.reason}); re-sign it with \`securechat ca crl\``);
+        // Once a minute at most: every client retrying must not flood the log.
+        if (Date.now() - this.staleCrlLoggedAt >= 60_000) {
+          this.staleCrlLoggedAt = Date.now();
+          this.log.error(`refusing clients because the server's CRL is out of date (${scErr.reason}); re-sign it with \`securechat ca crl\``);
+        }
         throw new SecureChatError('server_crl_expired', undefined, { reason: scErr.reason });
       }
       throw err;
