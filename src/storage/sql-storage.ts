@@ -607,7 +607,10 @@ export class SqlStorage implements Storage {
   }
 
   async pruneAccountEvents(before: number): Promise<number> {
-    return (await this.db.run('DELETE FROM account_events WHERE at < ?', [before])).affectedRows;
+    // The newest row always stays, so an old MySQL that re-seeds AUTO_INCREMENT from MAX(id) at
+    // restart can never hand out an id a poller has already passed.
+    const newest = await this.latestAccountEventId();
+    return (await this.db.run('DELETE FROM account_events WHERE at < ? AND id < ?', [before, newest])).affectedRows;
   }
 
   async recordLoginSource(userId: number, ip: string, at: number = this.now()): Promise<void> {
