@@ -59,7 +59,18 @@ Examples:
         });
         config.db = withDbPassword(config.db, flags.dbPasswordFile || process.env.SECURECHAT_DB_PASSWORD_FILE || undefined);
         const log = createLogger({ level: config.logLevel, file: config.logFile });
+        // Log rotation and certificate renewal without a restart; whatever fails to load keeps the old.
+        // Installed before start-up, so an early SIGHUP (logrotate racing a restart) cannot kill the process.
+        let reload: (() => void) | null = null;
+        process.on('SIGHUP', () => {
+          if (!reload) return log.warn('SIGHUP during start-up ignored: nothing to reload yet');
+          reload();
+        });
         const running = await startServer(config, log);
+        reload = () => {
+          log.info('SIGHUP received: reloading the CRL, the server certificate and key, and the log file');
+          log.info('reload done', running.reload());
+        };
         log.info(`SecureChat server ready on ${running.host}:${running.port} — stop with Ctrl-C`);
         await new Promise<void>((resolve) => {
           const shutdown = (signal: string): void => {
@@ -71,12 +82,6 @@ Examples:
           };
           process.once('SIGINT', () => shutdown('SIGINT'));
           process.once('SIGTERM', () => shutdown('SIGTERM'));
-          // Log rotation and certificate renewal without a restart; whatever fails to load keeps the old.
-          process.on('SIGHUP', () => {
-            log.info('SIGHUP received: reloading the CRL, the server certificate and key, and the log file');
-            const r = running.reload();
-            log.info('reload done', r);
-          });
         });
         log.info('stopped');
         await new Promise<void>((resolve) => log.on('finish', resolve).end());
