@@ -11,6 +11,7 @@ import { SecureChatError } from '../../errors.js';
 import type { Dialect, SqlDriver, SqlExecutor } from '../driver.js';
 import { migration001 } from './001_initial.js';
 import { migration002 } from './002_database_order.js';
+import { migration003 } from './003_account_events.js';
 
 export interface Migration {
   version: number;
@@ -21,7 +22,7 @@ export interface Migration {
   apply?: (tx: SqlExecutor, dialect: Dialect) => Promise<void>;
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003];
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 
 const CREATE_VERSION_TABLE: Record<Dialect, string> = {
@@ -52,13 +53,21 @@ export async function currentSchemaVersion(db: SqlDriver): Promise<number> {
   return Number(rows[0]?.v ?? 0);
 }
 
+/** Versions recorded in schema_version (a database may have skipped one that was merged later). */
+async function recordedVersions(db: SqlDriver, current: number): Promise<Set<number>> {
+  if (current === 0) return new Set();
+  const rows = await db.all<{ version: unknown }>('SELECT version FROM schema_version');
+  return new Set(rows.map((r) => Number(r.version)));
+}
+
 export async function migrationStatus(db: SqlDriver): Promise<MigrationStatus> {
   const current = await currentSchemaVersion(db);
+  const done = await recordedVersions(db, current);
   return {
     current,
     latest: LATEST_SCHEMA_VERSION,
-    pending: MIGRATIONS.filter((m) => m.version > current).map((m) => m.version),
-    migrations: MIGRATIONS.map((m) => ({ version: m.version, name: m.name, applied: m.version <= current })),
+    pending: MIGRATIONS.filter((m) => !done.has(m.version)).map((m) => m.version),
+    migrations: MIGRATIONS.map((m) => ({ version: m.version, name: m.name, applied: done.has(m.version) })),
   };
 }
 
@@ -76,9 +85,10 @@ export async function migrate(db: SqlDriver, now: () => number = Date.now, targe
   const current = await currentSchemaVersion(db);
   refuseNewer(current);
   await db.run(CREATE_VERSION_TABLE[db.dialect]);
+  const done = await recordedVersions(db, current);
   const applied: number[] = [];
   for (const m of MIGRATIONS) {
-    if (m.version <= current || m.version > target) continue;
+    if (done.has(m.version) || m.version > target) continue;
     await runOne(db, m, now, applied);
   }
   return applied;
