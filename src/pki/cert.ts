@@ -9,11 +9,13 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, Version } from '@peculiar/asn1-x509';
 import { SecureChatError } from '../errors.js';
 import { classifySignatureAlgorithm, publicKeyWeakness, type SignatureAlgorithmInfo } from './algorithms.js';
+import { certificateEncodingProblem } from './cert-encoding.js';
 import { readWhole, TAG_SEQUENCE } from './der.js';
 import { dnFromAsn, type DistinguishedName } from './dn.js';
 import { decodeExtensions, type DecodedExtensions } from './extensions.js';
 import type { GeneralNameValue } from './general-names.js';
 import { readPemCertificates } from './pem.js';
+import type { CertProblem } from './reasons.js';
 
 const CACHE_LIMIT = 2048;
 const cache = new Map<string, ParsedCert>();
@@ -22,15 +24,6 @@ const cache = new Map<string, ParsedCert>();
 export function serialToHex(raw: Buffer): string {
   const hex = raw.toString('hex').replace(/^(00)+/, '').toUpperCase();
   return hex === '' ? '00' : hex;
-}
-
-/** Problems with the serial encoding RFC 5280 §4.1.2.2 forbids; undefined when fine. */
-function serialProblem(raw: Buffer): string | undefined {
-  if (raw.length === 0) return 'empty serial number';
-  if (raw[0] & 0x80) return 'negative serial number';
-  const magnitude = raw[0] === 0 && raw.length > 1 ? raw.subarray(1) : raw;
-  if (magnitude.length > 20) return `serial number of ${magnitude.length} octets (maximum 20)`;
-  return undefined;
 }
 
 function malformedError(detail: string, cause?: unknown): SecureChatError {
@@ -48,7 +41,8 @@ export class ParsedCert {
   /** SHA-256 of the DER, uppercase hex pairs separated by colons (the format node and openssl print). */
   readonly fingerprint256: string;
   readonly serialHex: string;
-  readonly publicKey: KeyObject;
+  /** undefined when node:crypto cannot parse the subjectPublicKeyInfo (`problem` says bad_public_key). */
+  readonly publicKey: KeyObject | undefined;
   readonly notBefore: Date;
   readonly notAfter: Date;
   /** X.509 version number: 1, 2 or 3. */
@@ -57,8 +51,11 @@ export class ParsedCert {
   readonly extensions: DecodedExtensions;
   /** Subject and issuer names are equal (RFC 5280 "self-issued"): exempt from pathLen counting. */
   readonly selfIssued: boolean;
-  /** First structural problem (duplicate extension, bad serial, …): the validator reports it as `malformed`. */
-  readonly malformed: string | undefined;
+  /**
+   * First problem of the certificate on its own (encoding, serial, times, key, extension contents),
+   * independent of its position in a path: the validator reports it with this reason code.
+   */
+  readonly problem: CertProblem | undefined;
   /** undefined for an acceptable key, else why it is weak. */
   readonly keyWeakness: string | undefined;
   /** Signature results by issuer fingerprint: each (child, issuer) pair is checked once. */
@@ -83,25 +80,27 @@ export class ParsedCert {
     this.fingerprint256 = digestHex.toUpperCase().replace(/(..)(?!$)/g, '$1:');
     const serial = Buffer.from(tbs.serialNumber);
     this.serialHex = serialToHex(serial);
-    this.publicKey = this.x509.publicKey;
+    let publicKey: KeyObject | undefined;
+    try {
+      publicKey = this.x509.publicKey;
+    } catch {
+      publicKey = undefined;
+    }
+    this.publicKey = publicKey;
     this.notBefore = tbs.validity.notBefore.getTime();
     this.notAfter = tbs.validity.notAfter.getTime();
     this.version = tbs.version === Version.v3 ? 3 : tbs.version === Version.v2 ? 2 : 1;
     this.signatureAlgorithm = classifySignatureAlgorithm(asn.signatureAlgorithm);
     this.extensions = decodeExtensions(tbs.extensions);
     this.selfIssued = this.subjectDn.key === this.issuerDn.key;
-    this.keyWeakness = publicKeyWeakness(this.publicKey);
-
-    const sameAlgorithm = Buffer.from(AsnConvert.serialize(tbs.signature)).equals(Buffer.from(AsnConvert.serialize(asn.signatureAlgorithm)));
-    this.malformed =
-      serialProblem(serial) ??
-      (sameAlgorithm ? undefined : 'inner and outer signature algorithms differ') ??
-      (this.version < 3 && tbs.extensions ? 'extensions in a certificate older than v3' : undefined) ??
-      (this.subjectDn.rdns.length === 0 && !this.extensions.subjectAltName ? 'empty subject and no subjectAltName' : undefined) ??
-      (this.extensions.basicConstraints?.ca === false && this.extensions.basicConstraints.pathLen !== undefined
-        ? 'pathLenConstraint on a non-CA certificate'
-        : undefined) ??
-      this.extensions.malformed;
+    this.keyWeakness = publicKey ? publicKeyWeakness(publicKey) : undefined;
+    const encoding = certificateEncodingProblem(der);
+    const keyProblem: CertProblem | undefined = publicKey ? undefined : { reason: 'bad_public_key', detail: 'the subjectPublicKeyInfo cannot be parsed' };
+    const emptyNames: CertProblem | undefined =
+      this.subjectDn.rdns.length === 0 && !this.extensions.subjectAltName ? { reason: 'malformed', detail: 'empty subject and no subjectAltName' } : undefined;
+    const emptyIssuer: CertProblem | undefined = this.issuerDn.rdns.length === 0 ? { reason: 'malformed', detail: 'empty issuer name' } : undefined;
+    // Encoding first: an explicit-curve key is reported as such, not as an unparsable key.
+    this.problem = encoding ?? keyProblem ?? this.extensions.problem ?? emptyIssuer ?? emptyNames;
   }
 
   /** Parses (or fetches from the cache) one DER certificate. Throws SecureChatError('bad_certificate', reason 'malformed'). */
@@ -137,7 +136,7 @@ export class ParsedCert {
     let result = this.signatureResults.get(issuer.fingerprint256);
     if (result === undefined) {
       try {
-        result = this.x509.verify(issuer.publicKey);
+        result = issuer.publicKey !== undefined && this.x509.verify(issuer.publicKey);
       } catch {
         result = false;
       }

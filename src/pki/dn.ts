@@ -14,6 +14,8 @@ export interface DistinguishedName {
   /** Display form, e.g. `O=Acme, CN=alice`. */
   readonly text: string;
   readonly commonName: string | undefined;
+  /** Every commonName value, in encoding order. */
+  readonly commonNames: readonly string[];
   /** emailAddress attributes (PKCS#9), which name constraints on rfc822Name also cover. */
   readonly emails: readonly string[];
 }
@@ -40,6 +42,7 @@ export function dnFromAsn(name: Name): DistinguishedName {
   const rdns: string[] = [];
   const parts: string[] = [];
   const emails: string[] = [];
+  const commonNames: string[] = [];
   let commonName: string | undefined;
   for (const rdn of name) {
     const attrs: string[] = [];
@@ -49,13 +52,16 @@ export function dnFromAsn(name: Name): DistinguishedName {
       attrs.push(`${atv.type}=${canonicalValue(value)}`);
       shown.push(`${SHORT_NAMES[atv.type] ?? atv.type}=${value}`);
       // The most specific (last) CN wins, as in every TLS stack.
-      if (atv.type === OID_CN) commonName = value;
+      if (atv.type === OID_CN) {
+        commonName = value;
+        commonNames.push(value);
+      }
       if (atv.type === OID_EMAIL) emails.push(value);
     }
     rdns.push(attrs.sort().join('+'));
     parts.push(shown.join('+'));
   }
-  return { rdns, key: rdns.join(','), text: parts.join(', '), commonName, emails };
+  return { rdns, key: rdns.join(','), text: parts.join(', '), commonName, commonNames, emails };
 }
 
 export function dnFromDer(der: Buffer): DistinguishedName {
