@@ -104,7 +104,8 @@ export async function issueCertificate(opts: IssueOptions): Promise<IssueResult>
   const publicKeyObject = csrKey ?? generated!.publicKey;
   const publicKey = await toPublicCryptoKey(publicKeyObject);
   const serial = randomSerialHex();
-  const subject = commonName(opts.name);
+  // A server's CN is a byte-for-byte copy of its first SAN (CABF BR 7.1.4.3): same case, canonical IP text.
+  const subject = commonName(opts.kind === 'server' ? sans[0].value : opts.name);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial,
     subject,
