@@ -43,10 +43,10 @@ export function loadServerIdentity(certsDir: string, passphrase?: string): Local
   return { chain, privateKey };
 }
 
-export function loadTrust(certsDir: string): { trust: TrustStore; crlFile?: string } {
+export function loadTrust(certsDir: string, opts: { maxChainDepth?: number } = {}): { trust: TrustStore; crlFile?: string } {
   const crlFile = join(certsDir, 'crl.pem');
   const hasCrl = existsSync(crlFile);
-  const trust = TrustStore.fromPem(readFile(join(certsDir, 'root_ca.pem'), 'the root CA certificate'), hasCrl ? readFileSync(crlFile, 'utf8') : undefined);
+  const trust = TrustStore.fromPem(readFile(join(certsDir, 'root_ca.pem'), 'the root CA certificate'), hasCrl ? readFileSync(crlFile, 'utf8') : undefined, opts);
   return hasCrl ? { trust, crlFile } : { trust };
 }
 
@@ -69,7 +69,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     log.warn(`*** Generated ${result.created.length} files in ${config.certs}/; give clients root_ca.pem and their own <user>_cert.pem/<user>_key.pem. ***`);
   }
   const identity = loadServerIdentity(config.certs);
-  const { trust, crlFile } = loadTrust(config.certs);
+  const { trust, crlFile } = loadTrust(config.certs, { maxChainDepth: config.maxChainDepth });
   if (crlFile) warnIfCrlStale(crlFile, config.certs, log);
   const storage = await openStorage(config.db, { log: log.child({ component: 'storage' }) });
   log.info(`storage: ${redactDbUrl(config.db)}`);
