@@ -112,7 +112,11 @@ export function certificateEncodingProblem(der: Buffer): CertProblem | undefined
     // RFC 5280 allows them in v2/v3, the CABF profile forbids them, and we never need them.
     if (uniqueIds.length > 0) return problem('unique_id_present', 'issuerUniqueID/subjectUniqueID present');
     if (version < 2 && optional.some((f) => f.tag === 0xa3)) return problem('unsupported_version', `extensions in an X.509 v${version + 1} certificate`);
-    return spkiProblem(der, spki);
+    try {
+      return spkiProblem(der, spki);
+    } catch (err) {
+      return problem('bad_public_key', `subjectPublicKeyInfo: ${err instanceof Error ? err.message : String(err)}`);
+    }
   } catch (err) {
     return problem('malformed', err instanceof Error ? err.message : String(err));
   }

@@ -98,9 +98,8 @@ export class ParsedCert {
     const keyProblem: CertProblem | undefined = publicKey ? undefined : { reason: 'bad_public_key', detail: 'the subjectPublicKeyInfo cannot be parsed' };
     const emptyNames: CertProblem | undefined =
       this.subjectDn.rdns.length === 0 && !this.extensions.subjectAltName ? { reason: 'malformed', detail: 'empty subject and no subjectAltName' } : undefined;
-    const emptyIssuer: CertProblem | undefined = this.issuerDn.rdns.length === 0 ? { reason: 'malformed', detail: 'empty issuer name' } : undefined;
     // Encoding first: an explicit-curve key is reported as such, not as an unparsable key.
-    this.problem = encoding ?? keyProblem ?? this.extensions.problem ?? emptyIssuer ?? emptyNames;
+    this.problem = encoding ?? keyProblem ?? this.extensions.problem ?? emptyNames;
   }
 
   /** Parses (or fetches from the cache) one DER certificate. Throws SecureChatError('bad_certificate', reason 'malformed'). */

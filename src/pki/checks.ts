@@ -41,6 +41,7 @@ export function intrinsicFailure(cert: ParsedCert, index: number, isAnchor: bool
     if (bad) return fail(bad.reason, bad.detail);
   }
   if (ext.critical.get(OID.authorityKeyId)) return fail('authority_key_id_critical', 'authorityKeyIdentifier MUST be non-critical (RFC 5280 4.2.1.1)');
+  if (ext.critical.get(OID.subjectKeyId)) return fail('subject_key_id_critical', 'subjectKeyIdentifier MUST be non-critical (RFC 5280 4.2.1.2)');
   if (ext.keyUsage !== undefined && (ext.keyUsage & KU.keyCertSign) !== 0 && !isCa) {
     return fail('key_cert_sign_without_ca', 'keyUsage keyCertSign without basicConstraints cA=TRUE (RFC 5280 4.2.1.3)');
   }

@@ -147,6 +147,12 @@ export function nameConstraintsProblem(constraints: NameConstraints): CertProble
 /** The names a constraint applies to: SANs, the subject DN, its emailAddress attributes and, on a leaf without dNSName SANs, a host-like CN. */
 function constrainedNames(cert: ParsedCert, isLeaf: boolean): GeneralNameValue[] {
   const names: GeneralNameValue[] = [...cert.subjectAltNames];
+  // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) reaches the IPv4 host: IPv4 constraints apply to it too.
+  for (const name of cert.subjectAltNames) {
+    if (name.type === 'ip' && name.bytes.length === 16 && name.bytes.subarray(0, 10).every((b) => b === 0) && name.bytes.readUInt16BE(10) === 0xffff) {
+      names.push({ type: 'ip', bytes: Buffer.from(name.bytes.subarray(12)) });
+    }
+  }
   if (cert.subjectDn.rdns.length > 0) names.push({ type: 'dir', dn: cert.subjectDn });
   for (const email of cert.subjectDn.emails) names.push({ type: 'email', value: email });
   // Legacy clients still match the CN, so a CA constrained to example.com must not be able to

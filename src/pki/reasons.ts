@@ -32,6 +32,7 @@ export const REASON_TEXT = {
   missing_authority_key_id: 'authorityKeyIdentifier with a keyIdentifier missing',
   authority_key_id_critical: 'authorityKeyIdentifier marked critical',
   missing_subject_key_id: 'CA certificate without subjectKeyIdentifier',
+  subject_key_id_critical: 'subjectKeyIdentifier marked critical',
   bad_authority_key_id: 'CA authorityKeyIdentifier names an issuer and serial (CABF BR 7.1.2.11.1)',
   bad_anchor_authority_key_id: 'trust anchor authorityKeyIdentifier is not its own keyIdentifier',
   // Criticality and placement of extensions

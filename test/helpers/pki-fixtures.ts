@@ -295,6 +295,12 @@ export interface CrlOptions {
   signWith?: KeyPair;
   digest?: Digest;
   extra?: Extension[];
+  /** Replaces the default CRL extensions (AKI + non-critical CRL number). */
+  extensions?: Extension[];
+}
+
+export function crlNumber(n: number, critical = false): Extension {
+  return ext('2.5.29.20', critical, new Uint8Array([0x02, 0x01, n]).buffer);
 }
 
 export function makeCrl(issuer: Fixture, opts: CrlOptions = {}): { der: Buffer; pem: string; crl: ParsedCrl } {
@@ -312,7 +318,7 @@ export function makeCrl(issuer: Fixture, opts: CrlOptions = {}): { der: Buffer; 
     thisUpdate: new Time(opts.thisUpdate ?? new Date(now - DAY)),
     ...(nextUpdate ? { nextUpdate: new Time(nextUpdate) } : {}),
     ...(revoked.length ? { revokedCertificates: revoked } : {}),
-    crlExtensions: [X.aki(issuer.ski), ext('2.5.29.20', false, new Uint8Array([0x02, 0x01, 0x01]).buffer), ...(opts.extra ?? [])],
+    crlExtensions: [...(opts.extensions ?? [X.aki(issuer.ski), crlNumber(1)]), ...(opts.extra ?? [])],
   });
   const tbsDer = Buffer.from(AsnConvert.serialize(tbs));
   const signature = sign(opts.digest ?? 'sha256', tbsDer, signer.privateKey);
