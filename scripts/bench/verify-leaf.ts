@@ -34,7 +34,7 @@ for (const der of leaves) {
 ParsedCert.clearCache();
 const trust = new TrustStore({ roots: [ParsedCert.fromDer(root.der)] });
 // Warm: the intermediate is parsed and its link to the root checked once, as on a running server.
-trust.verifyDer([makeLeaf('CN=warm', inter, { sans: [GN.dns('warm.example.com')] }).der, inter.der], { purpose: 'server', hostname: 'warm.example.com' });
+trust.verifyDer([makeLeaf('CN=warm.example.com', inter, { sans: [GN.dns('warm.example.com')] }).der, inter.der], { purpose: 'server', hostname: 'warm.example.com' });
 const validate: number[] = [];
 for (const [i, der] of leaves.entries()) {
   const t0 = performance.now();

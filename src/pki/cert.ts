@@ -5,13 +5,12 @@
  * intermediates on every handshake neither re-parses them nor re-checks their signatures.
  */
 import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate, Version } from '@peculiar/asn1-x509';
+import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import { SecureChatError } from '../errors.js';
 import { classifySignatureAlgorithm, publicKeyWeakness, type SignatureAlgorithmInfo } from './algorithms.js';
-import { certificateEncodingProblem } from './cert-encoding.js';
-import { readWhole, TAG_SEQUENCE } from './der.js';
-import { dnFromAsn, type DistinguishedName } from './dn.js';
+import { readCertificate, type CertificateLayout } from './cert-encoding.js';
+import { readChildren, readOid, readWhole, TAG_SEQUENCE, whole } from './der.js';
+import { dnFromDer, type DistinguishedName } from './dn.js';
 import { decodeExtensions, type DecodedExtensions } from './extensions.js';
 import type { GeneralNameValue } from './general-names.js';
 import { readPemCertificates } from './pem.js';
@@ -24,6 +23,13 @@ const cache = new Map<string, ParsedCert>();
 export function serialToHex(raw: Buffer): string {
   const hex = raw.toString('hex').replace(/^(00)+/, '').toUpperCase();
   return hex === '' ? '00' : hex;
+}
+
+/** AlgorithmIdentifier from DER without the schema layer (OID + raw parameters; only PSS reads them). */
+function algorithmIdentifier(der: Buffer): AlgorithmIdentifier {
+  const [oid, params] = readChildren(der, readWhole(der, TAG_SEQUENCE));
+  const parameters = params ? new Uint8Array(whole(der, params)).buffer : undefined;
+  return new AlgorithmIdentifier({ algorithm: readOid(der, oid), ...(parameters ? { parameters } : {}) });
 }
 
 function malformedError(detail: string, cause?: unknown): SecureChatError {
@@ -63,23 +69,22 @@ export class ParsedCert {
 
   private constructor(der: Buffer, digestHex: string) {
     this.der = der;
-    let asn: Certificate;
+    let layout: CertificateLayout;
+    let outerAlgorithm: AlgorithmIdentifier;
     try {
-      readWhole(der, TAG_SEQUENCE);
+      layout = readCertificate(der);
       this.x509 = new X509Certificate(der);
-      asn = AsnConvert.parse(der, Certificate);
+      outerAlgorithm = algorithmIdentifier(layout.outerAlgorithm);
+      this.subjectDn = dnFromDer(layout.subject);
+      this.issuerDn = dnFromDer(layout.issuer);
     } catch (err) {
       throw malformedError('not a DER X.509 certificate', err);
     }
-    const tbs = asn.tbsCertificate;
-    this.subjectDn = dnFromAsn(tbs.subject);
-    this.issuerDn = dnFromAsn(tbs.issuer);
     this.subject = this.subjectDn.text;
     this.issuer = this.issuerDn.text;
     this.commonName = this.subjectDn.commonName;
     this.fingerprint256 = digestHex.toUpperCase().replace(/(..)(?!$)/g, '$1:');
-    const serial = Buffer.from(tbs.serialNumber);
-    this.serialHex = serialToHex(serial);
+    this.serialHex = serialToHex(layout.serial);
     let publicKey: KeyObject | undefined;
     try {
       publicKey = this.x509.publicKey;
@@ -87,14 +92,14 @@ export class ParsedCert {
       publicKey = undefined;
     }
     this.publicKey = publicKey;
-    this.notBefore = tbs.validity.notBefore.getTime();
-    this.notAfter = tbs.validity.notAfter.getTime();
-    this.version = tbs.version === Version.v3 ? 3 : tbs.version === Version.v2 ? 2 : 1;
-    this.signatureAlgorithm = classifySignatureAlgorithm(asn.signatureAlgorithm);
-    this.extensions = decodeExtensions(tbs.extensions);
+    this.notBefore = layout.notBefore;
+    this.notAfter = layout.notAfter;
+    this.version = layout.version;
+    this.signatureAlgorithm = classifySignatureAlgorithm(outerAlgorithm);
+    this.extensions = decodeExtensions(layout.extensions);
     this.selfIssued = this.subjectDn.key === this.issuerDn.key;
     this.keyWeakness = publicKey ? publicKeyWeakness(publicKey) : undefined;
-    const encoding = certificateEncodingProblem(der);
+    const encoding = layout.problem;
     const keyProblem: CertProblem | undefined = publicKey ? undefined : { reason: 'bad_public_key', detail: 'the subjectPublicKeyInfo cannot be parsed' };
     const emptyNames: CertProblem | undefined =
       this.subjectDn.rdns.length === 0 && !this.extensions.subjectAltName ? { reason: 'malformed', detail: 'empty subject and no subjectAltName' } : undefined;

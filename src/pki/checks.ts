@@ -70,6 +70,7 @@ export function intrinsicFailure(cert: ParsedCert, index: number, isAnchor: bool
 }
 
 export function validityFailure(cert: ParsedCert, index: number, time: Date): CertFailure | undefined {
+  if (Number.isNaN(cert.notBefore.getTime()) || Number.isNaN(cert.notAfter.getTime())) return failure('bad_time_encoding', index, cert.subject, 'unreadable validity time');
   if (time < cert.notBefore) return failure('not_yet_valid', index, cert.subject, `not valid before ${cert.notBefore.toISOString()}`);
   if (time > cert.notAfter) return failure('expired', index, cert.subject, `expired at ${cert.notAfter.toISOString()}`);
   return undefined;

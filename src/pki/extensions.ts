@@ -4,8 +4,7 @@
  * extensions) instead of throwing, so the validator can report it with the certificate's position
  * in the chain and a reason code of its own. Criticality is kept per extension for the placement rules.
  */
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { ExtendedKeyUsage, type Extension } from '@peculiar/asn1-x509';
+import type { RawExtension } from './cert-encoding.js';
 import {
   DerError, TAG_BIT_STRING, TAG_BOOLEAN, TAG_INTEGER, TAG_OCTET_STRING, TAG_SEQUENCE, content, readChildren, readOid, readWhole,
 } from './der.js';
@@ -236,19 +235,24 @@ function decodePolicyConstraints(der: Buffer): { requireExplicitPolicy?: number;
 /** A policy extension that decodes but breaks a rule of RFC 5280 4.2.1.4-4.2.1.14. */
 class PolicyError extends DerError {}
 
-export function decodeExtensions(extensions: readonly Extension[] | undefined): DecodedExtensions {
+/** ExtKeyUsageSyntax ::= SEQUENCE SIZE (1..MAX) OF KeyPurposeId. */
+function decodeExtKeyUsage(der: Buffer): string[] {
+  return readChildren(der, readWhole(der, TAG_SEQUENCE)).map((oid) => readOid(der, oid));
+}
+
+export function decodeExtensions(extensions: readonly RawExtension[] | undefined): DecodedExtensions {
   const out: DecodedExtensions = { critical: new Map(), unknownCritical: [] };
   const note = (reason: CertProblem['reason'], detail: string): void => {
     out.problem ??= { reason, detail };
   };
   for (const ext of extensions ?? []) {
-    const oid = ext.extnID;
+    const oid = ext.oid;
     if (out.critical.has(oid)) {
       note('duplicate_extension', `extension ${oid} appears more than once`);
       continue;
     }
     out.critical.set(oid, ext.critical);
-    const value = Buffer.from(ext.extnValue.buffer);
+    const value = ext.value;
     try {
       switch (oid) {
         case OID.basicConstraints:
@@ -259,7 +263,7 @@ export function decodeExtensions(extensions: readonly Extension[] | undefined): 
           if (out.keyUsage === 0) throw new DerError('keyUsage with no bit set');
           break;
         case OID.extKeyUsage:
-          out.extKeyUsage = [...AsnConvert.parse(value, ExtendedKeyUsage)];
+          out.extKeyUsage = decodeExtKeyUsage(value);
           if (out.extKeyUsage.length === 0) throw new DerError('empty extKeyUsage');
           break;
         case OID.subjectAltName: {
