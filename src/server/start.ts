@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import type { ServerConfig } from '../config.js';
 import { SecureChatError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { caExists } from '../pki/ca.js';
-import { ensureCertificates } from '../pki/generate.js';
+import { caExists, caKeyIsUnencrypted } from '../pki/ca.js';
+import { ensureCertificates, UNENCRYPTED_WARNING } from '../pki/generate.js';
 import { parseCrlsPem } from '../pki/parsed-crl.js';
 import { readPemCertificates, readPrivateKey } from '../pki/pem.js';
 import { TrustStore } from '../pki/trust-store.js';
@@ -68,6 +68,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     const result = await ensureCertificates({ dir: config.certs, log: (line) => log.info(line) });
     log.warn(`*** Generated ${result.created.length} files in ${config.certs}/; give clients root_ca.pem and their own <user>_cert.pem/<user>_key.pem. ***`);
   }
+  if (caKeyIsUnencrypted(config.certs)) log.warn(UNENCRYPTED_WARNING(config.certs));
   const identity = loadServerIdentity(config.certs);
   const { trust, crlFile } = loadTrust(config.certs, { maxChainDepth: config.maxChainDepth });
   if (crlFile) warnIfCrlStale(crlFile, config.certs, log);
