@@ -26,6 +26,8 @@ export interface ServerConfig {
   maxTextBytes: number;
   requestsPerSecond: number;
   requestBurst: number;
+  /** Most intermediate CAs between a client certificate and the root (the validator's path bound). */
+  maxChainDepth: number;
 }
 
 export const DEFAULT_CONFIG: ServerConfig = {
@@ -47,6 +49,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   maxTextBytes: 64 * 1024,
   requestsPerSecond: 50,
   requestBurst: 200,
+  maxChainDepth: 6,
 };
 
 type Key = keyof ServerConfig;

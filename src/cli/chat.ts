@@ -28,6 +28,7 @@ interface ChatFlags {
   json?: boolean;
   listen?: boolean;
   color: boolean;
+  maxChainDepth?: string;
 }
 
 const EXAMPLES = `
@@ -63,6 +64,7 @@ export function registerChat(program: Command): void {
     .option('--register', 'create the account (first time), then stay logged in')
     .option('--password-file <file>', 'read the password from this file (first line)')
     .option('--download-dir <dir>', 'where received files are saved', 'downloads')
+    .option('--max-chain-depth <n>', 'most intermediate CAs accepted in the server certificate chain (default 6)')
     .option('--json', 'script mode: one JSON object per line for every event and result')
     .option('--listen', 'script mode: stay connected after end of input until SIGINT/SIGTERM')
     .addOption(new Option('--no-color', 'no ANSI colours (also when NO_COLOR is set)'))
@@ -103,8 +105,11 @@ function connectionFailure(err: SecureChatError): SecureChatError {
 
 async function runChat(flags: ChatFlags): Promise<void> {
   const port = parsePort(flags.port);
+  const { maxChainDepth, ...fileFlags } = flags;
+  if (maxChainDepth !== undefined && !/^\d{1,3}$/.test(maxChainDepth)) throw new SecureChatError('usage', `--max-chain-depth "${maxChainDepth}" is not a whole number.`);
   const files = resolveClientFiles({
-    ...flags,
+    ...fileFlags,
+    ...(maxChainDepth !== undefined ? { maxChainDepth: Number(maxChainDepth) } : {}),
     ...(flags.keyPassphraseFile ? { keyPassphrase: readSecretFile(flags.keyPassphraseFile) } : {}),
   });
   const interactive = Boolean(process.stdin.isTTY) && !flags.json;

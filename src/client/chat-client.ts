@@ -159,6 +159,8 @@ export interface ChatOpenOptions extends ChatClientOptions {
   /** Shorthand: `certs` + `user` pick DIR/root_ca.pem, DIR/USER_cert.pem, DIR/USER_key.pem. */
   certs?: string;
   user?: string;
+  /** Most intermediate CAs accepted in the server's chain (`--max-chain-depth`, default 6). */
+  maxChainDepth?: number;
   connectTimeoutMs?: number;
   handshakeTimeoutMs?: number;
   requestTimeoutMs?: number;
@@ -168,7 +170,7 @@ const MAX_CHUNKS_IN_FLIGHT = 8;
 const DRAIN_THRESHOLD = 1024 * 1024;
 
 /** Resolves the file flags of `open`: explicit --ca/--cert/--key win over the --certs/--user shorthand. */
-export function resolveClientFiles(o: Pick<ChatOpenOptions, 'ca' | 'cert' | 'key' | 'keyPassphrase' | 'certs' | 'user'>): ClientFiles {
+export function resolveClientFiles(o: Pick<ChatOpenOptions, 'ca' | 'cert' | 'key' | 'keyPassphrase' | 'certs' | 'user' | 'maxChainDepth'>): ClientFiles {
   const short = o.certs && o.user ? filesFromCertsDir(o.certs, o.user) : undefined;
   const ca = o.ca ?? short?.ca;
   const cert = o.cert ?? short?.cert;
@@ -176,7 +178,11 @@ export function resolveClientFiles(o: Pick<ChatOpenOptions, 'ca' | 'cert' | 'key
   if (!ca || !cert || !key) {
     throw new SecureChatError('usage', 'Give --ca, --cert and --key, or the shorthand --certs DIR --user NAME.');
   }
-  return { ca, cert, key, ...(o.keyPassphrase !== undefined ? { keyPassphrase: o.keyPassphrase } : {}) };
+  return {
+    ca, cert, key,
+    ...(o.keyPassphrase !== undefined ? { keyPassphrase: o.keyPassphrase } : {}),
+    ...(o.maxChainDepth !== undefined ? { maxChainDepth: o.maxChainDepth } : {}),
+  };
 }
 
 export class ChatClient extends EventEmitter<ChatClientEvents> {

@@ -16,6 +16,8 @@ export interface ClientFiles {
   keyPassphrase?: string;
   /** Optional CRL for the server chain. */
   crl?: string;
+  /** Most intermediate CAs accepted in the server's chain (default 6). */
+  maxChainDepth?: number;
 }
 
 /** `--certs DIR --user NAME` → DIR/root_ca.pem, DIR/NAME_cert.pem, DIR/NAME_key.pem. */
@@ -42,6 +44,6 @@ export function loadClientFiles(files: ClientFiles): { identity: LocalIdentity; 
   const crlPem = files.crl ? readInputText(files.crl, 'CRL file') : undefined;
   const chain = withPath(files.cert, 'Certificate file', () => readPemCertificates(certPem));
   const privateKey = withPath(files.key, 'Key file', () => readPrivateKey(keyPem, files.keyPassphrase));
-  const trust = withPath(files.ca, 'CA certificate file', () => TrustStore.fromPem(caPem, crlPem));
+  const trust = withPath(files.ca, 'CA certificate file', () => TrustStore.fromPem(caPem, crlPem, files.maxChainDepth !== undefined ? { maxChainDepth: files.maxChainDepth } : {}));
   return { identity: { chain, privateKey }, trust };
 }

@@ -5,15 +5,16 @@
  * intermediates on every handshake neither re-parses them nor re-checks their signatures.
  */
 import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate, Version } from '@peculiar/asn1-x509';
+import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import { SecureChatError } from '../errors.js';
 import { classifySignatureAlgorithm, publicKeyWeakness, type SignatureAlgorithmInfo } from './algorithms.js';
-import { readWhole, TAG_SEQUENCE } from './der.js';
-import { dnFromAsn, type DistinguishedName } from './dn.js';
+import { readCertificate, type CertificateLayout } from './cert-encoding.js';
+import { readChildren, readOid, readWhole, TAG_SEQUENCE, whole } from './der.js';
+import { dnFromDer, type DistinguishedName } from './dn.js';
 import { decodeExtensions, type DecodedExtensions } from './extensions.js';
 import type { GeneralNameValue } from './general-names.js';
 import { readPemCertificates } from './pem.js';
+import type { CertProblem } from './reasons.js';
 
 const CACHE_LIMIT = 2048;
 const cache = new Map<string, ParsedCert>();
@@ -24,13 +25,11 @@ export function serialToHex(raw: Buffer): string {
   return hex === '' ? '00' : hex;
 }
 
-/** Problems with the serial encoding RFC 5280 §4.1.2.2 forbids; undefined when fine. */
-function serialProblem(raw: Buffer): string | undefined {
-  if (raw.length === 0) return 'empty serial number';
-  if (raw[0] & 0x80) return 'negative serial number';
-  const magnitude = raw[0] === 0 && raw.length > 1 ? raw.subarray(1) : raw;
-  if (magnitude.length > 20) return `serial number of ${magnitude.length} octets (maximum 20)`;
-  return undefined;
+/** AlgorithmIdentifier from DER without the schema layer (OID + raw parameters; only PSS reads them). */
+function algorithmIdentifier(der: Buffer): AlgorithmIdentifier {
+  const [oid, params] = readChildren(der, readWhole(der, TAG_SEQUENCE));
+  const parameters = params ? new Uint8Array(whole(der, params)).buffer : undefined;
+  return new AlgorithmIdentifier({ algorithm: readOid(der, oid), ...(parameters ? { parameters } : {}) });
 }
 
 function malformedError(detail: string, cause?: unknown): SecureChatError {
@@ -48,7 +47,8 @@ export class ParsedCert {
   /** SHA-256 of the DER, uppercase hex pairs separated by colons (the format node and openssl print). */
   readonly fingerprint256: string;
   readonly serialHex: string;
-  readonly publicKey: KeyObject;
+  /** undefined when node:crypto cannot parse the subjectPublicKeyInfo (`problem` says bad_public_key). */
+  readonly publicKey: KeyObject | undefined;
   readonly notBefore: Date;
   readonly notAfter: Date;
   /** X.509 version number: 1, 2 or 3. */
@@ -57,8 +57,11 @@ export class ParsedCert {
   readonly extensions: DecodedExtensions;
   /** Subject and issuer names are equal (RFC 5280 "self-issued"): exempt from pathLen counting. */
   readonly selfIssued: boolean;
-  /** First structural problem (duplicate extension, bad serial, …): the validator reports it as `malformed`. */
-  readonly malformed: string | undefined;
+  /**
+   * First problem of the certificate on its own (encoding, serial, times, key, extension contents),
+   * independent of its position in a path: the validator reports it with this reason code.
+   */
+  readonly problem: CertProblem | undefined;
   /** undefined for an acceptable key, else why it is weak. */
   readonly keyWeakness: string | undefined;
   /** Signature results by issuer fingerprint: each (child, issuer) pair is checked once. */
@@ -66,42 +69,42 @@ export class ParsedCert {
 
   private constructor(der: Buffer, digestHex: string) {
     this.der = der;
-    let asn: Certificate;
+    let layout: CertificateLayout;
+    let outerAlgorithm: AlgorithmIdentifier;
     try {
-      readWhole(der, TAG_SEQUENCE);
+      layout = readCertificate(der);
       this.x509 = new X509Certificate(der);
-      asn = AsnConvert.parse(der, Certificate);
+      outerAlgorithm = algorithmIdentifier(layout.outerAlgorithm);
+      this.subjectDn = dnFromDer(layout.subject);
+      this.issuerDn = dnFromDer(layout.issuer);
     } catch (err) {
       throw malformedError('not a DER X.509 certificate', err);
     }
-    const tbs = asn.tbsCertificate;
-    this.subjectDn = dnFromAsn(tbs.subject);
-    this.issuerDn = dnFromAsn(tbs.issuer);
     this.subject = this.subjectDn.text;
     this.issuer = this.issuerDn.text;
     this.commonName = this.subjectDn.commonName;
     this.fingerprint256 = digestHex.toUpperCase().replace(/(..)(?!$)/g, '$1:');
-    const serial = Buffer.from(tbs.serialNumber);
-    this.serialHex = serialToHex(serial);
-    this.publicKey = this.x509.publicKey;
-    this.notBefore = tbs.validity.notBefore.getTime();
-    this.notAfter = tbs.validity.notAfter.getTime();
-    this.version = tbs.version === Version.v3 ? 3 : tbs.version === Version.v2 ? 2 : 1;
-    this.signatureAlgorithm = classifySignatureAlgorithm(asn.signatureAlgorithm);
-    this.extensions = decodeExtensions(tbs.extensions);
+    this.serialHex = serialToHex(layout.serial);
+    let publicKey: KeyObject | undefined;
+    try {
+      publicKey = this.x509.publicKey;
+    } catch {
+      publicKey = undefined;
+    }
+    this.publicKey = publicKey;
+    this.notBefore = layout.notBefore;
+    this.notAfter = layout.notAfter;
+    this.version = layout.version;
+    this.signatureAlgorithm = classifySignatureAlgorithm(outerAlgorithm);
+    this.extensions = decodeExtensions(layout.extensions);
     this.selfIssued = this.subjectDn.key === this.issuerDn.key;
-    this.keyWeakness = publicKeyWeakness(this.publicKey);
-
-    const sameAlgorithm = Buffer.from(AsnConvert.serialize(tbs.signature)).equals(Buffer.from(AsnConvert.serialize(asn.signatureAlgorithm)));
-    this.malformed =
-      serialProblem(serial) ??
-      (sameAlgorithm ? undefined : 'inner and outer signature algorithms differ') ??
-      (this.version < 3 && tbs.extensions ? 'extensions in a certificate older than v3' : undefined) ??
-      (this.subjectDn.rdns.length === 0 && !this.extensions.subjectAltName ? 'empty subject and no subjectAltName' : undefined) ??
-      (this.extensions.basicConstraints?.ca === false && this.extensions.basicConstraints.pathLen !== undefined
-        ? 'pathLenConstraint on a non-CA certificate'
-        : undefined) ??
-      this.extensions.malformed;
+    this.keyWeakness = publicKey ? publicKeyWeakness(publicKey) : undefined;
+    const encoding = layout.problem;
+    const keyProblem: CertProblem | undefined = publicKey ? undefined : { reason: 'bad_public_key', detail: 'the subjectPublicKeyInfo cannot be parsed' };
+    const emptyNames: CertProblem | undefined =
+      this.subjectDn.rdns.length === 0 && !this.extensions.subjectAltName ? { reason: 'malformed', detail: 'empty subject and no subjectAltName' } : undefined;
+    // Encoding first: an explicit-curve key is reported as such, not as an unparsable key.
+    this.problem = encoding ?? keyProblem ?? this.extensions.problem ?? emptyNames;
   }
 
   /** Parses (or fetches from the cache) one DER certificate. Throws SecureChatError('bad_certificate', reason 'malformed'). */
@@ -119,6 +122,11 @@ export class ParsedCert {
     return parsed;
   }
 
+  /** Empties the DER cache (benchmarks measure the cost of a never-seen certificate). */
+  static clearCache(): void {
+    cache.clear();
+  }
+
   get subjectAltNames(): readonly GeneralNameValue[] {
     return this.extensions.subjectAltName ?? [];
   }
@@ -132,7 +140,7 @@ export class ParsedCert {
     let result = this.signatureResults.get(issuer.fingerprint256);
     if (result === undefined) {
       try {
-        result = this.x509.verify(issuer.publicKey);
+        result = issuer.publicKey !== undefined && this.x509.verify(issuer.publicKey);
       } catch {
         result = false;
       }

@@ -75,3 +75,42 @@ export function content(buf: Buffer, tlv: Tlv): Buffer {
 export function whole(buf: Buffer, tlv: Tlv): Buffer {
   return buf.subarray(tlv.headerStart, tlv.end);
 }
+
+export const TAG_NULL = 0x05;
+export const TAG_OID = 0x06;
+export const TAG_UTC_TIME = 0x17;
+export const TAG_GENERALIZED_TIME = 0x18;
+
+/** Dotted form of an OBJECT IDENTIFIER's content octets (minimal base-128 arcs required). */
+export function oidText(bytes: Buffer): string {
+  if (bytes.length === 0) throw new DerError('empty OBJECT IDENTIFIER');
+  const arcs: number[] = [];
+  let value = 0;
+  let started = false;
+  for (const byte of bytes) {
+    if (!started && byte === 0x80) throw new DerError('non-minimal OBJECT IDENTIFIER arc');
+    started = true;
+    value = value * 128 + (byte & 0x7f);
+    if (value > Number.MAX_SAFE_INTEGER / 128) throw new DerError('OBJECT IDENTIFIER arc too large');
+    if ((byte & 0x80) === 0) {
+      arcs.push(value);
+      value = 0;
+      started = false;
+    }
+  }
+  if (started) throw new DerError('truncated OBJECT IDENTIFIER');
+  const first = arcs[0] < 40 ? 0 : arcs[0] < 80 ? 1 : 2;
+  return [first, arcs[0] - first * 40, ...arcs.slice(1)].join('.');
+}
+
+export function readOid(buf: Buffer, tlv: Tlv): string {
+  if (tlv.tag !== TAG_OID) throw new DerError('expected OBJECT IDENTIFIER');
+  return oidText(content(buf, tlv));
+}
+
+/** A DER INTEGER's content is minimal: no redundant leading 0x00 or 0xff octet. */
+export function isMinimalInteger(bytes: Buffer): boolean {
+  if (bytes.length === 0) return false;
+  if (bytes.length === 1) return true;
+  return !((bytes[0] === 0x00 && (bytes[1] & 0x80) === 0) || (bytes[0] === 0xff && (bytes[1] & 0x80) !== 0));
+}

@@ -155,7 +155,8 @@ export async function issueCertificate(opts: IssueOptions): Promise<IssueResult>
   const ca = await loadCa(opts.dir, opts.passphrase);
 
   const generated = csr ? undefined : generateKeyPair(opts.keyType ?? 'p256');
-  const subject = commonName(opts.name);
+  // A server's CN is a byte-for-byte copy of its first SAN (CABF BR 7.1.4.3): same case, canonical IP text.
+  const subject = commonName(opts.kind === 'server' ? sans[0].value : opts.name);
   const { serial, leafPem, chainPem } = await signLeaf(ca, { kind: opts.kind, subject, sans, publicKey: csr?.key ?? generated!.publicKey, notBefore, notAfter });
   const keyPem = generated ? exportPrivateKeyPem(generated.privateKey) : undefined;
   if (keyPath && keyPem) writeFileAtomic(keyPath, keyPem, PRIVATE_MODE);

@@ -13,12 +13,15 @@ import { serialToHex } from './cert.js';
 import { TAG_BIT_STRING, TAG_SEQUENCE, content, readChildren, readWhole, whole } from './der.js';
 import { dnFromAsn, type DistinguishedName } from './dn.js';
 import { readPemBlocks } from './pem.js';
+import type { CertProblem } from './reasons.js';
 
 const CRL_EXT = {
   crlNumber: '2.5.29.20',
   authorityKeyId: '2.5.29.35',
   reasonCode: '2.5.29.21',
   invalidityDate: '2.5.29.24',
+  issuingDistributionPoint: '2.5.29.28',
+  deltaCrlIndicator: '2.5.29.27',
 } as const;
 /** CRL reason removeFromCRL: only meaningful in delta CRLs, and never means "revoked". */
 const REMOVE_FROM_CRL = 8;
@@ -35,6 +38,12 @@ export class ParsedCrl {
   readonly authorityKeyId: Buffer | undefined;
   /** Critical CRL or entry extensions we cannot honour (delta CRLs, indirect CRLs, scoped CRLs): the CRL is refused. */
   readonly unsupportedCritical: string[] = [];
+  /**
+   * Why the validator must not use this CRL even though it is signed: no CRL number or a critical
+   * one (RFC 5280 5.2.3), or a critical extension we do not implement (issuing distribution point,
+   * delta CRL indicator, anything unknown; RFC 5280 5.2 says such a CRL must not be used).
+   */
+  readonly problem: CertProblem | undefined;
   readonly fingerprint256: string;
   private readonly tbs: Buffer;
   private readonly signature: Buffer;
@@ -63,7 +72,9 @@ export class ParsedCrl {
     this.signatureAlgorithm = classifySignatureAlgorithm(asn.signatureAlgorithm);
     this.fingerprint256 = createHash('sha256').update(der).digest('hex');
     let authorityKeyId: Buffer | undefined;
+    let crlNumber: boolean | undefined;
     for (const ext of tbs.crlExtensions ?? []) {
+      if (ext.extnID === CRL_EXT.crlNumber) crlNumber = ext.critical;
       if (ext.extnID === CRL_EXT.authorityKeyId) {
         // AuthorityKeyIdentifier: SEQUENCE { [0] keyIdentifier OPTIONAL, … }
         const value = Buffer.from(ext.extnValue.buffer);
@@ -88,6 +99,14 @@ export class ParsedCrl {
       if (!removed) revoked.set(serialToHex(Buffer.from(entry.userCertificate)), entry.revocationDate.getTime());
     }
     this.revoked = revoked;
+    this.problem =
+      crlNumber === undefined
+        ? { reason: 'crl_number_missing', detail: 'no CRL number extension (RFC 5280 5.2.3: MUST be included)' }
+        : crlNumber
+          ? { reason: 'crl_number_critical', detail: 'the CRL number extension is marked critical (RFC 5280 5.2.3: MUST be non-critical)' }
+          : this.unsupportedCritical.length > 0
+            ? { reason: 'crl_unsupported_critical', detail: `unsupported critical extension ${this.unsupportedCritical.join(', ')}` }
+            : undefined;
   }
 
   /** Throws SecureChatError('bad_crl', …, { reason: 'malformed' }) when the DER is not a CRL. */
@@ -101,7 +120,7 @@ export class ParsedCrl {
     if (result === undefined) {
       const hash = this.signatureAlgorithm.verifyHash;
       try {
-        result = hash !== undefined && verifySignature(hash, this.tbs, issuer.publicKey, this.signature);
+        result = hash !== undefined && issuer.publicKey !== undefined && verifySignature(hash, this.tbs, issuer.publicKey, this.signature);
       } catch {
         result = false;
       }

@@ -5,12 +5,16 @@
  * bounded by a depth and a candidate budget so a hostile bundle cannot make it explode. When no path
  * exists, the most specific failure of the attempt that got furthest is reported.
  */
-import type { ParsedCert } from './cert.js';
+import { serialToHex, type ParsedCert } from './cert.js';
 import { intrinsicFailure, issuerRoleFailure, leafUsageFailure, revocationFailure, validityFailure } from './checks.js';
+import { NAME_CONSTRAINT_BUDGET, type ConstraintBudget } from './name-constraints.js';
 import type { ParsedCrl } from './parsed-crl.js';
+import { policyFailure } from './policies.js';
 import { failure, type CertFailure, type Purpose } from './reasons.js';
 
 export const DEFAULT_MAX_DEPTH = 8;
+/** The same bound counted as `--max-depth` / `maxChainDepth` count it: CAs between the leaf and the anchor. */
+export const DEFAULT_MAX_INTERMEDIATES = DEFAULT_MAX_DEPTH - 2;
 export const DEFAULT_MAX_CANDIDATES = 64;
 
 /** Certificates grouped by the canonical key of their subject name. */
@@ -92,9 +96,13 @@ function isCurrent(cert: ParsedCert, time: Date): boolean {
 }
 
 function candidatesFor(child: ParsedCert, ctx: BuildContext): ParsedCert[] {
+  const akiSerial = child.extensions.authorityCertSerial;
+  const wantedSerial = akiSerial ? serialToHex(akiSerial) : undefined;
   const keyMatches = (c: ParsedCert): boolean => {
     const aki = child.extensions.authorityKeyId;
     const ski = c.extensions.subjectKeyId;
+    // An AKI naming the issuer's serial (RFC 5280 4.2.1.1) must name this candidate.
+    if (wantedSerial !== undefined && c.serialHex !== wantedSerial) return false;
     return !aki || !ski || aki.equals(ski);
   };
   const byValidity = (list: ParsedCert[]): ParsedCert[] => {
@@ -107,14 +115,17 @@ function candidatesFor(child: ParsedCert, ctx: BuildContext): ParsedCert[] {
 }
 
 /** All checks of adding `issuer` above `path` (whose last element it must have signed). */
-function linkFailure(path: readonly ParsedCert[], issuer: ParsedCert, isAnchor: boolean, ctx: BuildContext): CertFailure | undefined {
+function linkFailure(path: readonly ParsedCert[], issuer: ParsedCert, isAnchor: boolean, ctx: BuildContext, budget: ConstraintBudget): CertFailure | undefined {
   const childIndex = path.length - 1;
   const child = path[childIndex];
   const index = path.length;
+  // An issuer whose key cannot be used says so, rather than "bad signature".
+  if (issuer.publicKey === undefined) return intrinsicFailure(issuer, index, isAnchor);
   if (!child.isSignedBy(issuer)) {
     return failure('bad_signature', childIndex, child.subject, `signature does not verify with the key of ${issuer.subject}`);
   }
-  const own = intrinsicFailure(issuer, index, isAnchor) ?? validityFailure(issuer, index, ctx.time) ?? issuerRoleFailure(issuer, index, path, ctx.purpose);
+  const own =
+    intrinsicFailure(issuer, index, isAnchor) ?? validityFailure(issuer, index, ctx.time) ?? issuerRoleFailure(issuer, index, path, ctx.purpose, budget);
   if (own) return own;
   if (ctx.crlsByIssuer) {
     const required = ctx.crlPolicy === 'all' || childIndex === 0;
@@ -125,6 +136,8 @@ function linkFailure(path: readonly ParsedCert[], issuer: ParsedCert, isAnchor: 
 
 interface SearchState {
   candidatesTried: number;
+  /** Name-constraint comparisons left for the whole search. */
+  budget: ConstraintBudget;
 }
 
 function extend(path: ParsedCert[], ctx: BuildContext, state: SearchState): { ok: true; path: ParsedCert[] } | Attempt {
@@ -139,17 +152,23 @@ function extend(path: ParsedCert[], ctx: BuildContext, state: SearchState): { ok
     const index = path.length;
     // A non-anchor candidate still needs something above it.
     if (path.length + (isAnchor ? 1 : 2) > ctx.maxDepth) {
-      record({ failure: failure('path_too_long', index, candidate.subject, `no trusted path within ${ctx.maxDepth} certificates`), depth: index + 1 });
+      record({ failure: failure('path_too_long', index, candidate.subject, `no trusted path with at most ${ctx.maxDepth - 2} intermediate CA(s) (${ctx.maxDepth} certificates)`), depth: index + 1 });
       continue;
     }
     if (++state.candidatesTried > ctx.maxCandidates) throw new BudgetExhausted();
-    const linkProblem = linkFailure(path, candidate, isAnchor, ctx);
+    const linkProblem = linkFailure(path, candidate, isAnchor, ctx, state.budget);
     if (linkProblem) {
       record({ failure: linkProblem, depth: index + 1 });
       continue;
     }
     const next = [...path, candidate];
-    if (isAnchor) return { ok: true, path: next };
+    if (isAnchor) {
+      // Policies are a property of the whole path (RFC 5280 6.1), so they are checked once it reaches an anchor.
+      const policy = policyFailure(next);
+      if (!policy) return { ok: true, path: next };
+      record({ failure: policy, depth: next.length });
+      continue;
+    }
     const result = extend(next, ctx, state);
     if ('ok' in result) return result;
     record(result);
@@ -163,7 +182,7 @@ export function buildPath(leaf: ParsedCert, ctx: BuildContext): BuildResult {
     intrinsicFailure(leaf, 0, leafIsAnchor) ?? validityFailure(leaf, 0, ctx.time) ?? leafUsageFailure(leaf, ctx.purpose, ctx.hostname);
   if (leafProblem) return leafProblem;
   if (leafIsAnchor) return { ok: true, path: [leaf] };
-  const state: SearchState = { candidatesTried: 0 };
+  const state: SearchState = { candidatesTried: 0, budget: { remaining: NAME_CONSTRAINT_BUDGET } };
   try {
     const result = extend([leaf], ctx, state);
     return 'ok' in result ? result : result.failure;

@@ -5,6 +5,8 @@
 import { isIP } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { SecureChatError } from '../errors.js';
+import { canonicalIpText, sanDnsNameProblem, wildcardOnPublicSuffix } from './dns-syntax.js';
+import { parseIpLiteral } from './hostname.js';
 import { x509 } from './x509.js';
 import type { KeyType } from './keys.js';
 
@@ -22,22 +24,21 @@ export interface SanEntry {
   value: string;
 }
 
-const DNS_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
-
 /** Parses `DNS:name`, `IP:addr` or a bare name/address (an IP literal is recognised as such). */
 export function parseSan(raw: string): SanEntry {
   const m = /^(dns|ip):(.*)$/i.exec(raw.trim());
   const value = (m ? m[2] : raw).trim().toLowerCase();
   const wantIp = m ? m[1].toLowerCase() === 'ip' : isIP(value) !== 0;
   if (wantIp) {
-    if (isIP(value) === 0) throw new SecureChatError('usage', `"${raw}" is not an IP address.`);
-    return { type: 'ip', value };
+    const bytes = isIP(value) === 0 ? undefined : parseIpLiteral(value);
+    if (!bytes) throw new SecureChatError('usage', `"${raw}" is not an IP address.`);
+    // Canonical text (RFC 5952 for IPv6), so a CN copied from it is byte for byte what validators expect.
+    return { type: 'ip', value: canonicalIpText(bytes) ?? value };
   }
-  const labels = value.split('.');
-  const ok =
-    value.length <= 253 &&
-    labels.every((label, i) => DNS_LABEL.test(label) || (i === 0 && label === '*' && labels.length > 2));
-  if (!ok) throw new SecureChatError('usage', `"${raw}" is not a valid DNS name (wildcards only as the whole left-most label).`);
+  // The same rules the validator applies, so the CA never issues what its own peers refuse.
+  const why = sanDnsNameProblem(value);
+  if (why) throw new SecureChatError('usage', `"${raw}" is not a valid DNS name (${why}; wildcards only as the whole left-most label).`);
+  if (wildcardOnPublicSuffix(value)) throw new SecureChatError('usage', `"${raw}" is a wildcard on a public suffix.`);
   return { type: 'dns', value };
 }
 

@@ -6,7 +6,7 @@
 import { SecureChatError } from '../errors.js';
 import { ParsedCert, parseCertificatesPem } from './cert.js';
 import { ParsedCrl, parseCrlsPem } from './parsed-crl.js';
-import { DEFAULT_MAX_DEPTH, indexCrlsByIssuer, prepareAnchors, type AnchorSet } from './path-builder.js';
+import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_INTERMEDIATES, indexCrlsByIssuer, prepareAnchors, type AnchorSet } from './path-builder.js';
 import type { Purpose } from './reasons.js';
 import { verifyWithAnchors } from './verify.js';
 
@@ -17,17 +17,22 @@ export class TrustStore {
   readonly roots: readonly ParsedCert[];
   private readonly anchors: AnchorSet;
   private crlsByIssuer: Map<string, ParsedCrl[]> | undefined;
+  /** Most intermediate CAs between a peer's certificate and a root (config `maxChainDepth`). */
+  readonly maxChainDepth: number;
 
-  constructor(opts: { roots: ParsedCert[]; crls?: ParsedCrl[] }) {
+  constructor(opts: { roots: ParsedCert[]; crls?: ParsedCrl[]; maxChainDepth?: number }) {
     if (opts.roots.length === 0) throw new SecureChatError('bad_input', 'A trust store needs at least one root certificate.');
+    const depth = opts.maxChainDepth ?? DEFAULT_MAX_INTERMEDIATES;
+    if (!Number.isSafeInteger(depth) || depth < 0) throw new SecureChatError('usage', `maxChainDepth must be a non-negative integer, got ${depth}.`);
+    this.maxChainDepth = depth;
     this.roots = [...opts.roots];
     this.anchors = prepareAnchors(this.roots);
     this.crlsByIssuer = opts.crls ? indexCrlsByIssuer(opts.crls) : undefined;
   }
 
   /** Throws SecureChatError('bad_input') when either text holds no valid PEM. */
-  static fromPem(rootsPem: string, crlPem?: string): TrustStore {
-    return new TrustStore({ roots: parseCertificatesPem(rootsPem), ...(crlPem !== undefined ? { crls: parseCrlsPem(crlPem) } : {}) });
+  static fromPem(rootsPem: string, crlPem?: string, opts: { maxChainDepth?: number } = {}): TrustStore {
+    return new TrustStore({ roots: parseCertificatesPem(rootsPem), ...(crlPem !== undefined ? { crls: parseCrlsPem(crlPem) } : {}), ...opts });
   }
 
   /** Replaces the CRLs (the server calls this when the CRL file changes). */
@@ -42,7 +47,8 @@ export class TrustStore {
    */
   verifyDer(chain: Buffer[], opts: { purpose: Purpose; hostname?: string; time?: Date }): ParsedCert[] {
     if (chain.length === 0) throw rejection('malformed', -1, '', 'the peer sent no certificate');
-    if (chain.length > MAX_CHAIN_LENGTH) throw rejection('path_too_long', -1, '', `${chain.length} certificates sent (maximum ${MAX_CHAIN_LENGTH})`);
+    const maxLength = Math.max(MAX_CHAIN_LENGTH, 2 * (this.maxChainDepth + 2));
+    if (chain.length > maxLength) throw rejection('path_too_long', -1, '', `${chain.length} certificates sent (maximum ${maxLength})`);
     const certs = chain.map((der, i) => {
       try {
         return ParsedCert.fromDer(der);
@@ -54,6 +60,7 @@ export class TrustStore {
       intermediates: certs.slice(1),
       ...(this.crlsByIssuer ? { crlsByIssuer: this.crlsByIssuer } : {}),
       purpose: opts.purpose,
+      maxIntermediates: this.maxChainDepth,
       ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
       ...(opts.time !== undefined ? { time: opts.time } : {}),
     });

@@ -8,13 +8,13 @@ import type { ParsedCrl } from './parsed-crl.js';
 import {
   DEFAULT_MAX_CANDIDATES, DEFAULT_MAX_DEPTH, buildPath, indexBySubject, indexCrlsByIssuer, prepareAnchors, type AnchorSet,
 } from './path-builder.js';
-import type { CertFailure, CertFailureReason, Purpose } from './reasons.js';
+import { REASON_TEXT, type CertFailure, type CertFailureReason, type Purpose } from './reasons.js';
 
 export type { CertFailure, CertFailureReason, Purpose } from './reasons.js';
 export { CERT_FAILURE_REASONS } from './reasons.js';
 export { ParsedCert, parseCertificatesPem } from './cert.js';
 export { ParsedCrl, parseCrlsPem } from './parsed-crl.js';
-export { DEFAULT_MAX_CANDIDATES, DEFAULT_MAX_DEPTH } from './path-builder.js';
+export { DEFAULT_MAX_CANDIDATES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_INTERMEDIATES } from './path-builder.js';
 
 export interface VerifyOptions {
   /** Trust anchors, trusted as given (their validity, key and CA constraints are still checked). */
@@ -30,6 +30,8 @@ export interface VerifyOptions {
   hostname?: string;
   /** Longest path, leaf and anchor included (default 8). */
   maxDepth?: number;
+  /** Most CA certificates between the leaf and the anchor (`--max-depth`, `maxChainDepth`); overrides maxDepth. */
+  maxIntermediates?: number;
   /** Most issuer candidates examined, in total, before giving up with path_too_long (default 64). */
   maxCandidates?: number;
   /**
@@ -56,7 +58,7 @@ export function verifyWithAnchors(
     time: options.time ?? new Date(),
     purpose: options.purpose,
     hostname: options.hostname,
-    maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH,
+    maxDepth: options.maxIntermediates !== undefined ? options.maxIntermediates + 2 : (options.maxDepth ?? DEFAULT_MAX_DEPTH),
     maxCandidates: options.maxCandidates ?? DEFAULT_MAX_CANDIDATES,
   });
 }
@@ -66,30 +68,7 @@ export function verifyChain(leaf: ParsedCert, options: VerifyOptions): VerifyRes
   return verifyWithAnchors(leaf, prepareAnchors(options.roots), options);
 }
 
-/** Short reason codes the CLI and logs print; keeps the reason type exhaustive at compile time. */
+/** Short text of a reason code for the CLI and logs (one table in reasons.ts). */
 export function describeReason(reason: CertFailureReason): string {
-  const text: Record<CertFailureReason, string> = {
-    expired: 'certificate expired',
-    not_yet_valid: 'certificate not yet valid',
-    untrusted: 'no path to a trusted root',
-    revoked: 'certificate revoked',
-    wrong_purpose: 'certificate not issued for this purpose',
-    bad_signature: 'signature does not verify',
-    name_mismatch: 'host name does not match',
-    weak_key: 'key too weak',
-    weak_signature: 'signature algorithm too weak',
-    not_ca: 'issuer is not a CA',
-    path_length_exceeded: 'path length constraint exceeded',
-    bad_key_usage: 'key usage does not allow this use',
-    name_constraints: 'name constraints violated',
-    unknown_critical_extension: 'unknown critical extension',
-    malformed: 'malformed certificate',
-    bad_crl: 'CRL invalid',
-    crl_expired: 'CRL out of date',
-    crl_not_yet_valid: 'CRL not yet valid',
-    crl_missing: 'no CRL for this certificate',
-    path_too_long: 'path too long or too many candidates',
-    unsupported_version: 'unsupported X.509 version',
-  };
-  return text[reason];
+  return REASON_TEXT[reason];
 }

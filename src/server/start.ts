@@ -48,17 +48,17 @@ function readFile(path: string, what: string): string {
 export function loadServerIdentity(certsDir: string, passphrase?: string): LocalIdentity {
   const chain = readPemCertificates(readFile(join(certsDir, 'server_cert.pem'), 'the server certificate'));
   const privateKey = readPrivateKey(readFile(join(certsDir, 'server_key.pem'), 'the server key'), passphrase);
-  const certKey = ParsedCert.fromDer(chain[0]).publicKey.export({ type: 'spki', format: 'der' });
-  if (!certKey.equals(createPublicKey(privateKey).export({ type: 'spki', format: 'der' }))) {
+  const certKey = ParsedCert.fromDer(chain[0]).publicKey?.export({ type: 'spki', format: 'der' });
+  if (!certKey || !certKey.equals(createPublicKey(privateKey).export({ type: 'spki', format: 'der' }))) {
     throw new SecureChatError('bad_input', `${join(certsDir, 'server_key.pem')} is not the key of ${join(certsDir, 'server_cert.pem')}.`);
   }
   return { chain, privateKey };
 }
 
-export function loadTrust(certsDir: string): { trust: TrustStore; crlFile?: string } {
+export function loadTrust(certsDir: string, opts: { maxChainDepth?: number } = {}): { trust: TrustStore; crlFile?: string } {
   const crlFile = join(certsDir, 'crl.pem');
   const hasCrl = existsSync(crlFile);
-  const trust = TrustStore.fromPem(readFile(join(certsDir, 'root_ca.pem'), 'the root CA certificate'), hasCrl ? readFileSync(crlFile, 'utf8') : undefined);
+  const trust = TrustStore.fromPem(readFile(join(certsDir, 'root_ca.pem'), 'the root CA certificate'), hasCrl ? readFileSync(crlFile, 'utf8') : undefined, opts);
   return hasCrl ? { trust, crlFile } : { trust };
 }
 
@@ -74,7 +74,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   if (caKeyIsUnencrypted(config.certs)) log.warn(UNENCRYPTED_WARNING(config.certs));
   const identity = loadServerIdentity(config.certs);
   // The CRL monitor (crl-monitor.ts) warns about a stale CRL, and re-signs it when the CA key is here.
-  const { trust, crlFile } = loadTrust(config.certs);
+  const { trust, crlFile } = loadTrust(config.certs, { maxChainDepth: config.maxChainDepth });
   const storage = await openNamedStorage(config.db, { log: log.child({ component: 'storage' }) });
   log.info(`storage: ${redactDbUrl(config.db)}`);
   const server = createChatServer({

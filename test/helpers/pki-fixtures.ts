@@ -47,8 +47,52 @@ export interface Fixture {
   /** Subject name as written in the spec, e.g. `CN=Root`. */
   name: string;
   ski: Buffer;
+  /** The parsed certificate (throws on access when the DER is beyond what ParsedCert parses). */
   cert: ParsedCert;
 }
+
+/** A DER node for editing encodings no schema would produce: primitive (content) or constructed (children). */
+export interface DerNode {
+  tag: number;
+  content?: Buffer;
+  children?: DerNode[];
+}
+
+export function derParse(buf: Buffer): DerNode {
+  const read = (offset: number): { node: DerNode; end: number } => {
+    const tag = buf[offset];
+    let pos = offset + 1;
+    let length = buf[pos++];
+    if (length & 0x80) {
+      const count = length & 0x7f;
+      length = 0;
+      for (let i = 0; i < count; i++) length = length * 256 + buf[pos++];
+    }
+    const end = pos + length;
+    if (tag & 0x20) {
+      const children: DerNode[] = [];
+      let at = pos;
+      while (at < end) {
+        const child = read(at);
+        children.push(child.node);
+        at = child.end;
+      }
+      return { node: { tag, children }, end };
+    }
+    return { node: { tag, content: Buffer.from(buf.subarray(pos, end)) }, end };
+  };
+  return read(0).node;
+}
+
+export function derEncode(node: DerNode): Buffer {
+  const body = node.children ? Buffer.concat(node.children.map(derEncode)) : (node.content ?? Buffer.alloc(0));
+  const n = body.length;
+  const length = n < 0x80 ? Buffer.from([n]) : n < 0x100 ? Buffer.from([0x81, n]) : n < 0x10000 ? Buffer.from([0x82, n >> 8, n & 0xff]) : Buffer.from([0x83, n >> 16, (n >> 8) & 0xff, n & 0xff]);
+  return Buffer.concat([Buffer.from([node.tag]), length, body]);
+}
+
+/** Indices of the TBSCertificate fields when the version field is present (v2/v3). */
+export const TBS = { version: 0, serial: 1, signature: 2, issuer: 3, validity: 4, subject: 5, spki: 6 } as const;
 
 export type Digest = 'sha256' | 'sha1' | 'md5';
 
@@ -100,9 +144,18 @@ export const X = {
   eku: (oids: string[], critical = false) => ext(id_ce_extKeyUsage, critical, new ExtendedKeyUsage(oids)),
   san: (names: GeneralName[], critical = false) => ext(id_ce_subjectAltName, critical, new SubjectAlternativeName(names)),
   ski: (id: Buffer) => ext(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(new Uint8Array(id))),
-  aki: (id: Buffer) => ext(id_ce_authorityKeyIdentifier, false, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(new Uint8Array(id)) })),
-  nameConstraints: (permitted: GeneralName[], excluded: GeneralName[] = []) =>
-    ext(id_ce_nameConstraints, true, new NameConstraints({
+  aki: (id: Buffer, critical = false) => ext(id_ce_authorityKeyIdentifier, critical, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(new Uint8Array(id)) })),
+  /** AKI with authorityCertIssuer + authorityCertSerialNumber (and a keyIdentifier unless `id` is undefined). */
+  akiWithIssuer: (id: Buffer | undefined, issuerName: string, serial: Buffer) =>
+    ext(id_ce_authorityKeyIdentifier, false, new AuthorityKeyIdentifier({
+      ...(id ? { keyIdentifier: new KeyIdentifier(new Uint8Array(id)) } : {}),
+      authorityCertIssuer: [new GeneralName({ directoryName: nameOf(issuerName) })],
+      authorityCertSerialNumber: new Uint8Array(serial).buffer,
+    })),
+  /** Any extension from raw DER of its value. */
+  raw: (oid: string, critical: boolean, value: Buffer) => ext(oid, critical, new Uint8Array(value).buffer),
+  nameConstraints: (permitted: GeneralName[], excluded: GeneralName[] = [], critical = true) =>
+    ext(id_ce_nameConstraints, critical, new NameConstraints({
       ...(permitted.length ? { permittedSubtrees: new GeneralSubtrees(permitted.map((base) => new GeneralSubtree({ base }))) } : {}),
       ...(excluded.length ? { excludedSubtrees: new GeneralSubtrees(excluded.map((base) => new GeneralSubtree({ base }))) } : {}),
     })),
@@ -135,6 +188,10 @@ export interface IssueOptions {
   signWith?: KeyPair;
   /** Issuer name to write instead of the issuer's subject. */
   issuerName?: string;
+  /** Edits the encoded TBSCertificate before it is signed (encodings the schema layer would never write). */
+  mutateTbs?: (tbs: DerNode) => void;
+  /** Replaces the outer signatureAlgorithm (after signing). */
+  outerAlgorithm?: AlgorithmIdentifier;
 }
 
 function randomSerial(): Buffer {
@@ -163,10 +220,32 @@ export function issue(name: string, issuer: Fixture | undefined, profile: Extens
     subjectPublicKeyInfo: spkiOf(key.publicKey),
     ...(extensions.length > 0 ? { extensions: new Extensions(extensions) } : {}),
   });
-  const tbsDer = Buffer.from(AsnConvert.serialize(tbs));
+  let tbsDer: Buffer = Buffer.from(AsnConvert.serialize(tbs));
+  if (opts.mutateTbs) {
+    const node = derParse(tbsDer);
+    opts.mutateTbs(node);
+    tbsDer = derEncode(node);
+  }
   const signature = sign(digest, tbsDer, signer.privateKey);
-  const der = Buffer.from(AsnConvert.serialize(new Certificate({ tbsCertificate: tbs, signatureAlgorithm, signatureValue: new Uint8Array(signature).buffer })));
-  return { der, pem: toPem(der, 'CERTIFICATE'), key, name, ski: keyIdOf(key.publicKey), cert: ParsedCert.fromDer(der) };
+  const outer = Buffer.from(AsnConvert.serialize(opts.outerAlgorithm ?? signatureAlgorithm));
+  const der = derEncode({
+    tag: 0x30,
+    children: [derParse(tbsDer), derParse(outer), { tag: 0x03, content: Buffer.concat([Buffer.from([0]), signature]) }],
+  });
+  let parsed: ParsedCert | undefined;
+  let parseError: unknown;
+  try {
+    parsed = ParsedCert.fromDer(der);
+  } catch (err) {
+    parseError = err;
+  }
+  return {
+    der, pem: toPem(der, 'CERTIFICATE'), key, name, ski: keyIdOf(key.publicKey),
+    get cert(): ParsedCert {
+      if (!parsed) throw parseError;
+      return parsed;
+    },
+  };
 }
 
 export function toPem(der: Buffer, label: string): string {
@@ -216,6 +295,12 @@ export interface CrlOptions {
   signWith?: KeyPair;
   digest?: Digest;
   extra?: Extension[];
+  /** Replaces the default CRL extensions (AKI + non-critical CRL number). */
+  extensions?: Extension[];
+}
+
+export function crlNumber(n: number, critical = false): Extension {
+  return ext('2.5.29.20', critical, new Uint8Array([0x02, 0x01, n]).buffer);
 }
 
 export function makeCrl(issuer: Fixture, opts: CrlOptions = {}): { der: Buffer; pem: string; crl: ParsedCrl } {
@@ -233,7 +318,7 @@ export function makeCrl(issuer: Fixture, opts: CrlOptions = {}): { der: Buffer; 
     thisUpdate: new Time(opts.thisUpdate ?? new Date(now - DAY)),
     ...(nextUpdate ? { nextUpdate: new Time(nextUpdate) } : {}),
     ...(revoked.length ? { revokedCertificates: revoked } : {}),
-    crlExtensions: [X.aki(issuer.ski), ext('2.5.29.20', false, new Uint8Array([0x02, 0x01, 0x01]).buffer), ...(opts.extra ?? [])],
+    crlExtensions: [...(opts.extensions ?? [X.aki(issuer.ski), crlNumber(1)]), ...(opts.extra ?? [])],
   });
   const tbsDer = Buffer.from(AsnConvert.serialize(tbs));
   const signature = sign(opts.digest ?? 'sha256', tbsDer, signer.privateKey);
@@ -296,3 +381,42 @@ export async function opensslVerify(dir: string, input: OpensslVerifyInput): Pro
     });
   });
 }
+
+/** Minimal DER writers for extension values the schema classes do not cover (policies, AIA, raw oddities). */
+export const D = {
+  seq: (...items: Buffer[]): Buffer => derEncode({ tag: 0x30, children: items.map(derParse) }),
+  oid: (dotted: string): Buffer => {
+    const [a, b, ...rest] = dotted.split('.').map(Number);
+    const bytes: number[] = [];
+    for (const arc of [a * 40 + b, ...rest]) {
+      const chunk = [arc & 0x7f];
+      for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) chunk.unshift((v & 0x7f) | 0x80);
+      bytes.push(...chunk);
+    }
+    return derEncode({ tag: 0x06, content: Buffer.from(bytes) });
+  },
+  int: (n: number): Buffer => {
+    let hex = n.toString(16);
+    if (hex.length % 2) hex = '0' + hex;
+    let bytes = Buffer.from(hex, 'hex');
+    if (bytes[0] & 0x80) bytes = Buffer.concat([Buffer.from([0]), bytes]);
+    return derEncode({ tag: 0x02, content: bytes });
+  },
+  /** Context-specific primitive [n] IMPLICIT with raw content. */
+  implicit: (n: number, content: Buffer): Buffer => derEncode({ tag: 0x80 | n, content }),
+  ia5: (tag: number, text: string): Buffer => derEncode({ tag, content: Buffer.from(text, 'latin1') }),
+};
+
+export const POLICY = { any: '2.5.29.32.0', a: '1.3.6.1.4.1.55555.7.1', b: '1.3.6.1.4.1.55555.7.2', c: '1.3.6.1.4.1.55555.7.3' };
+
+/** certificatePolicies / policyMappings / policyConstraints / inhibitAnyPolicy extensions. */
+export const P = {
+  policies: (oids: string[], critical = false) => X.raw('2.5.29.32', critical, D.seq(...oids.map((o) => D.seq(D.oid(o))))),
+  mappings: (pairs: [string, string][], critical = true) => X.raw('2.5.29.33', critical, D.seq(...pairs.map(([a, b]) => D.seq(D.oid(a), D.oid(b))))),
+  constraints: (c: { requireExplicit?: number; inhibitMapping?: number }, critical = true) =>
+    X.raw('2.5.29.36', critical, D.seq(
+      ...(c.requireExplicit !== undefined ? [D.implicit(0, D.int(c.requireExplicit).subarray(2))] : []),
+      ...(c.inhibitMapping !== undefined ? [D.implicit(1, D.int(c.inhibitMapping).subarray(2))] : []),
+    )),
+  inhibitAny: (n: number, critical = true) => X.raw('2.5.29.54', critical, D.int(n)),
+};

@@ -16,7 +16,7 @@ let client: Fixture;
 before(() => {
   root = makeRoot('CN=Store Root');
   inter = makeIntermediate('CN=Store Int', root);
-  server = makeLeaf('CN=server', inter, { sans: [GN.dns('localhost')] });
+  server = makeLeaf('CN=localhost', inter, { sans: [GN.dns('localhost')] });
   client = makeLeaf('CN=alice', inter, { eku: [EKU_CLIENT], sans: [GN.email('alice@example.com')] });
 });
 
@@ -34,7 +34,7 @@ describe('TrustStore', () => {
   test('verifyDer returns the path for a valid chain and reuses parsed certificates', () => {
     const store = TrustStore.fromPem(root.pem);
     const path = store.verifyDer([server.der, inter.der], { purpose: 'server', hostname: 'localhost' });
-    assert.deepEqual(path.map((c) => c.subject), ['CN=server', 'CN=Store Int', 'CN=Store Root']);
+    assert.deepEqual(path.map((c) => c.subject), ['CN=localhost', 'CN=Store Int', 'CN=Store Root']);
     // Same DER → same cached object, so signature results carry over between handshakes.
     assert.equal(ParsedCert.fromDer(Buffer.from(inter.der)), path[1]);
   });
@@ -84,7 +84,7 @@ describe('PEM and DER parsing', () => {
   });
   test('decoded fields', () => {
     const c = server.cert;
-    assert.equal(c.commonName, 'server');
+    assert.equal(c.commonName, 'localhost');
     assert.equal(c.version, 3);
     assert.equal(c.isCa, false);
     assert.match(c.fingerprint256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
