@@ -16,13 +16,14 @@ import { encodeFrame } from '../protocol/frame.js';
 import { ReplayGuard } from '../protocol/replay-guard.js';
 import { serverHandshake } from '../protocol/handshake.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME, DEFAULT_REPLAY_WINDOW_MS, type LocalIdentity } from '../protocol/types.js';
-import { HandshakeLimiter } from './limits.js';
+import { ConnectionCounts, FdBudget, HandshakeLimiter } from './limits.js';
 import type { RateLimits } from './rate.js';
+import { RefusalLog } from './refusal-log.js';
 import type { CommandSpec } from './router.js';
 import { Router } from './router.js';
-import { Session, type PeerIdentity } from './session.js';
+import { DEFAULT_SEND_LIMITS, Session, type PeerIdentity, type SendLimits } from './session.js';
 
-export interface ServerLimits {
+export interface ServerLimits extends SendLimits {
   maxFrameSize: number;
   handshakeTimeoutMs: number;
   maxHandshakes: number;
@@ -31,6 +32,18 @@ export interface ServerLimits {
   pingIntervalMs: number;
   replayWindowMs: number;
   replayCacheSize: number;
+  /** Share of the replay cache one source address may fill (then its hellos get `busy`). */
+  replayCachePerIp: number;
+  /** Connections (handshaking or established) in total; more are refused with `busy`. */
+  maxSessions: number;
+  /** Connections from one address, silent sockets included. */
+  maxSessionsPerIp: number;
+  /** Established sessions of one client certificate. */
+  maxSessionsPerCertificate: number;
+  /** Established sessions of one account name (all its certificates). */
+  maxSessionsPerUser: number;
+  /** File descriptors kept free below the soft RLIMIT_NOFILE: new connections get `busy` first. */
+  fdReserve: number;
   rate: RateLimits;
 }
 
@@ -43,6 +56,13 @@ export const DEFAULT_LIMITS: ServerLimits = {
   pingIntervalMs: 30_000,
   replayWindowMs: DEFAULT_REPLAY_WINDOW_MS,
   replayCacheSize: 1_000_000,
+  replayCachePerIp: 100_000,
+  maxSessions: 10_000,
+  maxSessionsPerIp: 512,
+  maxSessionsPerCertificate: 32,
+  maxSessionsPerUser: 64,
+  fdReserve: 128,
+  ...DEFAULT_SEND_LIMITS,
   rate: { requestsPerSecond: 50, burst: 200, maxInflightBytes: 8 * 1024 * 1024 },
 };
 
@@ -72,6 +92,11 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
   /** One child logger for every handshake: building a winston child per connection is wasted work. */
   private readonly handshakeLog: Logger;
   private readonly limiter: HandshakeLimiter;
+  private readonly perIp = new ConnectionCounts();
+  private readonly perCertificate = new ConnectionCounts();
+  private readonly perUser = new ConnectionCounts();
+  private readonly fds: FdBudget;
+  private readonly refusals: RefusalLog;
   private readonly replayGuard: ReplayGuard;
   private readonly router: Router<HandlerContext<Services>>;
   private readonly pending = new Set<Duplex>();
@@ -85,7 +110,13 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     this.log = componentLogger(options.log, 'server');
     this.handshakeLog = componentLogger(options.log, 'handshake');
     this.limiter = new HandshakeLimiter(this.limits);
-    this.replayGuard = new ReplayGuard({ windowMs: this.limits.replayWindowMs, maxEntries: this.limits.replayCacheSize });
+    this.fds = new FdBudget(this.limits.fdReserve);
+    this.refusals = new RefusalLog(this.handshakeLog);
+    this.replayGuard = new ReplayGuard({
+      windowMs: this.limits.replayWindowMs,
+      maxEntries: this.limits.replayCacheSize,
+      maxEntriesPerSource: this.limits.replayCachePerIp,
+    });
     this.router = new Router(options.commands, componentLogger(options.log, 'router'));
     if (options.crlFile) this.watchCrl(options.crlFile);
     let lastRevalidation = Date.now();
@@ -106,18 +137,32 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
 
   /** Serves one connection over any duplex stream. */
   handle(stream: Duplex, ip = 'unknown'): void {
-    if (this.closing || !this.limiter.tryAcquire(ip)) {
-      const code = this.closing ? 'shutting_down' : 'busy';
-      this.log.warn('connection refused before handshake', { ip, code, inProgress: this.limiter.inProgress });
-      this.refuse(stream, new SecureChatError(code));
+    const refusal = this.admissionRefusal(ip);
+    if (refusal) {
+      this.refusals.warn(refusal.reason ?? refusal.code, 'connection refused before handshake', {
+        ip, code: refusal.code, reason: refusal.reason, inProgress: this.limiter.inProgress,
+      });
+      this.refuse(stream, refusal);
       return;
     }
+    const ticket = this.limiter.tryAcquire(ip, () => {
+      // A newcomer from a less greedy address took this slot: end this handshake now.
+      this.refusals.warn('handshake_evicted', 'pending handshake evicted for a fairer share', { ip });
+      this.refuse(stream, new SecureChatError('busy', undefined, { reason: 'evicted' }));
+    });
+    if (!ticket) {
+      this.refusals.warn('handshake_slots', 'connection refused before handshake', { ip, code: 'busy', reason: 'handshake_slots', inProgress: this.limiter.inProgress });
+      this.refuse(stream, new SecureChatError('busy', undefined, { reason: 'handshake_slots' }));
+      return;
+    }
+    this.trackConnection(stream, ip);
     this.pending.add(stream);
     const sessionId = randomUUID();
     serverHandshake<PeerIdentity>(stream, {
       identity: this.options.identity,
       verifyPeer: (chain) => this.verifyClient(chain),
       replayGuard: this.replayGuard,
+      source: ip,
       timeoutMs: this.limits.handshakeTimeoutMs,
       replayWindowMs: this.limits.replayWindowMs,
       maxFrameSize: this.limits.maxFrameSize,
@@ -126,28 +171,69 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     }).then(
       (channel) => {
         this.pending.delete(stream);
-        this.limiter.release(ip);
+        this.limiter.release(ticket);
         if (this.closing) {
           channel.fail(new SecureChatError('shutting_down'));
+          return;
+        }
+        const capped = this.sessionCapRefusal(channel.peer);
+        if (capped) {
+          this.refusals.warn(capped.reason ?? 'busy', 'session refused: cap reached', { ip, user: channel.peer.username, reason: capped.reason });
+          channel.fail(capped);
           return;
         }
         this.startSession(new Session(channel, { ...this.limits, ip, log: this.log }));
       },
       (err: unknown) => {
         this.pending.delete(stream);
-        this.limiter.release(ip);
+        this.limiter.release(ticket);
         const scErr = toSecureChatError(err);
+        const code = scErr.reason ? `${scErr.code}:${scErr.reason}` : scErr.code;
         if (scErr.details?.['fromPeer'] === true) {
-          this.log.warn(`client refused the handshake: ${scErr.code}${scErr.reason ? ` (${scErr.reason})` : ''}`, { ip });
+          this.refusals.warn(code, `client refused the handshake: ${scErr.code}${scErr.reason ? ` (${scErr.reason})` : ''}`, { ip });
         } else if (scErr.code === 'bad_certificate') {
-          this.log.warn(`[Server] Certificate validation failed: ${scErr.reason ?? 'unknown'}`, { ip, reason: scErr.reason });
+          this.refusals.warn(code, `[Server] Certificate validation failed: ${scErr.reason ?? 'unknown'}`, { ip, reason: scErr.reason });
         } else {
-          this.log.warn('handshake failed', { ip, code: scErr.code, reason: scErr.reason });
+          this.refusals.warn(code, 'handshake failed', { ip, code: scErr.code, reason: scErr.reason });
         }
         if (scErr.details?.['fromPeer'] !== true) this.emit('handshakeFailed', scErr, ip);
         else this.emit('handshakeRefusedByClient', scErr, ip);
       },
     );
+  }
+
+  /** The cheap checks at accept: shutting down, total connections, descriptors, this address's share. */
+  private admissionRefusal(ip: string): SecureChatError | null {
+    if (this.closing) return new SecureChatError('shutting_down');
+    if (this.sessions.size + this.pending.size >= this.limits.maxSessions) return new SecureChatError('busy', undefined, { reason: 'max_sessions' });
+    if (!this.fds.hasRoom()) return new SecureChatError('busy', undefined, { reason: 'fd_reserve' });
+    if (this.perIp.get(ip) >= this.limits.maxSessionsPerIp) return new SecureChatError('busy', undefined, { reason: 'sessions_per_address' });
+    return null;
+  }
+
+  /** Caps that need the verified certificate: sessions per certificate and per account name. */
+  private sessionCapRefusal(peer: PeerIdentity): SecureChatError | null {
+    if (this.perCertificate.get(peer.fingerprint) >= this.limits.maxSessionsPerCertificate) {
+      return new SecureChatError('busy', 'Too many sessions with this certificate; close one first.', { reason: 'sessions_per_certificate' });
+    }
+    if (this.perUser.get(peer.username) >= this.limits.maxSessionsPerUser) {
+      return new SecureChatError('busy', 'Too many sessions for this account; close one first.', { reason: 'sessions_per_user' });
+    }
+    return null;
+  }
+
+  /** Counts the connection against its address (and the fd budget) until the stream closes. */
+  private trackConnection(stream: Duplex, ip: string): void {
+    this.perIp.add(ip);
+    this.fds.opened();
+    let done = false;
+    const release = (): void => {
+      if (done) return;
+      done = true;
+      this.perIp.remove(ip);
+      this.fds.closed();
+    };
+    stream.once('close', release);
   }
 
   async listen(port: number, host = '127.0.0.1'): Promise<net.AddressInfo> {
@@ -173,6 +259,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     if (this.closing) return;
     this.closing = true;
     clearInterval(this.keepalive);
+    this.refusals.flush();
     if (this.options.crlFile) unwatchFile(this.options.crlFile);
     const tcp = this.tcp;
     const stopped = tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : Promise.resolve();
@@ -222,10 +309,14 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
   private startSession(session: Session): void {
     this.sessions.add(session);
     this.log.info('session started', { session: session.id, user: session.username, ip: session.ip });
+    this.perCertificate.add(session.identity.fingerprint);
+    this.perUser.add(session.username);
     const ctx: HandlerContext<Services> = { session, services: this.options.services };
-    session.on('request', (msg, data) => void this.router.dispatch(ctx, msg, data));
+    session.on('request', (msg, data) => session.track(this.router.dispatch(ctx, msg, data)));
     session.on('close', (err?: SecureChatError) => {
       this.sessions.delete(session);
+      this.perCertificate.remove(session.identity.fingerprint);
+      this.perUser.remove(session.username);
       this.log.info('session ended', { session: session.id, user: session.username, code: err?.code });
       this.emit('sessionClosed', session, err);
     });
