@@ -15,7 +15,7 @@ import { DEFAULT_REPLAY_WINDOW_MS, type ReplayGuardLike } from './types.js';
 export interface ReplayGuardOptions {
   windowMs?: number;
   maxEntries?: number;
-  /** Entries one source may hold (default: a tenth of maxEntries). */
+  /** Entries one source may hold (default: no share limit beyond maxEntries). */
   maxEntriesPerSource?: number;
 }
 
@@ -36,7 +36,7 @@ export class ReplayGuard implements ReplayGuardLike {
   constructor(options: ReplayGuardOptions = {}) {
     this.windowMs = options.windowMs ?? DEFAULT_REPLAY_WINDOW_MS;
     this.maxEntries = options.maxEntries ?? 100_000;
-    this.maxEntriesPerSource = Math.min(this.maxEntries, options.maxEntriesPerSource ?? Math.max(1, Math.floor(this.maxEntries / 10)));
+    this.maxEntriesPerSource = Math.min(this.maxEntries, options.maxEntriesPerSource ?? this.maxEntries);
     if (!(this.windowMs > 0) || !(this.maxEntries > 0)) throw new SecureChatError('usage', 'ReplayGuard needs a positive window and size.');
   }
 
