@@ -12,6 +12,7 @@ import type { ScryptParams } from '../auth/password.js';
 import { checkPasswordPolicy } from '../auth/policy.js';
 import { LoginThrottle } from '../auth/throttle.js';
 import type { AuditEvent, Storage, User } from '../storage/types.js';
+import { PasswordWork, type WorkKey } from './password-work.js';
 
 /** What callers get back about an account: never the password hash. */
 export type Account = Omit<User, 'passwordHash'>;
@@ -22,6 +23,8 @@ export interface AccountServiceOptions {
   throttle?: LoginThrottle;
   /** Parameters for new hashes; stored hashes with weaker ones are upgraded at login. */
   scryptParams?: ScryptParams;
+  /** Fair scheduling of the scrypt work per address and certificate. */
+  work?: PasswordWork;
 }
 
 /** Who is on the other end: the verified certificate's CN and SHA-256 fingerprint, and the source address. */
@@ -48,6 +51,10 @@ export interface ChangePasswordRequest {
 /** Letters, digits, '.', '_', '-'; starts with a letter or digit; at most 64 characters. */
 export const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+function workKey(peer: PeerIdentity): WorkKey {
+  return { ip: peer.ip, certificate: peer.fingerprint };
+}
+
 export function toAccount(user: User): Account {
   return { id: user.id, uuid: user.uuid, username: user.username, disabled: user.disabled, createdAt: user.createdAt };
 }
@@ -65,6 +72,7 @@ export class AccountService {
   private readonly log: Logger;
   readonly throttle: LoginThrottle;
   private readonly params: ScryptParams;
+  private readonly work: PasswordWork;
   private dummyHash: Promise<string> | undefined;
 
   constructor(options: AccountServiceOptions) {
@@ -72,6 +80,16 @@ export class AccountService {
     this.log = options.log ?? silentLogger();
     this.throttle = options.throttle ?? new LoginThrottle();
     this.params = options.scryptParams ?? DEFAULT_SCRYPT_PARAMS;
+    this.work = options.work ?? new PasswordWork();
+  }
+
+  /** Every scrypt of a peer's request goes through the fair scheduler, keyed by address and certificate. */
+  private hashFor(key: WorkKey, password: string): Promise<string> {
+    return this.work.run(key, () => hashPassword(password, this.params));
+  }
+
+  private verifyFor(key: WorkKey, password: string, stored: string): Promise<boolean> {
+    return this.work.run(key, () => verifyPassword(password, stored));
   }
 
   /** Audit is best effort: a failing audit write is logged, it does not change the outcome. */
@@ -95,7 +113,10 @@ export class AccountService {
     await this.checkCertificateName(req.username, req.certUsername, req.ip);
     validateUsername(req.username);
     checkPasswordPolicy(req.password, req.username);
-    const passwordHash = await hashPassword(req.password, this.params);
+    // Cheap check before the costly one: a taken name is refused without running scrypt
+    // (createUser still refuses a race between two registrations).
+    if (await this.storage.getUserByName(req.username)) throw new SecureChatError('exists');
+    const passwordHash = await this.hashFor(workKey(req), req.password);
     const user = await this.storage.createUser({ username: req.username, passwordHash });
     await this.storage.recordCertificate(user.id, req.fingerprint);
     await this.audit('register', user.username, req.ip);
@@ -104,9 +125,9 @@ export class AccountService {
   }
 
   /** Runs a full scrypt against a throwaway hash so that unknown users cost as much as known ones. */
-  private async equaliseTiming(password: string): Promise<void> {
+  private async equaliseTiming(key: WorkKey, password: string): Promise<void> {
     this.dummyHash ??= hashPassword('not-a-real-password', this.params);
-    await verifyPassword(password, await this.dummyHash);
+    await this.verifyFor(key, password, await this.dummyHash);
   }
 
   private async failLogin(req: { username: string; ip: string }, detail: string): Promise<never> {
@@ -137,25 +158,25 @@ export class AccountService {
     await this.checkThrottle(req);
     const user = await this.storage.getUserByName(req.username);
     if (!user || user.username !== req.username) {
-      await this.equaliseTiming(req.password);
+      await this.equaliseTiming(workKey(req), req.password);
       return this.failLogin(req, user ? 'name differs in case' : 'unknown user');
     }
-    if (!(await verifyPassword(req.password, user.passwordHash))) return this.failLogin(req, 'wrong password');
+    if (!(await this.verifyFor(workKey(req), req.password, user.passwordHash))) return this.failLogin(req, 'wrong password');
     if (user.disabled) {
       await this.audit('login_failed', user.username, req.ip, 'account disabled');
       throw new SecureChatError('account_disabled');
     }
     this.throttle.recordSuccess(req);
     await this.storage.recordCertificate(user.id, req.fingerprint);
-    if (needsRehash(user.passwordHash, this.params)) await this.rehash(user, req.password);
+    if (needsRehash(user.passwordHash, this.params)) await this.rehash(user, req.password, workKey(req));
     await this.audit('login_ok', user.username, req.ip);
     this.log.info('login ok', { username: user.username, ip: req.ip });
     return toAccount(user);
   }
 
-  private async rehash(user: User, password: string): Promise<void> {
+  private async rehash(user: User, password: string, key: WorkKey): Promise<void> {
     try {
-      await this.storage.setPasswordHash(user.id, await hashPassword(password, this.params));
+      await this.storage.setPasswordHash(user.id, await this.hashFor(key, password));
       this.log.info('password hash upgraded to current scrypt parameters', { username: user.username });
     } catch (err) {
       // The login itself succeeded; the upgrade is retried next time.
@@ -166,15 +187,16 @@ export class AccountService {
   /** Session-bound: `username` is the logged-in account. Throttled like a login (it checks a password). */
   async changePassword(req: ChangePasswordRequest): Promise<void> {
     await this.checkThrottle(req);
+    const key = { ip: req.ip, certificate: `account:${req.username}` };
     const user = await this.storage.getUserByName(req.username);
     if (!user) {
-      await this.equaliseTiming(req.oldPassword);
+      await this.equaliseTiming(key, req.oldPassword);
       return this.failLogin(req, 'unknown user (change password)');
     }
-    if (!(await verifyPassword(req.oldPassword, user.passwordHash))) return this.failLogin(req, 'wrong password (change password)');
+    if (!(await this.verifyFor(key, req.oldPassword, user.passwordHash))) return this.failLogin(req, 'wrong password (change password)');
     if (user.disabled) throw new SecureChatError('account_disabled');
     checkPasswordPolicy(req.newPassword, user.username);
-    await this.storage.setPasswordHash(user.id, await hashPassword(req.newPassword, this.params));
+    await this.storage.setPasswordHash(user.id, await this.hashFor(key, req.newPassword));
     this.throttle.recordSuccess(req);
     await this.audit('password_changed', user.username, req.ip);
     this.log.info('password changed', { username: user.username, ip: req.ip });

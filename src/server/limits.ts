@@ -10,6 +10,7 @@
  *    `busy` before the server runs out, so established sessions and the database keep working.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { SecureChatError } from '../errors.js';
 
 export interface HandshakeLimits {
   maxHandshakes: number;
@@ -152,5 +153,29 @@ export class FdBudget {
 
   closed(): void {
     this.delta--;
+  }
+}
+
+/** A server-wide budget of bytes held at once (e.g. files loaded for downloads); `busy` when spent. */
+export class ByteBudget {
+  private used = 0;
+
+  constructor(readonly maxBytes: number) {}
+
+  get inUse(): number {
+    return this.used;
+  }
+
+  /** Takes `bytes`; returns the release function (idempotent). */
+  take(bytes: number, what: string): () => void {
+    if (this.used + bytes > this.maxBytes && this.used > 0) {
+      throw new SecureChatError('busy', `The server is holding too many ${what} at once; retry shortly.`, { reason: `${what.replace(/\s+/g, '_')}_budget` });
+    }
+    this.used += bytes;
+    let released = false;
+    return () => {
+      if (!released) this.used -= bytes;
+      released = true;
+    };
   }
 }

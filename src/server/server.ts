@@ -274,6 +274,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     );
     await Promise.all(closedSessions);
     await stopped;
+    this.emit('closed');
   }
 
   private verifyClient(chain: Buffer[]): PeerIdentity {
