@@ -26,6 +26,30 @@ export interface ServerConfig {
   maxTextBytes: number;
   requestsPerSecond: number;
   requestBurst: number;
+  // --- hostile clients: per-session memory, fair shares, budgets (README "Limits enforced by the server") ---
+  preLoginRequestsPerSecond: number;
+  preLoginBurst: number;
+  maxInflightBytes: number;
+  maxSendQueueBytes: number;
+  sendStallTimeoutMs: number;
+  maxConcurrentRequests: number;
+  maxSessions: number;
+  maxSessionsPerIp: number;
+  maxSessionsPerCertificate: number;
+  maxSessionsPerUser: number;
+  fdReserve: number;
+  replayCachePerIp: number;
+  passwordHashConcurrency: number;
+  passwordHashesPerIp: number;
+  passwordHashesPerCertificate: number;
+  spoolDir: string;
+  maxSpoolBytesPerSession: number;
+  maxSpoolBytesPerUser: number;
+  maxSpoolBytes: number;
+  uploadIdleTimeoutMs: number;
+  userQuotaBytes: number;
+  maxOpenDownloads: number;
+  maxDownloadBytes: number;
 }
 
 export const DEFAULT_CONFIG: ServerConfig = {
@@ -47,6 +71,29 @@ export const DEFAULT_CONFIG: ServerConfig = {
   maxTextBytes: 64 * 1024,
   requestsPerSecond: 50,
   requestBurst: 200,
+  preLoginRequestsPerSecond: 5,
+  preLoginBurst: 20,
+  maxInflightBytes: 8 * 1024 * 1024,
+  maxSendQueueBytes: 4 * 1024 * 1024,
+  sendStallTimeoutMs: 30_000,
+  maxConcurrentRequests: 16,
+  maxSessions: 10_000,
+  maxSessionsPerIp: 512,
+  maxSessionsPerCertificate: 32,
+  maxSessionsPerUser: 64,
+  fdReserve: 128,
+  replayCachePerIp: 100_000,
+  passwordHashConcurrency: 2,
+  passwordHashesPerIp: 8,
+  passwordHashesPerCertificate: 2,
+  spoolDir: 'auto',
+  maxSpoolBytesPerSession: 64 * 1024 * 1024,
+  maxSpoolBytesPerUser: 128 * 1024 * 1024,
+  maxSpoolBytes: 1024 * 1024 * 1024,
+  uploadIdleTimeoutMs: 60_000,
+  userQuotaBytes: 1024 * 1024 * 1024,
+  maxOpenDownloads: 2,
+  maxDownloadBytes: 256 * 1024 * 1024,
 };
 
 type Key = keyof ServerConfig;

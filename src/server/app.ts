@@ -13,6 +13,7 @@ import { SecureChatError } from '../errors.js';
 import { DEFAULT_LIMITS, SecureChatServer, type ServerLimits } from './server.js';
 import { DEFAULT_CHAT_LIMITS, type ChatLimits, type ChatServices } from './services.js';
 import { ByteBudget } from './limits.js';
+import { DEFAULT_PASSWORD_WORK, PasswordWork, type PasswordWorkLimits } from './password-work.js';
 import { StorageQuota } from './storage-quota.js';
 import { UploadSpool, type SpoolLimits } from './upload-spool.js';
 import { mkdtempSync } from 'node:fs';
@@ -31,6 +32,7 @@ export interface ChatServerOptions {
   /** Where unfinished uploads are spooled (0700; created). Default: a fresh directory under the OS temp dir. */
   spoolDir?: string;
   spool?: Partial<SpoolLimits>;
+  passwordWork?: Partial<PasswordWorkLimits>;
 }
 
 export const DEFAULT_DELIVERY: DeliveryOptions = { highWaterBytes: 4 * 1024 * 1024, pageSize: 500, retryMs: 1000 };
@@ -52,7 +54,11 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
   const delivery = new Delivery(storage, hub, log.child({ component: 'delivery' }), { ...DEFAULT_DELIVERY, ...options.delivery });
   const services: ChatServices = {
     storage,
-    accounts: new AccountService({ storage, log: log.child({ component: 'accounts' }) }),
+    accounts: new AccountService({
+      storage,
+      log: log.child({ component: 'accounts' }),
+      work: new PasswordWork({ ...DEFAULT_PASSWORD_WORK, ...options.passwordWork }),
+    }),
     hub,
     delivery,
     members: new GroupMembers(storage),

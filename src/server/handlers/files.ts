@@ -140,8 +140,8 @@ export const fileCommands = [
     requires: 'login',
     schema: { transfer_id: transferId, offset: { type: 'integer', min: 0 } },
     binary: true,
-    // One token, plus one per 256 KiB carried: a full 1 MiB chunk costs 5.
-    cost: (_p, data) => 1 + Math.floor((data?.length ?? 0) / CHUNK_COST_BYTES),
+    // A quarter token for the request, plus one per 256 KiB carried: a full 1 MiB chunk costs 4.25.
+    cost: (_p, data) => 0.25 + (data?.length ?? 0) / CHUNK_COST_BYTES,
     // Checked and hashed synchronously (in arrival order, nothing can reorder them), then spooled;
     // the response waits for the write, so the chunk's bytes stay counted as in flight until then.
     async handler(ctx, p, data) {
