@@ -4,7 +4,7 @@
  * (the socket is paused, so the kernel buffers fill and the server's send path must push back),
  * pipeline requests as fast as the socket takes them, and discard or collect the answers.
  */
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { encodeAppParts, decodeAppMessage } from '../../src/protocol/app-payload.js';
 import { encodeJson } from '../../src/protocol/messages.js';
 import { ContentType } from '../../src/protocol/record.js';
@@ -106,11 +106,7 @@ export class RawClient extends EventEmitter {
       const { msg, data } = make();
       sent++;
       if (!this.send({ ...msg, id: msg.type === 'ping' ? undefined : this.nextId++ }, data)) {
-        // events.once rejects on 'error' (the server closing on us): that ends the flood too.
-        const drained = once(this.socket, 'drain').then(() => true, () => false);
-        const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), Math.max(1, until - Date.now())).unref());
-        const closed = once(this.socket, 'close').then(() => false, () => false);
-        if (!(await Promise.race([drained, timeout, closed]))) break;
+        if (!(await this.drainedWithin(until - Date.now()))) break;
       } else if (sent % 64 === 0) {
         // Let the event loop breathe (and the socket flush) now and then.
         await new Promise((r) => setImmediate(r));
@@ -121,6 +117,24 @@ export class RawClient extends EventEmitter {
 
   close(): void {
     this.socket.destroy();
+  }
+
+  /** True once the socket drained; false on close, error or after `ms`. Leaves no listener behind. */
+  private drainedWithin(ms: number): Promise<boolean> {
+    const socket = this.socket;
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        socket.off('drain', onDrain);
+        socket.off('close', onClose);
+        resolve(ok);
+      };
+      const onDrain = (): void => done(true);
+      const onClose = (): void => done(false);
+      const timer = setTimeout(() => done(false), Math.max(1, ms));
+      socket.on('drain', onDrain);
+      socket.on('close', onClose);
+    });
   }
 
   private bump(key: string): void {

@@ -22,6 +22,8 @@ export const PASSWORD = 'correct horse battery staple';
 
 export interface ServeProcess {
   port: number;
+  /** The certificate directory (root_ca.pem, <user>_cert.pem, <user>_key.pem). */
+  certs: string;
   pid: number;
   dir: string;
   dbFile: string;
@@ -97,6 +99,7 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeProce
   const registered = new Set<string>();
   return {
     port,
+    certs,
     pid,
     dir,
     dbFile,
@@ -156,3 +159,36 @@ export function median(xs: number[]): number {
 }
 
 export const MiB = 1024 * 1024;
+
+export interface FloodResult {
+  kind: string;
+  sent: number;
+  responses: number;
+  tally: Record<string, number>;
+  closedWith: string | null;
+  error?: string;
+}
+
+/** Runs scripts/fuzz/flood-worker.ts in its own process: `started` once it floods, `done` with its tally. */
+export function floodFromProcess(args: import('../../scripts/fuzz/flood-worker.js').FloodArgs): { started: Promise<void>; done: Promise<FloodResult> } {
+  const worker = join(REPO_ROOT, 'scripts/fuzz/flood-worker.ts');
+  const child = spawn(process.execPath, ['--import', 'tsx', worker, JSON.stringify(args)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  let markStarted: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => (markStarted = resolve));
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (out.includes('flooding\n')) markStarted();
+  });
+  const done = new Promise<FloodResult>((resolve, reject) => {
+    child.once('exit', () => {
+      markStarted();
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop() ?? '{}') as FloodResult);
+      } catch {
+        reject(new Error(`flood worker said: ${out}`));
+      }
+    });
+  });
+  return { started, done };
+}

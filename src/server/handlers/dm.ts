@@ -51,8 +51,9 @@ export const dmCommands = [
     type: 'ack',
     requires: 'login',
     schema: { conversation_id: { type: 'integer', min: 1 }, upto: { type: 'integer', min: 0 } },
-    // Acks are the client's half of flow control; rate-limiting them would stall delivery.
-    cost: 0,
+    // An ack is a cursor write in the database: it costs like any request. Clients batch them
+    // (one per conversation per page), and a refused ack is made good by the next one (upto).
+    cost: 1,
     async handler(ctx, p) {
       const upto = await ctx.services.delivery.acknowledge(ctx.session, p.conversation_id, p.upto);
       return { upto };
