@@ -38,7 +38,9 @@ export interface ServerConfig {
   maxSessionsPerCertificate: number;
   maxSessionsPerUser: number;
   fdReserve: number;
+  replayCacheSize: number;
   replayCachePerIp: number;
+  refusalLogIntervalMs: number;
   passwordHashConcurrency: number;
   passwordHashesPerIp: number;
   passwordHashesPerCertificate: number;
@@ -82,7 +84,9 @@ export const DEFAULT_CONFIG: ServerConfig = {
   maxSessionsPerCertificate: 32,
   maxSessionsPerUser: 64,
   fdReserve: 128,
+  replayCacheSize: 1_000_000,
   replayCachePerIp: 100_000,
+  refusalLogIntervalMs: 10_000,
   passwordHashConcurrency: 2,
   passwordHashesPerIp: 8,
   passwordHashesPerCertificate: 2,

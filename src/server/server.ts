@@ -44,6 +44,8 @@ export interface ServerLimits extends SendLimits {
   maxSessionsPerUser: number;
   /** File descriptors kept free below the soft RLIMIT_NOFILE: new connections get `busy` first. */
   fdReserve: number;
+  /** Refused connections/handshakes: the first 20 per interval are logged, the rest summed up in one line. */
+  refusalLogIntervalMs: number;
   rate: RateLimits;
 }
 
@@ -62,6 +64,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxSessionsPerCertificate: 32,
   maxSessionsPerUser: 64,
   fdReserve: 128,
+  refusalLogIntervalMs: 10_000,
   ...DEFAULT_SEND_LIMITS,
   rate: { requestsPerSecond: 50, burst: 200, maxInflightBytes: 8 * 1024 * 1024 },
 };
@@ -111,7 +114,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     this.handshakeLog = componentLogger(options.log, 'handshake');
     this.limiter = new HandshakeLimiter(this.limits);
     this.fds = new FdBudget(this.limits.fdReserve);
-    this.refusals = new RefusalLog(this.handshakeLog);
+    this.refusals = new RefusalLog(this.handshakeLog, { intervalMs: this.limits.refusalLogIntervalMs });
     this.replayGuard = new ReplayGuard({
       windowMs: this.limits.replayWindowMs,
       maxEntries: this.limits.replayCacheSize,
@@ -158,9 +161,19 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     this.trackConnection(stream, ip);
     this.pending.add(stream);
     const sessionId = randomUUID();
+    // Counted against its certificate and account from verification on (before the welcome), so
+    // concurrent handshakes cannot all slip under the cap; given back if the handshake then fails.
+    let counted: PeerIdentity | null = null;
     serverHandshake<PeerIdentity>(stream, {
       identity: this.options.identity,
-      verifyPeer: (chain) => this.verifyClient(chain),
+      verifyPeer: (chain) => {
+        const peer = this.verifyClient(chain);
+        const capped = this.sessionCapRefusal(peer);
+        if (capped) throw capped;
+        this.countPeer(peer, 1);
+        counted = peer;
+        return peer;
+      },
       replayGuard: this.replayGuard,
       source: ip,
       timeoutMs: this.limits.handshakeTimeoutMs,
@@ -173,13 +186,8 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
         this.pending.delete(stream);
         this.limiter.release(ticket);
         if (this.closing) {
+          this.countPeer(channel.peer, -1);
           channel.fail(new SecureChatError('shutting_down'));
-          return;
-        }
-        const capped = this.sessionCapRefusal(channel.peer);
-        if (capped) {
-          this.refusals.warn(capped.reason ?? 'busy', 'session refused: cap reached', { ip, user: channel.peer.username, reason: capped.reason });
-          channel.fail(capped);
           return;
         }
         this.startSession(new Session(channel, { ...this.limits, ip, log: this.log }));
@@ -187,6 +195,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
       (err: unknown) => {
         this.pending.delete(stream);
         this.limiter.release(ticket);
+        if (counted) this.countPeer(counted, -1);
         const scErr = toSecureChatError(err);
         const code = scErr.reason ? `${scErr.code}:${scErr.reason}` : scErr.code;
         if (scErr.details?.['fromPeer'] === true) {
@@ -220,6 +229,16 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
       return new SecureChatError('busy', 'Too many sessions for this account; close one first.', { reason: 'sessions_per_user' });
     }
     return null;
+  }
+
+  private countPeer(peer: PeerIdentity, by: 1 | -1): void {
+    if (by > 0) {
+      this.perCertificate.add(peer.fingerprint);
+      this.perUser.add(peer.username);
+    } else {
+      this.perCertificate.remove(peer.fingerprint);
+      this.perUser.remove(peer.username);
+    }
   }
 
   /** Counts the connection against its address (and the fd budget) until the stream closes. */
@@ -310,14 +329,11 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
   private startSession(session: Session): void {
     this.sessions.add(session);
     this.log.info('session started', { session: session.id, user: session.username, ip: session.ip });
-    this.perCertificate.add(session.identity.fingerprint);
-    this.perUser.add(session.username);
     const ctx: HandlerContext<Services> = { session, services: this.options.services };
     session.on('request', (msg, data) => session.track(this.router.dispatch(ctx, msg, data)));
     session.on('close', (err?: SecureChatError) => {
       this.sessions.delete(session);
-      this.perCertificate.remove(session.identity.fingerprint);
-      this.perUser.remove(session.username);
+      this.countPeer(session.identity, -1);
       this.log.info('session ended', { session: session.id, user: session.username, code: err?.code });
       this.emit('sessionClosed', session, err);
     });

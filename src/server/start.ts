@@ -84,7 +84,9 @@ function hostileClientLimits(config: ServerConfig): Partial<ServerLimits> {
     maxSessionsPerCertificate: config.maxSessionsPerCertificate,
     maxSessionsPerUser: config.maxSessionsPerUser,
     fdReserve: config.fdReserve,
+    replayCacheSize: config.replayCacheSize,
     replayCachePerIp: config.replayCachePerIp,
+    refusalLogIntervalMs: config.refusalLogIntervalMs,
   };
 }
 
