@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import type { TrustStore } from '../pki/trust-store.js';
 import type { LocalIdentity } from '../protocol/types.js';
 import type { Storage } from '../storage/types.js';
+import { AccountWatcher } from './account-events.js';
 import { AccountService } from './accounts.js';
 import { Delivery, type DeliveryOptions } from './delivery.js';
 import { GroupMembers } from './group-members.js';
@@ -24,6 +25,9 @@ export interface ChatServerOptions {
   identity: LocalIdentity;
   trust: TrustStore;
   crlFile?: string;
+  /** See ServerOptions.caDir / loadIdentity. */
+  caDir?: string;
+  loadIdentity?: () => LocalIdentity;
   storage: Storage;
   log: Logger;
   limits?: Partial<ServerLimits>;
@@ -59,6 +63,7 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
       log: log.child({ component: 'accounts' }),
       work: new PasswordWork({ ...DEFAULT_PASSWORD_WORK, ...options.passwordWork }),
     }),
+    accountEvents: new AccountWatcher(storage, hub, log.child({ component: 'accounts' })),
     hub,
     delivery,
     members: new GroupMembers(storage),
@@ -73,11 +78,14 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
     identity: options.identity,
     trust: options.trust,
     ...(options.crlFile ? { crlFile: options.crlFile } : {}),
+    ...(options.caDir ? { caDir: options.caDir } : {}),
+    ...(options.loadIdentity ? { loadIdentity: options.loadIdentity } : {}),
     limits: options.limits,
     log,
     services,
     commands: chatCommands,
   });
   server.once('closed', () => services.spool.close());
+  server.once('closing', () => services.accountEvents.stop());
   return server;
 }

@@ -9,7 +9,10 @@ import { insertMessages, messageIdHighWater } from './message-batch.js';
 import { DEFAULT_MAX_BATCH, GroupCommit, MessageWriter } from './message-writer.js';
 import { currentSchemaVersion } from './migrations/index.js';
 import type {
+  AccountEvent,
+  AccountEventKind,
   AuditEntry,
+  CredentialChange,
   BackendKind,
   AuditEvent,
   CertificateRecord,
@@ -559,6 +562,76 @@ export class SqlStorage implements Storage {
             [options.username],
           );
     return rows.map(toAudit);
+  }
+
+  // --- account events and login sources (issue 9 §3, migration 003) ---
+
+  async changeCredentials(userId: number, change: CredentialChange): Promise<number> {
+    const at = change.at ?? this.now();
+    return this.db.transaction(async (tx) => {
+      // Locks the user row (MySQL) so concurrent changes to one user get distinct versions.
+      const users = await tx.all<Row>(`SELECT id FROM users WHERE id = ?${this.db.forUpdate}`, [userId]);
+      if (users.length === 0) throw new SecureChatError('not_found', 'No such user.');
+      if (change.disabled !== undefined) await tx.run('UPDATE users SET disabled = ? WHERE id = ?', [change.disabled ? 1 : 0, userId]);
+      if (change.passwordHash !== undefined) await tx.run('UPDATE users SET password_hash = ? WHERE id = ?', [change.passwordHash, userId]);
+      const rows = await tx.all<Row>(`SELECT version FROM credential_versions WHERE user_id = ?${this.db.forUpdate}`, [userId]);
+      const version = (rows.length > 0 ? num(rows[0].version) : 0) + 1;
+      if (rows.length > 0) await tx.run('UPDATE credential_versions SET version = ?, updated_at = ? WHERE user_id = ?', [version, at, userId]);
+      else await tx.run('INSERT INTO credential_versions (user_id, version, updated_at) VALUES (?, ?, ?)', [userId, version, at]);
+      await tx.run('INSERT INTO account_events (user_id, version, kind, origin_session, at) VALUES (?, ?, ?, ?, ?)', [
+        userId, version, change.kind, change.originSession ?? null, at,
+      ]);
+      return version;
+    });
+  }
+
+  async credentialVersion(userId: number): Promise<number> {
+    const rows = await this.db.all<Row>('SELECT version FROM credential_versions WHERE user_id = ?', [userId]);
+    return rows.length > 0 ? num(rows[0].version) : 0;
+  }
+
+  async accountEventsAfter(afterId: number, limit?: number): Promise<AccountEvent[]> {
+    const n = clampLimit(limit, 1000, 10_000);
+    const rows = await this.db.all<Row>(
+      `SELECT id, user_id, version, kind, origin_session, at FROM account_events WHERE id > ? ORDER BY id LIMIT ${n}`,
+      [afterId],
+    );
+    return rows.map((r) => ({
+      id: num(r.id),
+      userId: num(r.user_id),
+      version: num(r.version),
+      kind: str(r.kind) as AccountEventKind,
+      originSession: strOrNull(r.origin_session),
+      at: num(r.at),
+    }));
+  }
+
+  async latestAccountEventId(): Promise<number> {
+    const rows = await this.db.all<Row>('SELECT COALESCE(MAX(id), 0) AS m FROM account_events');
+    return num(rows[0]?.m ?? 0);
+  }
+
+  async pruneAccountEvents(before: number): Promise<number> {
+    // The newest row always stays, so an old MySQL that re-seeds AUTO_INCREMENT from MAX(id) at
+    // restart can never hand out an id a poller has already passed.
+    const newest = await this.latestAccountEventId();
+    return (await this.db.run('DELETE FROM account_events WHERE at < ? AND id < ?', [before, newest])).affectedRows;
+  }
+
+  async recordLoginSource(userId: number, ip: string, at: number = this.now()): Promise<void> {
+    const addr = ip.slice(0, 64);
+    await this.db.transaction(async (tx) => {
+      const r = await tx.run('UPDATE login_sources SET last_seen = ? WHERE user_id = ? AND ip = ? AND last_seen <= ?', [at, userId, addr, at]);
+      if (r.affectedRows > 0) return;
+      const seen = await tx.all<Row>(`SELECT 1 AS x FROM login_sources WHERE user_id = ? AND ip = ?${this.db.forUpdate}`, [userId, addr]);
+      if (seen.length > 0) return;
+      await tx.run('INSERT INTO login_sources (user_id, ip, first_seen, last_seen) VALUES (?, ?, ?, ?)', [userId, addr, at, at]);
+    });
+  }
+
+  async loginSourceLastSeen(userId: number, ip: string): Promise<number | null> {
+    const rows = await this.db.all<Row>('SELECT last_seen FROM login_sources WHERE user_id = ? AND ip = ?', [userId, ip.slice(0, 64)]);
+    return rows.length > 0 ? num(rows[0].last_seen) : null;
   }
 
   // --- lifecycle ---

@@ -261,12 +261,55 @@ export interface Storage {
   /** Newest first. */
   listAudit(options?: { username?: string; limit?: number }): Promise<AuditEntry[]>;
 
+  // --- account events and login sources (issue 9 §3, migration 003) ---
+  /**
+   * Applies a change that must end the user's other live sessions (disable, password reset or
+   * change) in one transaction: sets `disabled` and/or the password hash, bumps the user's
+   * credential version and appends an account event. Returns the new version. `not_found` for an
+   * unknown user.
+   */
+  changeCredentials(userId: number, change: CredentialChange): Promise<number>;
+  /** The user's credential version (0 before any change). */
+  credentialVersion(userId: number): Promise<number>;
+  /** Account events with id > afterId, oldest first, at most `limit` (default 1000). */
+  accountEventsAfter(afterId: number, limit?: number): Promise<AccountEvent[]>;
+  /** The newest account event id (0 when none): where a starting process begins polling. */
+  latestAccountEventId(): Promise<number>;
+  /** Deletes account events older than `before` (ms); returns how many. */
+  pruneAccountEvents(before: number): Promise<number>;
+  /** Upserts a (user, address) pair that registered or logged in successfully. */
+  recordLoginSource(userId: number, ip: string, at?: number): Promise<void>;
+  /** When the pair last logged in successfully (ms), or null if never. */
+  loginSourceLastSeen(userId: number, ip: string): Promise<number | null>;
+
   // --- lifecycle ---
   info(): Promise<StorageInfo>;
   /** Cheap round trip; rejects with storage_unavailable when the database is unreachable. */
   ping(): Promise<void>;
   /** Flushes pending appends, then closes. Idempotent. */
   close(): Promise<void>;
+}
+
+/** What `changeCredentials` applies (issue 9 §3). */
+export interface CredentialChange {
+  kind: AccountEventKind;
+  disabled?: boolean;
+  passwordHash?: string;
+  /** The session that made the change (change_password), which stays logged in. */
+  originSession?: string | null;
+  at?: number;
+}
+
+export type AccountEventKind = 'disabled' | 'credentials_changed';
+
+export interface AccountEvent {
+  id: number;
+  userId: number;
+  /** The user's credential version after the change: sessions logged in under an older one end. */
+  version: number;
+  kind: AccountEventKind;
+  originSession: string | null;
+  at: number;
 }
 
 export interface OpenStorageOptions {

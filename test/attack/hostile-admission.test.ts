@@ -11,7 +11,7 @@ import { encodeFrame } from '../../src/protocol/frame.js';
 import { FrameDecoder } from '../../src/protocol/frame.js';
 import { clientHelloBytes } from '../../scripts/fuzz/raw-connection.js';
 import { RawClient } from '../../scripts/fuzz/raw-client.js';
-import { PASSWORD, dmRoundTrip, startServe, type ServeProcess } from '../helpers/serve-process.js';
+import { PASSWORD, dmRoundTrip, startServe, type ServeProcess } from '../helpers/hostile-serve.js';
 
 interface Silent {
   socket: net.Socket;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { SecureChatClient } from '../../src/client/client.js';
 import { FLOOD_KINDS } from '../../scripts/fuzz/floods.js';
-import { PASSWORD, dmRoundTrip, floodFromProcess, median, startServe, type ServeProcess } from '../helpers/serve-process.js';
+import { PASSWORD, dmRoundTrip, floodFromProcess, median, startServe, type ServeProcess } from '../helpers/hostile-serve.js';
 
 let srv: ServeProcess;
 let alice: SecureChatClient;

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { RawClient } from '../../scripts/fuzz/raw-client.js';
-import { MiB, PASSWORD, dmRoundTrip, startServe, type ServeProcess } from '../helpers/serve-process.js';
+import { MiB, PASSWORD, dmRoundTrip, startServe, type ServeProcess } from '../helpers/hostile-serve.js';
 
 let srv: ServeProcess;
 

@@ -2,7 +2,8 @@
  * Group commands. Only members read and post; the owner and admins manage membership and the name;
  * only the owner promotes, demotes and deletes. Storage keeps every group owned (removeMember hands
  * ownership on in the same transaction). Every change is announced to the affected online members
- * with a `group_event` push (docs/MESSAGES.md).
+ * with a `group_event` push that names who made it (`by`), so nobody is added to a group — e.g. one
+ * re-created under a deleted group's old name — without being told by whom (docs/MESSAGES.md).
  */
 import { SecureChatError } from '../../errors.js';
 import type { Conversation, Member, MemberRole } from '../../storage/types.js';
@@ -30,7 +31,8 @@ export function checkGroupName(name: string): string {
 
 export interface GroupEvent {
   group: string;
-  event: 'added' | 'removed' | 'renamed' | 'deleted' | 'role';
+  /** `left`: the user left by themselves; `removed`: an admin or the owner removed them. */
+  event: 'added' | 'removed' | 'left' | 'renamed' | 'deleted' | 'role';
   user?: string;
   role?: MemberRole;
   name?: string;
@@ -39,9 +41,10 @@ export interface GroupEvent {
 /**
  * Pushes a group_event to every online session of `userIds`, except the session that made the
  * change (its response already says what happened; the user's other devices still hear of it).
+ * `by` is always the acting user: the caller's account.
  */
 function notify(ctx: ChatContext, userIds: Iterable<number>, event: GroupEvent): void {
-  const msg = { type: 'group_event', ...event };
+  const msg = { type: 'group_event', ...event, by: ctx.session.username };
   for (const userId of new Set(userIds)) {
     for (const session of ctx.services.hub.sessionsOf(userId)) {
       if (session !== ctx.session) session.send(msg);
@@ -192,7 +195,7 @@ export const groupCommands = [
       if (result.deleted) return { deleted: true };
       const remaining = await storage.getMembers(group.id);
       // The leaver's other devices hear of it too.
-      notify(ctx, [...idsOf(remaining), me.userId], { group: group.name, event: 'removed', user: me.username });
+      notify(ctx, [...idsOf(remaining), me.userId], { group: group.name, event: 'left', user: me.username });
       if (result.newOwnerId === undefined) return { deleted: false };
       const heir = remaining.find((m) => m.userId === result.newOwnerId);
       const newOwner = heir?.username ?? (await storage.getUserById(result.newOwnerId))?.username ?? '';

@@ -10,6 +10,7 @@
 import { SecureChatError } from '../../errors.js';
 import type { Dialect, SqlDriver } from '../driver.js';
 import { migration001 } from './001_initial.js';
+import { migration003 } from './003_account_events.js';
 
 export interface Migration {
   version: number;
@@ -18,7 +19,7 @@ export interface Migration {
   mysql: readonly string[];
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration001];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration003];
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 
 const CREATE_VERSION_TABLE: Record<Dialect, string> = {
