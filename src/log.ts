@@ -41,6 +41,7 @@ const redactFormat = winston.format((info) => {
 });
 
 /** C0/C1 controls (newline, ESC…), line/paragraph separators and bidi overrides: they can forge log lines. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const UNSAFE_IN_LOG_LINE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /**
