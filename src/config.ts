@@ -28,6 +28,32 @@ export interface ServerConfig {
   requestBurst: number;
   /** Most intermediate CAs between a client certificate and the root (the validator's path bound). */
   maxChainDepth: number;
+  // --- hostile clients: per-session memory, fair shares, budgets (README "Limits enforced by the server") ---
+  preLoginRequestsPerSecond: number;
+  preLoginBurst: number;
+  maxInflightBytes: number;
+  maxSendQueueBytes: number;
+  sendStallTimeoutMs: number;
+  maxConcurrentRequests: number;
+  maxSessions: number;
+  maxSessionsPerIp: number;
+  maxSessionsPerCertificate: number;
+  maxSessionsPerUser: number;
+  fdReserve: number;
+  replayCacheSize: number;
+  replayCachePerIp: number;
+  refusalLogIntervalMs: number;
+  passwordHashConcurrency: number;
+  passwordHashesPerIp: number;
+  passwordHashesPerCertificate: number;
+  spoolDir: string;
+  maxSpoolBytesPerSession: number;
+  maxSpoolBytesPerUser: number;
+  maxSpoolBytes: number;
+  uploadIdleTimeoutMs: number;
+  userQuotaBytes: number;
+  maxOpenDownloads: number;
+  maxDownloadBytes: number;
 }
 
 export const DEFAULT_CONFIG: ServerConfig = {
@@ -50,6 +76,31 @@ export const DEFAULT_CONFIG: ServerConfig = {
   requestsPerSecond: 50,
   requestBurst: 200,
   maxChainDepth: 6,
+  preLoginRequestsPerSecond: 5,
+  preLoginBurst: 20,
+  maxInflightBytes: 8 * 1024 * 1024,
+  maxSendQueueBytes: 4 * 1024 * 1024,
+  sendStallTimeoutMs: 30_000,
+  maxConcurrentRequests: 16,
+  maxSessions: 10_000,
+  maxSessionsPerIp: 512,
+  maxSessionsPerCertificate: 32,
+  maxSessionsPerUser: 64,
+  fdReserve: 128,
+  replayCacheSize: 1_000_000,
+  replayCachePerIp: 100_000,
+  refusalLogIntervalMs: 10_000,
+  passwordHashConcurrency: 2,
+  passwordHashesPerIp: 8,
+  passwordHashesPerCertificate: 2,
+  spoolDir: 'auto',
+  maxSpoolBytesPerSession: 64 * 1024 * 1024,
+  maxSpoolBytesPerUser: 128 * 1024 * 1024,
+  maxSpoolBytes: 1024 * 1024 * 1024,
+  uploadIdleTimeoutMs: 60_000,
+  userQuotaBytes: 1024 * 1024 * 1024,
+  maxOpenDownloads: 2,
+  maxDownloadBytes: 256 * 1024 * 1024,
 };
 
 type Key = keyof ServerConfig;

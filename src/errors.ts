@@ -43,6 +43,7 @@ export const ERROR_CATALOGUE = {
   connect_failed: { message: 'Could not connect to the server; check --host and --port and that it is running.' },
   timeout: { message: 'The request timed out.' },
   shutting_down: { message: 'The server is shutting down.' },
+  slow_reader: { message: 'The connection was closed because it did not read what the server sent; reconnect (messages are kept).' },
 
   // --- accounts ---
   auth_failed: { message: 'Wrong username or password.' },
@@ -66,6 +67,7 @@ export const ERROR_CATALOGUE = {
   file_too_large: { message: 'File exceeds the size limit.' },
   checksum_mismatch: { message: 'File content does not match its sha256.' },
   rate_limited: { message: 'Too many requests; slow down.' },
+  quota_exceeded: { message: 'Your storage quota is used up; delete files or ask the operator for more.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -40,11 +40,24 @@ const redactFormat = winston.format((info) => {
   return info;
 });
 
+/** C0/C1 controls (newline, ESC…), line/paragraph separators and bidi overrides: they can forge log lines. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNSAFE_IN_LOG_LINE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Makes text safe for a one-line human log: every control character becomes a visible `\u00XX`
+ * escape, so peer-supplied text (an alert reason, a name) cannot start a fake line or colour one.
+ */
+export function escapeForLogLine(text: string): string {
+  return text.replace(UNSAFE_IN_LOG_LINE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 const consoleLine = winston.format.printf((info) => {
   const { level, message, timestamp, component, ...rest } = info as Record<string, unknown>;
   const extras = Object.keys(rest).length ? ' ' + JSON.stringify(rest) : '';
-  const where = component ? `[${String(component)}] ` : '';
-  return `${String(timestamp)} ${level} ${where}${String(message)}${extras}`;
+  const where = component ? `[${escapeForLogLine(String(component))}] ` : '';
+  // `level` carries colorize's ANSI codes on purpose; everything else may hold peer text.
+  return `${String(timestamp)} ${level} ${where}${escapeForLogLine(String(message))}${escapeForLogLine(extras)}`;
 });
 
 /**

@@ -74,8 +74,9 @@ export class FrameReader {
   }
 }
 
-export async function dialRaw(port: number, timeoutMs = 5000): Promise<FrameReader> {
-  const socket = net.connect({ host: '127.0.0.1', port, noDelay: true });
+/** `localAddress` (e.g. 127.0.0.7) lets one machine stand in for many client addresses on loopback. */
+export async function dialRaw(port: number, timeoutMs = 5000, localAddress?: string): Promise<FrameReader> {
+  const socket = net.connect({ host: '127.0.0.1', port, noDelay: true, ...(localAddress ? { localAddress } : {}) });
   socket.on('error', () => undefined);
   const timer = setTimeout(() => socket.destroy(new Error('connect timeout')), timeoutMs);
   try {
@@ -107,8 +108,8 @@ export interface RawSession {
 }
 
 /** Runs a valid client handshake by hand; throws SecureChatError if the server refuses. */
-export async function rawHandshake(port: number, identity: LocalIdentity, timeoutMs = 10_000): Promise<RawSession> {
-  const reader = await dialRaw(port);
+export async function rawHandshake(port: number, identity: LocalIdentity, timeoutMs = 10_000, localAddress?: string): Promise<RawSession> {
+  const reader = await dialRaw(port, 5000, localAddress);
   const { bytes: ch, keyShare } = clientHelloBytes();
   reader.socket.write(encodeFrame(ch));
   const sh = await reader.next(timeoutMs);

@@ -38,6 +38,9 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
   private readonly log: Logger;
   private isClosed = false;
   private corked = false;
+  /** Set by pauseReading: frames already decoded wait here instead of being delivered. */
+  private readPaused = false;
+  private heldFrames: Buffer[] = [];
 
   constructor(init: ChannelInit<T>) {
     super();
@@ -55,10 +58,10 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
     this.stream.on('drain', this.onDrain);
     // Deliver only after the awaiting caller has had a chance to attach its 'message' listener.
     setImmediate(() => {
-      for (const frame of init.pending) this.onFrame(frame);
-      if (this.isClosed) return;
       this.stream.on('data', this.onData);
-      this.stream.resume();
+      this.heldFrames.push(...init.pending);
+      this.readPaused = true;
+      this.resumeReading();
     });
   }
 
@@ -68,6 +71,32 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
 
   get bufferedBytes(): number {
     return this.stream.writableLength;
+  }
+
+  get readingPaused(): boolean {
+    return this.readPaused;
+  }
+
+  /**
+   * Backpressure on the peer: stop delivering messages and stop reading the socket (the kernel's
+   * receive window then pushes back on the sender). Frames already decoded are held, not dropped.
+   */
+  pauseReading(): void {
+    if (this.readPaused || this.isClosed) return;
+    this.readPaused = true;
+    this.stream.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.readPaused || this.isClosed) return;
+    this.readPaused = false;
+    while (this.heldFrames.length > 0 && !this.readPaused && !this.isClosed) this.onFrame(this.heldFrames.shift() as Buffer);
+    if (this.readPaused || this.isClosed) return;
+    if (this.decoder.failure) {
+      this.fail(this.decoder.failure);
+      return;
+    }
+    this.stream.resume();
   }
 
   send(msg: AppMessage, data?: Buffer): boolean {
@@ -127,6 +156,7 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
     if (this.isClosed) return;
     this.isClosed = true;
     this.stream.off('data', this.onData);
+    this.heldFrames = [];
     this.sealer.erase();
     this.opener.erase();
     endStream(this.stream, last);
@@ -142,11 +172,16 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
       this.fail(toSecureChatError(err));
       return;
     }
-    for (const frame of frames) {
+    for (let i = 0; i < frames.length; i++) {
       if (this.isClosed) return;
-      this.onFrame(frame);
+      if (this.readPaused) {
+        // At most one socket chunk's worth of frames: the socket itself is paused.
+        this.heldFrames.push(...frames.slice(i));
+        return;
+      }
+      this.onFrame(frames[i]);
     }
-    if (this.decoder.failure) this.fail(this.decoder.failure);
+    if (this.decoder.failure && !this.readPaused) this.fail(this.decoder.failure);
   };
 
   private onFrame(frame: Buffer): void {

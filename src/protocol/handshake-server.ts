@@ -39,10 +39,13 @@ export async function serverHandshake<T>(stream: Duplex, opts: ServerHandshakeOp
   const body = async (): Promise<SecureChannel<T>> => {
     const clientHelloBytes = await reader.next();
     const hello = parseClientHello(clientHelloBytes);
+    // Cheap, stateless checks first; the nonce is stored only once the key share proved usable,
+    // so a malformed hello leaves nothing behind in the shared cache.
     opts.replayGuard.check(hello.nonce, hello.timestamp, now());
 
     const share = generateKeyShare();
     const shared = computeSharedSecret(share.privateKey, hello.keyShare);
+    opts.replayGuard.record(hello.nonce, hello.timestamp, now(), opts.source);
     const serverHelloBytes = encodeJson({
       type: 'server_hello',
       status: 'ok',

@@ -3,6 +3,11 @@
  * Bounded and fail-closed: when every slot holds a nonce that could still be replayed, new
  * handshakes get `busy` instead of an entry being forgotten (forgetting would re-open the window).
  * Entries expire from a min-heap on their expiry time, O(log n) per handshake.
+ *
+ * Two steps, so that junk never fills the cache: `check` (clock and replay, no state) runs first,
+ * `record` only once the hello is fully valid and its key share usable. Each source (the caller's
+ * key, e.g. the client address) may hold at most `maxEntriesPerSource` entries: one address
+ * flooding valid hellos gets `busy` itself, long before the shared cache is full.
  */
 import { SecureChatError } from '../errors.js';
 import { DEFAULT_REPLAY_WINDOW_MS, type ReplayGuardLike } from './types.js';
@@ -10,22 +15,28 @@ import { DEFAULT_REPLAY_WINDOW_MS, type ReplayGuardLike } from './types.js';
 export interface ReplayGuardOptions {
   windowMs?: number;
   maxEntries?: number;
+  /** Entries one source may hold (default: no share limit beyond maxEntries). */
+  maxEntriesPerSource?: number;
 }
 
 interface Entry {
   expiresAt: number;
   key: string;
+  source: string;
 }
 
 export class ReplayGuard implements ReplayGuardLike {
   readonly windowMs: number;
   readonly maxEntries: number;
+  readonly maxEntriesPerSource: number;
   private readonly seen = new Set<string>();
   private readonly heap: Entry[] = [];
+  private readonly perSource = new Map<string, number>();
 
   constructor(options: ReplayGuardOptions = {}) {
     this.windowMs = options.windowMs ?? DEFAULT_REPLAY_WINDOW_MS;
     this.maxEntries = options.maxEntries ?? 100_000;
+    this.maxEntriesPerSource = Math.min(this.maxEntries, options.maxEntriesPerSource ?? this.maxEntries);
     if (!(this.windowMs > 0) || !(this.maxEntries > 0)) throw new SecureChatError('usage', 'ReplayGuard needs a positive window and size.');
   }
 
@@ -33,22 +44,40 @@ export class ReplayGuard implements ReplayGuardLike {
     return this.seen.size;
   }
 
+  /** Entries held for `source` now. */
+  entriesOf(source: string): number {
+    return this.perSource.get(source) ?? 0;
+  }
+
+  /** Clock and replay checks only: nothing is stored, so a hello refused later leaves no trace. */
   check(nonce: Buffer, timestampMs: number, nowMs: number): void {
     if (!Number.isFinite(timestampMs) || Math.abs(timestampMs - nowMs) > this.windowMs) {
       throw new SecureChatError('clock_skew', undefined, { details: { windowMs: this.windowMs } });
     }
     this.expire(nowMs);
-    const key = nonce.toString('base64');
-    if (this.seen.has(key)) throw new SecureChatError('replay', 'This client_hello nonce was already used.');
+    if (this.seen.has(nonce.toString('base64'))) throw new SecureChatError('replay', 'This client_hello nonce was already used.');
+  }
+
+  /** Remembers the nonce of a hello that passed every check; `busy` when the cache or the source's share is full. */
+  record(nonce: Buffer, timestampMs: number, nowMs: number, source = ''): void {
+    this.check(nonce, timestampMs, nowMs);
     if (this.seen.size >= this.maxEntries) throw new SecureChatError('busy', undefined, { reason: 'replay_cache_full' });
+    const mine = this.entriesOf(source);
+    if (mine >= this.maxEntriesPerSource) throw new SecureChatError('busy', undefined, { reason: 'replay_cache_share' });
+    const key = nonce.toString('base64');
     this.seen.add(key);
+    this.perSource.set(source, mine + 1);
     // The same hello stays acceptable until its timestamp leaves the window, so remember it until then.
-    this.push({ expiresAt: timestampMs + this.windowMs, key });
+    this.push({ expiresAt: timestampMs + this.windowMs, key, source });
   }
 
   private expire(nowMs: number): void {
     while (this.heap.length > 0 && this.heap[0].expiresAt < nowMs) {
-      this.seen.delete(this.pop().key);
+      const entry = this.pop();
+      this.seen.delete(entry.key);
+      const n = this.entriesOf(entry.source);
+      if (n <= 1) this.perSource.delete(entry.source);
+      else this.perSource.set(entry.source, n - 1);
     }
   }
 

@@ -39,6 +39,8 @@ export interface ServerHandshakeOptions<T> extends ChannelOptions {
   verifyPeer: VerifyPeer<T>;
   /** Shared across connections: refuses nonces seen inside the window, fails closed when full. */
   replayGuard: ReplayGuardLike;
+  /** Who is asking (e.g. the client address): bounds that source's share of the replay cache. */
+  source?: string;
   timeoutMs?: number;
   replayWindowMs?: number;
   /** Called after the peer is verified; the server puts its session id in the welcome. */
@@ -56,8 +58,10 @@ export interface ClientHandshakeOptions<T> extends ChannelOptions {
 }
 
 export interface ReplayGuardLike {
-  /** Throws SecureChatError('replay' | 'clock_skew' | 'busy'). */
+  /** Clock and replay checks, no state: throws SecureChatError('replay' | 'clock_skew'). */
   check(nonce: Buffer, timestampMs: number, nowMs: number): void;
+  /** Stores the nonce of a fully valid hello: throws SecureChatError('replay' | 'clock_skew' | 'busy'). */
+  record(nonce: Buffer, timestampMs: number, nowMs: number, source?: string): void;
 }
 
 export interface Welcome {
@@ -87,6 +91,10 @@ export interface SecureChannel<T = unknown> extends EventEmitter {
   readonly closed: boolean;
   /** Bytes queued in the socket and not yet flushed. */
   readonly bufferedBytes: number;
+  /** Backpressure on the peer: stop reading (and delivering) until resumeReading. */
+  pauseReading(): void;
+  resumeReading(): void;
+  readonly readingPaused: boolean;
 }
 
 export type HandshakeStream = Duplex;

@@ -12,6 +12,7 @@ import type { ScryptParams } from '../auth/password.js';
 import { checkPasswordPolicy } from '../auth/policy.js';
 import { LoginThrottle } from '../auth/throttle.js';
 import type { AuditEvent, Storage, User } from '../storage/types.js';
+import { PasswordWork, type WorkKey } from './password-work.js';
 
 /** What callers get back about an account: never the password hash. */
 export type Account = Omit<User, 'passwordHash'>;
@@ -25,6 +26,8 @@ export interface AccountServiceOptions {
   throttle?: LoginThrottle;
   /** Parameters for new hashes; stored hashes with weaker ones are upgraded at login. */
   scryptParams?: ScryptParams;
+  /** Fair scheduling of the scrypt work per address and certificate. */
+  work?: PasswordWork;
 }
 
 /** Who is on the other end: the verified certificate's CN and SHA-256 fingerprint, and the source address. */
@@ -53,6 +56,10 @@ export interface ChangePasswordRequest {
 /** Letters, digits, '.', '_', '-'; starts with a letter or digit; at most 64 characters. */
 export const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+function workKey(peer: PeerIdentity): WorkKey {
+  return { ip: peer.ip, certificate: peer.fingerprint };
+}
+
 export function toAccount(user: User): Account {
   return { id: user.id, uuid: user.uuid, username: user.username, disabled: user.disabled, createdAt: user.createdAt };
 }
@@ -70,6 +77,7 @@ export class AccountService {
   private readonly log: Logger;
   readonly throttle: LoginThrottle;
   private readonly params: ScryptParams;
+  private readonly work: PasswordWork;
   private dummyHash: Promise<string> | undefined;
 
   constructor(options: AccountServiceOptions) {
@@ -77,6 +85,16 @@ export class AccountService {
     this.log = options.log ?? silentLogger();
     this.throttle = options.throttle ?? new LoginThrottle();
     this.params = options.scryptParams ?? DEFAULT_SCRYPT_PARAMS;
+    this.work = options.work ?? new PasswordWork();
+  }
+
+  /** Every scrypt of a peer's request goes through the fair scheduler, keyed by address and certificate. */
+  private hashFor(key: WorkKey, password: string): Promise<string> {
+    return this.work.run(key, () => hashPassword(password, this.params));
+  }
+
+  private verifyFor(key: WorkKey, password: string, stored: string): Promise<boolean> {
+    return this.work.run(key, () => verifyPassword(password, stored));
   }
 
   /** Audit is best effort: a failing audit write is logged, it does not change the outcome. */
@@ -100,7 +118,10 @@ export class AccountService {
     await this.checkCertificateName(req.username, req.certUsername, req.ip);
     validateUsername(req.username);
     checkPasswordPolicy(req.password, req.username);
-    const passwordHash = await hashPassword(req.password, this.params);
+    // Cheap check before the costly one: a taken name is refused without running scrypt
+    // (createUser still refuses a race between two registrations).
+    if (await this.storage.getUserByName(req.username)) throw new SecureChatError('exists');
+    const passwordHash = await this.hashFor(workKey(req), req.password);
     const user = await this.storage.createUser({ username: req.username, passwordHash });
     await this.storage.recordCertificate(user.id, req.fingerprint);
     // The address a user registered from is a known source, like one they logged in from.
@@ -130,9 +151,9 @@ export class AccountService {
   }
 
   /** Runs a full scrypt against a throwaway hash so that unknown users cost as much as known ones. */
-  private async equaliseTiming(password: string): Promise<void> {
+  private async equaliseTiming(key: WorkKey, password: string): Promise<void> {
     this.dummyHash ??= hashPassword('not-a-real-password', this.params);
-    await verifyPassword(password, await this.dummyHash);
+    await this.verifyFor(key, password, await this.dummyHash);
   }
 
   private async failLogin(req: { username: string; ip: string }, detail: string): Promise<never> {
@@ -164,11 +185,11 @@ export class AccountService {
     await this.loadKnownSource(user, req.ip);
     await this.checkThrottle(req);
     if (!user || user.username !== req.username) {
-      await this.equaliseTiming(req.password);
+      await this.equaliseTiming(workKey(req), req.password);
       return this.failLogin(req, user ? 'name differs in case' : 'unknown user');
     }
     const versionBefore = await this.storage.credentialVersion(user.id);
-    if (!(await verifyPassword(req.password, user.passwordHash))) return this.failLogin(req, 'wrong password');
+    if (!(await this.verifyFor(workKey(req), req.password, user.passwordHash))) return this.failLogin(req, 'wrong password');
     if (user.disabled) {
       await this.audit('login_failed', user.username, req.ip, 'account disabled');
       throw new SecureChatError('account_disabled');
@@ -178,7 +199,7 @@ export class AccountService {
     const credentialVersion = await this.checkUnchanged(user, versionBefore, req.ip);
     await this.rememberSource(user, req.ip);
     await this.storage.recordCertificate(user.id, req.fingerprint);
-    if (needsRehash(user.passwordHash, this.params)) await this.rehash(user, req.password);
+    if (needsRehash(user.passwordHash, this.params)) await this.rehash(user, req.password, workKey(req));
     await this.audit('login_ok', user.username, req.ip);
     this.log.info('login ok', { username: user.username, ip: req.ip });
     return { ...toAccount(user), credentialVersion };
@@ -193,9 +214,9 @@ export class AccountService {
     throw new SecureChatError(code);
   }
 
-  private async rehash(user: User, password: string): Promise<void> {
+  private async rehash(user: User, password: string, key: WorkKey): Promise<void> {
     try {
-      await this.storage.setPasswordHash(user.id, await hashPassword(password, this.params));
+      await this.storage.setPasswordHash(user.id, await this.hashFor(key, password));
       this.log.info('password hash upgraded to current scrypt parameters', { username: user.username });
     } catch (err) {
       // The login itself succeeded; the upgrade is retried next time.
@@ -210,17 +231,18 @@ export class AccountService {
    */
   async changePassword(req: ChangePasswordRequest): Promise<number> {
     await this.checkThrottle(req);
+    const key = { ip: req.ip, certificate: `account:${req.username}` };
     const user = await this.storage.getUserByName(req.username);
     if (!user) {
-      await this.equaliseTiming(req.oldPassword);
+      await this.equaliseTiming(key, req.oldPassword);
       return this.failLogin(req, 'unknown user (change password)');
     }
-    if (!(await verifyPassword(req.oldPassword, user.passwordHash))) return this.failLogin(req, 'wrong password (change password)');
+    if (!(await this.verifyFor(key, req.oldPassword, user.passwordHash))) return this.failLogin(req, 'wrong password (change password)');
     if (user.disabled) throw new SecureChatError('account_disabled');
     checkPasswordPolicy(req.newPassword, user.username);
     const version = await this.storage.changeCredentials(user.id, {
       kind: 'credentials_changed',
-      passwordHash: await hashPassword(req.newPassword, this.params),
+      passwordHash: await this.hashFor(key, req.newPassword),
       originSession: req.originSession ?? null,
     });
     this.throttle.recordSuccess(req);

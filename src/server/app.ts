@@ -13,6 +13,13 @@ import { Hub } from './hub.js';
 import { SecureChatError } from '../errors.js';
 import { DEFAULT_LIMITS, SecureChatServer, type ServerLimits } from './server.js';
 import { DEFAULT_CHAT_LIMITS, type ChatLimits, type ChatServices } from './services.js';
+import { ByteBudget } from './limits.js';
+import { DEFAULT_PASSWORD_WORK, PasswordWork, type PasswordWorkLimits } from './password-work.js';
+import { StorageQuota } from './storage-quota.js';
+import { UploadSpool, type SpoolLimits } from './upload-spool.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface ChatServerOptions {
   identity: LocalIdentity;
@@ -26,6 +33,10 @@ export interface ChatServerOptions {
   limits?: Partial<ServerLimits>;
   chat?: Partial<ChatLimits>;
   delivery?: Partial<DeliveryOptions>;
+  /** Where unfinished uploads are spooled (0700; created). Default: a fresh directory under the OS temp dir. */
+  spoolDir?: string;
+  spool?: Partial<SpoolLimits>;
+  passwordWork?: Partial<PasswordWorkLimits>;
 }
 
 export const DEFAULT_DELIVERY: DeliveryOptions = { highWaterBytes: 4 * 1024 * 1024, pageSize: 500, retryMs: 1000 };
@@ -42,16 +53,24 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
   }
   // A file chunk must fit in one record, whatever the two settings say.
   limits.fileChunkBytes = Math.min(limits.fileChunkBytes, maxFrameSize - CHUNK_HEADROOM);
+  limits.maxResponseBytes = Math.min(options.chat?.maxResponseBytes ?? Infinity, maxFrameSize - CHUNK_HEADROOM);
   const hub = new Hub();
   const delivery = new Delivery(storage, hub, log.child({ component: 'delivery' }), { ...DEFAULT_DELIVERY, ...options.delivery });
   const services: ChatServices = {
     storage,
-    accounts: new AccountService({ storage, log: log.child({ component: 'accounts' }) }),
+    accounts: new AccountService({
+      storage,
+      log: log.child({ component: 'accounts' }),
+      work: new PasswordWork({ ...DEFAULT_PASSWORD_WORK, ...options.passwordWork }),
+    }),
     accountEvents: new AccountWatcher(storage, hub, log.child({ component: 'accounts' })),
     hub,
     delivery,
     members: new GroupMembers(storage),
     recentFiles: new RecentFiles(),
+    spool: new UploadSpool(options.spoolDir ?? mkdtempSync(join(tmpdir(), 'securechat-spool-')), options.spool),
+    quota: new StorageQuota(storage, limits.userQuotaBytes),
+    downloadBytes: new ByteBudget(limits.maxDownloadBytes),
     limits,
     log,
   };
@@ -66,6 +85,7 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
     services,
     commands: chatCommands,
   });
+  server.once('closed', () => services.spool.close());
   server.once('closing', () => services.accountEvents.stop());
   return server;
 }

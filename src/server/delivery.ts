@@ -144,7 +144,7 @@ export class Delivery {
       return;
     }
     if (view.id <= (state.sentUpto.get(view.conversationId) ?? 0)) return;
-    if (session.channel.bufferedBytes > this.options.highWaterBytes) {
+    if (this.backlogged(session)) {
       this.log.info('slow reader: switching session to catch-up', { session: session.id, user: session.username, buffered: session.channel.bufferedBytes });
       state.mode = 'catchup';
       state.dirty = true;
@@ -152,6 +152,11 @@ export class Delivery {
     }
     session.sendEncoded(encodedPush(dmRecipient));
     state.sentUpto.set(view.conversationId, view.id);
+  }
+
+  /** The session's send path is past its bound (or ours): pushes wait for 'drain' and a catch-up. */
+  private backlogged(session: Session): boolean {
+    return session.sendBacklogged || session.channel.bufferedBytes > this.options.highWaterBytes;
   }
 
   private resume(session: Session): void {
@@ -170,12 +175,14 @@ export class Delivery {
         const page = await this.storage.pendingFor(userId, this.options.pageSize);
         if (session.closed || this.states.get(session) !== state) return;
         for (const view of page) {
+          // Mid-page too: a page of large messages must not outgrow the session's send bound.
+          if (this.backlogged(session)) return;
           if (view.id <= (state.sentUpto.get(view.conversationId) ?? 0)) continue;
           session.send(messagePush(view, session.username));
           state.sentUpto.set(view.conversationId, view.id);
         }
         // Wait for 'drain' (slow reader) or for the client's ack of a full page (flow control).
-        if (session.channel.bufferedBytes > this.options.highWaterBytes) return;
+        if (this.backlogged(session)) return;
         if (page.length >= this.options.pageSize) return;
         if (!state.dirty) {
           state.mode = 'live';

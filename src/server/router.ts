@@ -24,8 +24,11 @@ export interface CommandSpec<Ctx, S extends Schema = Schema> {
   schema: S;
   /** True when the request carries binary data (file chunks); otherwise binary data is refused. */
   binary?: boolean;
-  /** Rate-limit tokens the request costs (default 1; file chunks 0, bounded by in-flight bytes). */
-  cost?: number;
+  /**
+   * Rate-limit tokens the request costs, in proportion to its work (default 1): a number, or a
+   * function of the validated parameters and binary data (a chunk's bytes, a history page's size).
+   */
+  cost?: number | ((params: Params<S>, data: Buffer | undefined) => number);
   handler: (ctx: Ctx, params: Params<S>, data: Buffer | undefined) => Promise<unknown> | unknown;
 }
 
@@ -64,17 +67,26 @@ export class Router<Ctx extends { session: RoutedSession }> {
       if (!spec) throw new SecureChatError('unknown_command', `Unknown command "${String(msg.type).slice(0, 40)}".`);
       if (spec.requires === 'login' && !ctx.session.loggedIn) throw new SecureChatError('not_logged_in');
       if (data !== undefined && !spec.binary) throw new SecureChatError('bad_request', `"${spec.type}" takes no binary data.`);
-      ctx.session.admit(spec.cost ?? 1, bytes);
-      admitted = true;
       const params = validateParams(spec.schema, msg);
+      ctx.session.admit(typeof spec.cost === 'function' ? spec.cost(params, data) : (spec.cost ?? 1), bytes);
+      admitted = true;
       const result = await spec.handler(ctx, params, data);
       ctx.session.send({ type: 'response', id, ok: true, result: result ?? null });
     } catch (err) {
-      const scErr = toSecureChatError(err);
+      let scErr = toSecureChatError(err);
+      if (!admitted && scErr.code !== 'rate_limited') {
+        // Refused before its own price was paid (unknown command, bad parameters…): still not free.
+        try {
+          ctx.session.admit(1, 0);
+        } catch (rateErr) {
+          scErr = toSecureChatError(rateErr);
+        }
+      }
       if (scErr.code === 'internal') {
         this.log.error('handler failed', { command: msg.type, user: ctx.session.username, error: String((err as Error)?.stack ?? err) });
       } else {
-        this.log.info('request refused', { command: msg.type, user: ctx.session.username, code: scErr.code, reason: scErr.reason });
+        // A flood of refusals must not become a flood of log lines: rate_limited goes to debug.
+        this.log.log(scErr.code === 'rate_limited' ? 'debug' : 'info', 'request refused', { command: msg.type, user: ctx.session.username, code: scErr.code, reason: scErr.reason });
       }
       ctx.session.send({ type: 'response', id, ok: false, error: scErr.toJSON() });
     } finally {

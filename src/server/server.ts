@@ -14,16 +14,17 @@ import { encodeFrame } from '../protocol/frame.js';
 import { ReplayGuard } from '../protocol/replay-guard.js';
 import { serverHandshake } from '../protocol/handshake.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME, DEFAULT_REPLAY_WINDOW_MS, type LocalIdentity } from '../protocol/types.js';
-import { HandshakeLimiter } from './limits.js';
+import { ConnectionCounts, FdBudget, HandshakeLimiter } from './limits.js';
 import type { RateLimits } from './rate.js';
+import { RefusalLog } from './refusal-log.js';
 import type { CommandSpec } from './router.js';
 import { Router } from './router.js';
 import { CrlMonitor } from './crl-monitor.js';
 import { crlStatus, type CrlStatus } from './crl-status.js';
 import { Revalidator } from './revalidation.js';
-import { Session, identityFromPath, type PeerIdentity } from './session.js';
+import { DEFAULT_SEND_LIMITS, Session, identityFromPath, type PeerIdentity, type SendLimits } from './session.js';
 
-export interface ServerLimits {
+export interface ServerLimits extends SendLimits {
   maxFrameSize: number;
   handshakeTimeoutMs: number;
   maxHandshakes: number;
@@ -32,6 +33,20 @@ export interface ServerLimits {
   pingIntervalMs: number;
   replayWindowMs: number;
   replayCacheSize: number;
+  /** Share of the replay cache one source address may fill (then its hellos get `busy`). */
+  replayCachePerIp: number;
+  /** Connections (handshaking or established) in total; more are refused with `busy`. */
+  maxSessions: number;
+  /** Connections from one address, silent sockets included. */
+  maxSessionsPerIp: number;
+  /** Established sessions of one client certificate. */
+  maxSessionsPerCertificate: number;
+  /** Established sessions of one account name (all its certificates). */
+  maxSessionsPerUser: number;
+  /** File descriptors kept free below the soft RLIMIT_NOFILE: new connections get `busy` first. */
+  fdReserve: number;
+  /** Refused connections/handshakes: the first 20 per interval are logged, the rest summed up in one line. */
+  refusalLogIntervalMs: number;
   rate: RateLimits;
 }
 
@@ -44,6 +59,14 @@ export const DEFAULT_LIMITS: ServerLimits = {
   pingIntervalMs: 30_000,
   replayWindowMs: DEFAULT_REPLAY_WINDOW_MS,
   replayCacheSize: 1_000_000,
+  replayCachePerIp: 100_000,
+  maxSessions: 10_000,
+  maxSessionsPerIp: 512,
+  maxSessionsPerCertificate: 32,
+  maxSessionsPerUser: 64,
+  fdReserve: 128,
+  refusalLogIntervalMs: 10_000,
+  ...DEFAULT_SEND_LIMITS,
   rate: { requestsPerSecond: 50, burst: 200, maxInflightBytes: 8 * 1024 * 1024 },
 };
 
@@ -75,6 +98,11 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
   /** One child logger for every handshake: building a winston child per connection is wasted work. */
   private readonly handshakeLog: Logger;
   private readonly limiter: HandshakeLimiter;
+  private readonly perIp = new ConnectionCounts();
+  private readonly perCertificate = new ConnectionCounts();
+  private readonly perUser = new ConnectionCounts();
+  private readonly fds: FdBudget;
+  private readonly refusals: RefusalLog;
   private readonly replayGuard: ReplayGuard;
   private readonly router: Router<HandlerContext<Services>>;
   private readonly pending = new Set<Duplex>();
@@ -92,7 +120,13 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     this.log = componentLogger(options.log, 'server');
     this.handshakeLog = componentLogger(options.log, 'handshake');
     this.limiter = new HandshakeLimiter(this.limits);
-    this.replayGuard = new ReplayGuard({ windowMs: this.limits.replayWindowMs, maxEntries: this.limits.replayCacheSize });
+    this.fds = new FdBudget(this.limits.fdReserve);
+    this.refusals = new RefusalLog(this.handshakeLog, { intervalMs: this.limits.refusalLogIntervalMs });
+    this.replayGuard = new ReplayGuard({
+      windowMs: this.limits.replayWindowMs,
+      maxEntries: this.limits.replayCacheSize,
+      maxEntriesPerSource: this.limits.replayCachePerIp,
+    });
     this.router = new Router(options.commands, componentLogger(options.log, 'router'));
     this.identity = options.identity;
     this.revalidator = new Revalidator({ verify: (path) => void options.trust.verifyDer(path, { purpose: 'client' }), log: this.log });
@@ -119,18 +153,42 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
 
   /** Serves one connection over any duplex stream. */
   handle(stream: Duplex, ip = 'unknown'): void {
-    if (this.closing || !this.limiter.tryAcquire(ip)) {
-      const code = this.closing ? 'shutting_down' : 'busy';
-      this.log.warn('connection refused before handshake', { ip, code, inProgress: this.limiter.inProgress });
-      this.refuse(stream, new SecureChatError(code));
+    const refusal = this.admissionRefusal(ip);
+    if (refusal) {
+      this.refusals.warn(refusal.reason ?? refusal.code, 'connection refused before handshake', {
+        ip, code: refusal.code, reason: refusal.reason, inProgress: this.limiter.inProgress,
+      });
+      this.refuse(stream, refusal);
       return;
     }
+    const ticket = this.limiter.tryAcquire(ip, () => {
+      // A newcomer from a less greedy address took this slot: end this handshake now.
+      this.refusals.warn('handshake_evicted', 'pending handshake evicted for a fairer share', { ip });
+      this.refuse(stream, new SecureChatError('busy', undefined, { reason: 'evicted' }));
+    });
+    if (!ticket) {
+      this.refusals.warn('handshake_slots', 'connection refused before handshake', { ip, code: 'busy', reason: 'handshake_slots', inProgress: this.limiter.inProgress });
+      this.refuse(stream, new SecureChatError('busy', undefined, { reason: 'handshake_slots' }));
+      return;
+    }
+    this.trackConnection(stream, ip);
     this.pending.add(stream);
     const sessionId = randomUUID();
+    // Counted against its certificate and account from verification on (before the welcome), so
+    // concurrent handshakes cannot all slip under the cap; given back if the handshake then fails.
+    let counted: PeerIdentity | null = null;
     serverHandshake<PeerIdentity>(stream, {
       identity: this.identity,
-      verifyPeer: (chain) => this.verifyClient(chain),
+      verifyPeer: (chain) => {
+        const peer = this.verifyClient(chain);
+        const capped = this.sessionCapRefusal(peer);
+        if (capped) throw capped;
+        this.countPeer(peer, 1);
+        counted = peer;
+        return peer;
+      },
       replayGuard: this.replayGuard,
+      source: ip,
       timeoutMs: this.limits.handshakeTimeoutMs,
       replayWindowMs: this.limits.replayWindowMs,
       maxFrameSize: this.limits.maxFrameSize,
@@ -139,8 +197,9 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     }).then(
       (channel) => {
         this.pending.delete(stream);
-        this.limiter.release(ip);
+        this.limiter.release(ticket);
         if (this.closing) {
+          this.countPeer(channel.peer, -1);
           channel.fail(new SecureChatError('shutting_down'));
           return;
         }
@@ -148,19 +207,65 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
       },
       (err: unknown) => {
         this.pending.delete(stream);
-        this.limiter.release(ip);
+        this.limiter.release(ticket);
+        if (counted) this.countPeer(counted, -1);
         const scErr = toSecureChatError(err);
+        const code = scErr.reason ? `${scErr.code}:${scErr.reason}` : scErr.code;
         if (scErr.details?.['fromPeer'] === true) {
-          this.log.warn(`client refused the handshake: ${scErr.code}${scErr.reason ? ` (${scErr.reason})` : ''}`, { ip });
+          this.refusals.warn(code, `client refused the handshake: ${scErr.code}${scErr.reason ? ` (${scErr.reason})` : ''}`, { ip });
         } else if (scErr.code === 'bad_certificate') {
-          this.log.warn(`[Server] Certificate validation failed: ${scErr.reason ?? 'unknown'}`, { ip, reason: scErr.reason });
+          this.refusals.warn(code, `[Server] Certificate validation failed: ${scErr.reason ?? 'unknown'}`, { ip, reason: scErr.reason });
         } else {
-          this.log.warn('handshake failed', { ip, code: scErr.code, reason: scErr.reason });
+          this.refusals.warn(code, 'handshake failed', { ip, code: scErr.code, reason: scErr.reason });
         }
         if (scErr.details?.['fromPeer'] !== true) this.emit('handshakeFailed', scErr, ip);
         else this.emit('handshakeRefusedByClient', scErr, ip);
       },
     );
+  }
+
+  /** The cheap checks at accept: shutting down, total connections, descriptors, this address's share. */
+  private admissionRefusal(ip: string): SecureChatError | null {
+    if (this.closing) return new SecureChatError('shutting_down');
+    if (this.sessions.size + this.pending.size >= this.limits.maxSessions) return new SecureChatError('busy', undefined, { reason: 'max_sessions' });
+    if (!this.fds.hasRoom()) return new SecureChatError('busy', undefined, { reason: 'fd_reserve' });
+    if (this.perIp.get(ip) >= this.limits.maxSessionsPerIp) return new SecureChatError('busy', undefined, { reason: 'sessions_per_address' });
+    return null;
+  }
+
+  /** Caps that need the verified certificate: sessions per certificate and per account name. */
+  private sessionCapRefusal(peer: PeerIdentity): SecureChatError | null {
+    if (this.perCertificate.get(peer.fingerprint) >= this.limits.maxSessionsPerCertificate) {
+      return new SecureChatError('busy', 'Too many sessions with this certificate; close one first.', { reason: 'sessions_per_certificate' });
+    }
+    if (this.perUser.get(peer.username) >= this.limits.maxSessionsPerUser) {
+      return new SecureChatError('busy', 'Too many sessions for this account; close one first.', { reason: 'sessions_per_user' });
+    }
+    return null;
+  }
+
+  private countPeer(peer: PeerIdentity, by: 1 | -1): void {
+    if (by > 0) {
+      this.perCertificate.add(peer.fingerprint);
+      this.perUser.add(peer.username);
+    } else {
+      this.perCertificate.remove(peer.fingerprint);
+      this.perUser.remove(peer.username);
+    }
+  }
+
+  /** Counts the connection against its address (and the fd budget) until the stream closes. */
+  private trackConnection(stream: Duplex, ip: string): void {
+    this.perIp.add(ip);
+    this.fds.opened();
+    let done = false;
+    const release = (): void => {
+      if (done) return;
+      done = true;
+      this.perIp.remove(ip);
+      this.fds.closed();
+    };
+    stream.once('close', release);
   }
 
   async listen(port: number, host = '127.0.0.1'): Promise<net.AddressInfo> {
@@ -187,6 +292,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     this.closing = true;
     this.emit('closing');
     clearInterval(this.keepalive);
+    this.refusals.flush();
     this.crl?.stop();
     this.revalidator.stop();
     const tcp = this.tcp;
@@ -202,6 +308,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     );
     await Promise.all(closedSessions);
     await stopped;
+    this.emit('closed');
   }
 
   private verifyClient(chain: Buffer[]): PeerIdentity {
@@ -257,9 +364,10 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     this.revalidator.track(session);
     this.log.info('session started', { session: session.id, user: session.username, ip: session.ip });
     const ctx: HandlerContext<Services> = { session, services: this.options.services };
-    session.on('request', (msg, data) => void this.router.dispatch(ctx, msg, data));
+    session.on('request', (msg, data) => session.track(this.router.dispatch(ctx, msg, data)));
     session.on('close', (err?: SecureChatError) => {
       this.sessions.delete(session);
+      this.countPeer(session.identity, -1);
       this.revalidator.untrack(session);
       this.log.info('session ended', { session: session.id, user: session.username, code: err?.code });
       this.emit('sessionClosed', session, err);

@@ -7,7 +7,10 @@ import type { Delivery } from './delivery.js';
 import type { GroupMembers } from './group-members.js';
 import type { RecentFiles } from './recent-files.js';
 import type { Hub } from './hub.js';
+import type { ByteBudget } from './limits.js';
 import type { HandlerContext } from './server.js';
+import type { StorageQuota } from './storage-quota.js';
+import type { UploadSpool } from './upload-spool.js';
 
 export interface ChatLimits {
   /** Largest text of one message, in UTF-8 bytes. */
@@ -18,6 +21,14 @@ export interface ChatLimits {
   fileChunkBytes: number;
   /** File transfers a session may have open at once. */
   maxOpenTransfers: number;
+  /** Largest response JSON (frame limit minus record overhead): history pages are cut to fit. */
+  maxResponseBytes: number;
+  /** Downloads (file_get) a session may run at once: each holds a whole file while it streams. */
+  maxOpenDownloads: number;
+  /** Bytes of stored files held in memory for downloads at once, server-wide; more get `busy`. */
+  maxDownloadBytes: number;
+  /** Bytes of files one user may have stored (plus their unfinished uploads); more get `quota_exceeded`. */
+  userQuotaBytes: number;
 }
 
 export const DEFAULT_CHAT_LIMITS: ChatLimits = {
@@ -26,6 +37,11 @@ export const DEFAULT_CHAT_LIMITS: ChatLimits = {
   // Capped by createChatServer to the frame limit minus room for the chunk's header.
   fileChunkBytes: 1024 * 1024,
   maxOpenTransfers: 4,
+  // Set by createChatServer from the frame limit.
+  maxResponseBytes: 1024 * 1024 - 16 * 1024,
+  maxOpenDownloads: 2,
+  maxDownloadBytes: 256 * 1024 * 1024,
+  userQuotaBytes: 1024 * 1024 * 1024,
 };
 
 export interface ChatServices {
@@ -39,6 +55,11 @@ export interface ChatServices {
   members: GroupMembers;
   /** Files just stored, so downloads right after an upload need not read them back. */
   recentFiles: RecentFiles;
+  /** Unfinished uploads, on disk, with their byte budgets. */
+  spool: UploadSpool;
+  quota: StorageQuota;
+  /** Server-wide bytes of files held for downloads. */
+  downloadBytes: ByteBudget;
   limits: ChatLimits;
   log: Logger;
 }

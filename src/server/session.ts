@@ -2,6 +2,14 @@
  * One authenticated connection: owns the channel, keeps it alive with ping/pong, closes it when
  * idle, and hands every request to the router. Knows its certificate identity from the handshake;
  * login state is set by the auth handlers.
+ *
+ * The session is the one send path (DESIGN.md §6): responses, pushes, pongs and file data all go
+ * through `send`, which watches the socket's backlog. Past `maxSendQueueBytes` the session stops
+ * reading new requests until the socket drains; a backlog that does not drain within
+ * `sendStallTimeoutMs`, or that grows past twice the bound, closes the session with `slow_reader`.
+ * Reading also stops while `maxConcurrentRequests` are being handled, and briefly for a client that
+ * keeps sending after being told `rate_limited`. So what a session can make the server hold is
+ * bounded whatever it sends (README, "Limits enforced by the server").
  */
 import { EventEmitter } from 'node:events';
 import { SecureChatError } from '../errors.js';
@@ -35,13 +43,35 @@ export function identityFromPath(path: readonly ParsedCert[]): PeerIdentity {
   };
 }
 
-export interface SessionOptions {
+export interface SendLimits {
+  /** Bytes queued on the socket above which the session stops reading requests (and pushes go to catch-up). */
+  maxSendQueueBytes: number;
+  /** A backlog above the bound that does not drain within this long closes the session (`slow_reader`). */
+  sendStallTimeoutMs: number;
+  /** Requests of one session handled at once; more wait unread in the socket. */
+  maxConcurrentRequests: number;
+}
+
+export const DEFAULT_SEND_LIMITS: SendLimits = {
+  maxSendQueueBytes: 4 * 1024 * 1024,
+  sendStallTimeoutMs: 30_000,
+  maxConcurrentRequests: 16,
+};
+
+export interface SessionOptions extends Partial<SendLimits> {
   rate: RateLimits;
   idleTimeoutMs: number;
   pingIntervalMs: number;
+  /** The largest record: the hard cap on the backlog leaves room for one more. */
+  maxFrameSize?: number;
   log: Logger;
   ip: string;
 }
+
+/** Cost in rate tokens of answering one ping: small, but not free. */
+const PING_COST = 1;
+/** Longest a rate-limited client is left unread at once. */
+const MAX_RATE_HOLD_MS = 1000;
 
 export class Session extends EventEmitter {
   readonly id: string;
@@ -53,6 +83,12 @@ export class Session extends EventEmitter {
   credentialVersion = 0;
   private lastHeard = Date.now();
   private readonly rate: SessionRate;
+  private readonly sendLimits: SendLimits;
+  private readonly hardCapBytes: number;
+  private backlogged = false;
+  private stallTimer: NodeJS.Timeout | null = null;
+  private inflightRequests = 0;
+  private rateHold: NodeJS.Timeout | null = null;
 
   constructor(
     readonly channel: SecureChannel<PeerIdentity>,
@@ -63,11 +99,38 @@ export class Session extends EventEmitter {
     this.ip = options.ip;
     this.identity = channel.peer;
     this.rate = new SessionRate(options.rate);
+    this.sendLimits = {
+      maxSendQueueBytes: options.maxSendQueueBytes ?? DEFAULT_SEND_LIMITS.maxSendQueueBytes,
+      sendStallTimeoutMs: options.sendStallTimeoutMs ?? DEFAULT_SEND_LIMITS.sendStallTimeoutMs,
+      maxConcurrentRequests: options.maxConcurrentRequests ?? DEFAULT_SEND_LIMITS.maxConcurrentRequests,
+    };
+    this.hardCapBytes = 2 * this.sendLimits.maxSendQueueBytes + (options.maxFrameSize ?? 1024 * 1024);
     channel.on('message', (msg: AppMessage, data: Buffer | undefined) => this.onMessage(msg, data));
     channel.on('close', (err?: SecureChatError) => {
+      this.clearTimers();
       this.emit('close', err);
     });
-    channel.on('drain', () => this.emit('drain'));
+    channel.on('drain', () => this.onDrain());
+  }
+
+  /** True while the socket holds more than the bound: pushes should wait (catch-up), not queue. */
+  get sendBacklogged(): boolean {
+    return this.backlogged || this.channel.bufferedBytes > this.sendLimits.maxSendQueueBytes;
+  }
+
+  /** Requests being handled now (the router's dispatch promises not yet settled). */
+  get requestsInFlight(): number {
+    return this.inflightRequests;
+  }
+
+  /** The router's work for one request: counted, so reading stops at maxConcurrentRequests. */
+  track(work: Promise<unknown>): void {
+    this.inflightRequests++;
+    this.updateReading();
+    void work.finally(() => {
+      this.inflightRequests--;
+      this.updateReading();
+    });
   }
 
   get username(): string {
@@ -84,17 +147,25 @@ export class Session extends EventEmitter {
 
   send(msg: AppMessage, data?: Buffer): boolean {
     if (this.channel.closed) return false;
-    return this.channel.send(msg, data);
+    const ok = this.channel.send(msg, data);
+    return this.afterWrite() && ok;
   }
 
   /** `send` for a message already JSON-encoded once for many sessions (SecureChannel.sendEncoded). */
   sendEncoded(json: Buffer, data?: Buffer): boolean {
     if (this.channel.closed) return false;
-    return this.channel.sendEncoded(json, data);
+    const ok = this.channel.sendEncoded(json, data);
+    return this.afterWrite() && ok;
   }
 
   admit(cost: number, bytes: number): void {
-    this.rate.admit(cost, bytes);
+    try {
+      this.rate.admit(cost, bytes, this.loggedIn);
+    } catch (err) {
+      // A client that keeps sending after rate_limited is not read until its bucket refills.
+      if (this.rate.refusedInARow > Math.max(20, this.rate.burst / 4)) this.holdReading(err);
+      throw err;
+    }
   }
 
   settle(bytes: number): void {
@@ -109,10 +180,67 @@ export class Session extends EventEmitter {
     this.channel.close();
   }
 
+  /** False once the backlog closed the session; past the bound, reading stops until 'drain'. */
+  private afterWrite(): boolean {
+    const queued = this.channel.bufferedBytes;
+    if (queued > this.hardCapBytes) {
+      this.options.log.info('closing a session that does not read', { session: this.id, user: this.username, queuedBytes: queued });
+      this.fail(new SecureChatError('slow_reader', undefined, { reason: 'backlog', details: { queuedBytes: queued } }));
+      return false;
+    }
+    if (queued > this.sendLimits.maxSendQueueBytes && !this.backlogged) {
+      this.backlogged = true;
+      this.stallTimer = setTimeout(() => {
+        this.options.log.info('closing a session whose backlog did not drain', { session: this.id, user: this.username, queuedBytes: this.channel.bufferedBytes });
+        this.fail(new SecureChatError('slow_reader', undefined, { reason: 'stalled', details: { queuedBytes: this.channel.bufferedBytes } }));
+      }, this.sendLimits.sendStallTimeoutMs);
+      this.stallTimer.unref();
+      this.updateReading();
+    }
+    return true;
+  }
+
+  private onDrain(): void {
+    if (this.backlogged) {
+      this.backlogged = false;
+      if (this.stallTimer) clearTimeout(this.stallTimer);
+      this.stallTimer = null;
+      this.updateReading();
+    }
+    this.emit('drain');
+  }
+
+  private holdReading(err: unknown): void {
+    if (this.rateHold || this.channel.closed) return;
+    const retry = Number((err as SecureChatError).details?.['retryAfterMs'] ?? 100);
+    this.rateHold = setTimeout(() => {
+      this.rateHold = null;
+      this.updateReading();
+    }, Math.min(MAX_RATE_HOLD_MS, Math.max(50, retry)));
+    this.rateHold.unref();
+    this.updateReading();
+  }
+
+  /** One place decides whether the peer is read: backlog, concurrent requests, rate hold. */
+  private updateReading(): void {
+    if (this.channel.closed) return;
+    const hold = this.backlogged || this.rateHold !== null || this.inflightRequests >= this.sendLimits.maxConcurrentRequests;
+    if (hold) this.channel.pauseReading();
+    else if (this.channel.readingPaused) this.channel.resumeReading();
+  }
+
+  private clearTimers(): void {
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    if (this.rateHold) clearTimeout(this.rateHold);
+    this.stallTimer = null;
+    this.rateHold = null;
+  }
+
   private onMessage(msg: AppMessage, data: Buffer | undefined): void {
     this.lastHeard = Date.now();
     if (msg.type === 'ping') {
-      this.send({ type: 'pong' });
+      // A ping costs tokens like a request; past the budget it is dropped (there is no reply to refuse with).
+      if (this.rate.tryTake(PING_COST, this.loggedIn)) this.send({ type: 'pong' });
       return;
     }
     if (msg.type === 'pong') return;

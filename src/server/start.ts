@@ -5,7 +5,7 @@
  */
 import { createPublicKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ServerConfig } from '../config.js';
 import { SecureChatError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -20,7 +20,7 @@ import type { Storage } from '../storage/types.js';
 import { createChatServer } from './app.js';
 import { openNamedStorage } from './db-target.js';
 import { reopenLogFile } from './log-file.js';
-import type { SecureChatServer } from './server.js';
+import type { SecureChatServer, ServerLimits } from './server.js';
 import type { ChatServices } from './services.js';
 
 export interface RunningServer {
@@ -62,6 +62,37 @@ export function loadTrust(certsDir: string, opts: { maxChainDepth?: number } = {
   return hasCrl ? { trust, crlFile } : { trust };
 }
 
+/** `auto`: a spool/ directory beside the SQLite database (the data directory), else data/spool. */
+export function spoolDirFor(config: Pick<ServerConfig, 'spoolDir' | 'db'>): string {
+  if (config.spoolDir !== 'auto') return config.spoolDir;
+  const sqlitePath = config.db.startsWith('sqlite:') ? config.db.slice('sqlite:'.length) : '';
+  return sqlitePath && sqlitePath !== ':memory:' ? join(dirname(sqlitePath), 'spool') : join('data', 'spool');
+}
+
+/** The per-session and per-source limits of ServerLimits, from the config (README "Limits enforced by the server"). */
+function hostileClientLimits(config: ServerConfig): Partial<ServerLimits> {
+  return {
+    rate: {
+      requestsPerSecond: config.requestsPerSecond,
+      burst: config.requestBurst,
+      maxInflightBytes: config.maxInflightBytes,
+      preLoginRequestsPerSecond: config.preLoginRequestsPerSecond,
+      preLoginBurst: config.preLoginBurst,
+    },
+    maxSendQueueBytes: config.maxSendQueueBytes,
+    sendStallTimeoutMs: config.sendStallTimeoutMs,
+    maxConcurrentRequests: config.maxConcurrentRequests,
+    maxSessions: config.maxSessions,
+    maxSessionsPerIp: config.maxSessionsPerIp,
+    maxSessionsPerCertificate: config.maxSessionsPerCertificate,
+    maxSessionsPerUser: config.maxSessionsPerUser,
+    fdReserve: config.fdReserve,
+    replayCacheSize: config.replayCacheSize,
+    replayCachePerIp: config.replayCachePerIp,
+    refusalLogIntervalMs: config.refusalLogIntervalMs,
+  };
+}
+
 export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
   if (!caExists(config.certs)) {
     if (!config.autoGenerateCerts) {
@@ -93,9 +124,27 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       maxHandshakes: config.maxHandshakes,
       maxHandshakesPerIp: config.maxHandshakesPerIp,
       replayWindowMs: config.replayWindowMs,
-      rate: { requestsPerSecond: config.requestsPerSecond, burst: config.requestBurst, maxInflightBytes: 8 * 1024 * 1024 },
+      ...hostileClientLimits(config),
     },
-    chat: { maxFileBytes: config.maxFileBytes, maxTextBytes: config.maxTextBytes },
+    chat: {
+      maxFileBytes: config.maxFileBytes,
+      maxTextBytes: config.maxTextBytes,
+      userQuotaBytes: config.userQuotaBytes,
+      maxOpenDownloads: config.maxOpenDownloads,
+      maxDownloadBytes: config.maxDownloadBytes,
+    },
+    spoolDir: spoolDirFor(config),
+    spool: {
+      maxSpoolBytesPerSession: config.maxSpoolBytesPerSession,
+      maxSpoolBytesPerUser: config.maxSpoolBytesPerUser,
+      maxSpoolBytes: config.maxSpoolBytes,
+      uploadIdleTimeoutMs: config.uploadIdleTimeoutMs,
+    },
+    passwordWork: {
+      maxConcurrent: config.passwordHashConcurrency,
+      maxPerAddress: config.passwordHashesPerIp,
+      maxPerCertificate: config.passwordHashesPerCertificate,
+    },
   });
   let address;
   try {

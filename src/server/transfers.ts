@@ -1,12 +1,14 @@
 /**
  * Per-session file transfer state. An upload is offered (name, size, sha256 fixed up front), fed
  * strictly in order, hashed as it arrives, and checked before it goes anywhere near storage.
- * A session's transfers die with it: nothing half-received outlives the connection.
+ * A session's transfers die with it: nothing half-received outlives the connection. The bytes
+ * received so far are spooled to disk (upload-spool.ts), never held in memory.
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { SecureChatError } from '../errors.js';
 import type { FileMeta } from '../storage/types.js';
 import type { Recipient } from './delivery.js';
+import type { SpoolFile } from './upload-spool.js';
 
 export const MAX_FILE_NAME_BYTES = 255;
 
@@ -40,26 +42,32 @@ export interface OfferedFile {
   sha256: string;
 }
 
+/**
+ * One upload. Chunks are checked and hashed in arrival order, synchronously (so two chunks can
+ * never interleave), and written to the upload's spool file: the content is on disk, not in RAM,
+ * until file_complete reads it back once to store it.
+ */
 export class Upload {
   readonly id = randomBytes(16).toString('hex');
-  private chunks: Buffer[] = [];
   private readonly hash: Hash = createHash('sha256');
-  private content: Buffer | null = null;
+  private digest: string | null = null;
   received = 0;
   /** Set while file_complete runs, so a second complete or a late chunk cannot interleave. */
   completing = false;
   /** Set once storage holds the content, so a retried file_complete does not store it twice. */
   stored: FileMeta | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly userId: number,
     readonly target: TransferTarget,
     readonly file: OfferedFile,
+    private readonly spool: SpoolFile,
   ) {}
 
-  /** Takes the next chunk; it must start exactly where the previous one ended. */
-  append(offset: number, data: Buffer, maxChunkBytes: number): void {
-    if (this.completing || this.content) throw new SecureChatError('bad_request', 'The transfer is already being completed.');
+  /** Takes the next chunk; it must start exactly where the previous one ended. Resolves once spooled. */
+  append(offset: number, data: Buffer, maxChunkBytes: number): Promise<void> {
+    if (this.completing || this.digest !== null) throw new SecureChatError('bad_request', 'The transfer is already being completed.');
     if (offset !== this.received) {
       throw new SecureChatError('bad_request', `Chunk at offset ${offset}, expected ${this.received}.`, { details: { expected: this.received } });
     }
@@ -69,21 +77,35 @@ export class Upload {
     if (this.received + data.length > this.file.size) {
       throw new SecureChatError('file_too_large', `More data than the ${this.file.size} bytes offered.`, { details: { size: this.file.size } });
     }
-    this.chunks.push(data);
     this.hash.update(data);
     this.received += data.length;
+    return this.spool.write(offset, data);
   }
 
-  /** The whole content, once its size and sha256 match the offer; checksum_mismatch otherwise. */
-  verifiedContent(): Buffer {
-    if (this.content) return this.content;
+  /** The whole content, read back from the spool once its size and sha256 match the offer. */
+  async verifiedContent(): Promise<Buffer> {
     if (this.received !== this.file.size) {
       throw new SecureChatError('checksum_mismatch', `Received ${this.received} of the ${this.file.size} bytes offered.`, { reason: 'size' });
     }
-    if (this.hash.digest('hex') !== this.file.sha256) throw new SecureChatError('checksum_mismatch', undefined, { reason: 'sha256' });
-    this.content = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.received);
-    this.chunks = [];
-    return this.content;
+    this.digest ??= this.hash.digest('hex');
+    if (this.digest !== this.file.sha256) throw new SecureChatError('checksum_mismatch', undefined, { reason: 'sha256' });
+    const content = await this.spool.content();
+    if (content.length !== this.file.size) throw new SecureChatError('io_error', 'The spooled upload is incomplete.');
+    return content;
+  }
+
+  /** (Re)starts the idle timer: `onIdle` runs if no chunk arrives within `ms`. */
+  touch(ms: number, onIdle: () => void): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(onIdle, ms);
+    this.idleTimer.unref();
+  }
+
+  /** Frees the spool file and its reservation. */
+  dispose(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    this.spool.dispose();
   }
 }
 
@@ -96,15 +118,25 @@ export class SessionTransfers {
   private readonly uploads = new Map<string, Upload>();
   private downloads = 0;
 
-  open(userId: number, target: TransferTarget, file: OfferedFile, maxOpen: number): Upload {
+  /** Opens an upload spooled to `spool` (which reserves its bytes); it is dropped after `idleMs` without a chunk. */
+  open(userId: number, target: TransferTarget, file: OfferedFile, maxOpen: number, spool: SpoolFile, idleMs: number): Upload {
     if (this.uploads.size >= maxOpen) {
+      spool.dispose();
       throw new SecureChatError('rate_limited', `At most ${maxOpen} file transfers may be open at once; complete one first.`, {
         details: { maxOpenTransfers: maxOpen },
       });
     }
-    const upload = new Upload(userId, target, file);
+    const upload = new Upload(userId, target, file, spool);
     this.uploads.set(upload.id, upload);
+    this.keepAlive(upload, idleMs);
     return upload;
+  }
+
+  /** Restarts the upload's idle timer (on every chunk). */
+  keepAlive(upload: Upload, idleMs: number): void {
+    upload.touch(idleMs, () => {
+      if (!upload.completing) this.drop(upload.id);
+    });
   }
 
   /** The caller's open upload; `not_found` for an unknown id (or one that belongs to another login). */
@@ -115,6 +147,7 @@ export class SessionTransfers {
   }
 
   drop(id: string): void {
+    this.uploads.get(id)?.dispose();
     this.uploads.delete(id);
   }
 
@@ -136,6 +169,7 @@ export class SessionTransfers {
   }
 
   clear(): void {
+    for (const upload of this.uploads.values()) upload.dispose();
     this.uploads.clear();
   }
 }

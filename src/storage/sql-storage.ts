@@ -542,6 +542,11 @@ export class SqlStorage implements Storage {
     return this.oneFile('id', id);
   }
 
+  async fileBytesOf(senderId: number): Promise<number> {
+    const row = first(await this.db.all<Row>('SELECT COALESCE(SUM(size), 0) AS bytes FROM files WHERE sender_id = ?', [senderId]));
+    return row ? num(row.bytes) : 0;
+  }
+
   getFileByUuid(uuid: string): Promise<StoredFile | null> {
     return this.oneFile('uuid', uuid);
   }

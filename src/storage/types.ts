@@ -278,6 +278,8 @@ export interface Storage {
   storeFile(file: NewFile): Promise<FileMeta>;
   getFile(id: number): Promise<StoredFile | null>;
   getFileByUuid(uuid: string): Promise<StoredFile | null>;
+  /** Total size of the files `senderId` has stored (the per-user storage quota counts this). */
+  fileBytesOf(senderId: number): Promise<number>;
 
   // --- audit ---
   audit(entry: NewAuditEntry): Promise<void>;

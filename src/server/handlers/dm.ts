@@ -66,8 +66,9 @@ export const dmCommands = [
     type: 'ack',
     requires: 'login',
     schema: ackSchema,
-    // Acks are the client's half of flow control; rate-limiting them would stall delivery.
-    cost: 0,
+    // An ack is a cursor write in the database: it costs like any request. Clients batch them
+    // (one per conversation per page), and a refused ack is made good by the next one (upto).
+    cost: 1,
     async handler(ctx, p) {
       if ((p.upto === undefined) === (p.upto_seq === undefined)) throw new SecureChatError('bad_request', 'ack needs exactly one of "upto" (a message id) or "upto_seq".');
       // Cursors are seqs; a seq names the newest message at or below it.

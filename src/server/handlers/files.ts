@@ -15,6 +15,10 @@ import { recipientsOf } from './groups.js';
 import { ackResult, clientMsgIdField, viewOf } from './dm.js';
 
 const transferId = { type: 'string', min: 1, max: 64 } as const;
+/** A file chunk costs one rate token per this many bytes (on top of the request's one). */
+const CHUNK_COST_BYTES = 256 * 1024;
+/** file_get reads a whole file and streams it: priced like several requests. */
+const FILE_GET_COST = 5;
 
 const offerSchema = {
   to: { type: 'string', min: 1, max: 64, optional: true },
@@ -92,6 +96,16 @@ function retryable(err: unknown): boolean {
   return err instanceof SecureChatError && (err.code === 'storage_unavailable' || err.code === 'rate_limited');
 }
 
+/** The size a file message announces (its body is the file's JSON), for budgeting before the read. */
+function offeredSize(body: string): number {
+  try {
+    const size = (JSON.parse(body) as { size?: unknown }).size;
+    return typeof size === 'number' && size >= 0 ? size : 0;
+  } catch {
+    return 0;
+  }
+}
+
 function waitForDrain(session: Session): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
@@ -116,8 +130,12 @@ export const fileCommands = [
       const name = sanitizeFileName(p.name);
       await checkSize(ctx, p.size);
       const target = await resolveTarget(ctx, p);
-      const { limits } = ctx.services;
-      const upload = transfersOf(ctx.session).open(userIdOf(ctx.session), target, { name, size: p.size, sha256: p.sha256.toLowerCase() }, limits.maxOpenTransfers);
+      const { limits, spool, quota } = ctx.services;
+      const me = userIdOf(ctx.session);
+      // Budgets before any byte moves: the quota (stored + reserved), then the spool's own budgets.
+      await quota.check(me, p.size, spool.reservedByUser(me));
+      const spooled = spool.reserve(ctx.session.id, me, p.size);
+      const upload = transfersOf(ctx.session).open(me, target, { name, size: p.size, sha256: p.sha256.toLowerCase() }, limits.maxOpenTransfers, spooled, spool.limits.uploadIdleTimeoutMs);
       return { transfer_id: upload.id, chunk_size: limits.fileChunkBytes };
     },
   }),
@@ -127,14 +145,19 @@ export const fileCommands = [
     requires: 'login',
     schema: { transfer_id: transferId, offset: { type: 'integer', min: 0 } },
     binary: true,
-    // Chunks are bounded by the in-flight byte budget, not by request tokens.
-    cost: 0,
-    // Deliberately synchronous: chunks are applied in arrival order, with no await to reorder them.
-    handler(ctx, p, data) {
+    // A quarter token for the request, plus one per 256 KiB carried: a full 1 MiB chunk costs 4.25.
+    cost: (_p, data) => 0.25 + (data?.length ?? 0) / CHUNK_COST_BYTES,
+    // Checked and hashed synchronously (in arrival order, nothing can reorder them), then spooled;
+    // the response waits for the write, so the chunk's bytes stay counted as in flight until then.
+    async handler(ctx, p, data) {
       if (data === undefined) throw new SecureChatError('bad_request', 'file_chunk carries its bytes as binary data.');
-      const upload = transfersOf(ctx.session).get(p.transfer_id, userIdOf(ctx.session));
-      upload.append(p.offset, data, ctx.services.limits.fileChunkBytes);
-      return { received: upload.received };
+      const transfers = transfersOf(ctx.session);
+      const upload = transfers.get(p.transfer_id, userIdOf(ctx.session));
+      const written = upload.append(p.offset, data, ctx.services.limits.fileChunkBytes);
+      transfers.keepAlive(upload, ctx.services.spool.limits.uploadIdleTimeoutMs);
+      const received = upload.received;
+      await written;
+      return { received };
     },
   }),
 
@@ -161,11 +184,14 @@ export const fileCommands = [
           transfers.drop(upload.id);
           return fileAck({ ...prior, duplicate: true });
         }
-        const content = upload.verifiedContent();
+        const content = await upload.verifiedContent();
         const audience = await currentAudience(ctx, upload);
         const { name, size, sha256 } = upload.file;
         if (!upload.stored) {
+          // Its own bytes are in the reservation: this catches what other sessions stored meanwhile.
+          await ctx.services.quota.check(upload.userId, 0, ctx.services.spool.reservedByUser(upload.userId));
           upload.stored = await storage.storeFile({ name, size, sha256, content, senderId: upload.userId });
+          ctx.services.quota.stored(upload.userId, size);
           ctx.services.recentFiles.add({ ...upload.stored, content });
         }
         const file = { uuid: upload.stored.uuid, name, size, sha256 };
@@ -193,10 +219,12 @@ export const fileCommands = [
     type: 'file_get',
     requires: 'login',
     schema: getSchema,
+    cost: FILE_GET_COST,
     async handler(ctx, p) {
       const { storage, limits } = ctx.services;
       const session = ctx.session;
-      const end = transfersOf(session).beginDownload(limits.maxOpenTransfers);
+      const end = transfersOf(session).beginDownload(limits.maxOpenDownloads);
+      let releaseMemory = (): void => undefined;
       try {
         const message = await storage.getMessage(p.message_id);
         if (!message) throw new SecureChatError('not_found', `No message ${p.message_id}.`);
@@ -205,7 +233,10 @@ export const fileCommands = [
           throw new SecureChatError('not_member', 'You are not in the conversation of that message.');
         }
         if (message.kind !== 'file' || message.fileId === null) throw new SecureChatError('bad_request', `Message ${p.message_id} is not a file.`);
-        const file = ctx.services.recentFiles.get(message.fileId) ?? (await storage.getFile(message.fileId));
+        const cached = ctx.services.recentFiles.get(message.fileId);
+        // A file read from storage is a whole copy in memory until streamed: counted server-wide.
+        if (!cached) releaseMemory = ctx.services.downloadBytes.take(offeredSize(message.body), 'downloads');
+        const file = cached ?? (await storage.getFile(message.fileId));
         if (!file) throw new SecureChatError('not_found', 'That file is no longer stored.');
         if (p.file !== undefined && p.file.toLowerCase() !== file.uuid.toLowerCase()) {
           throw new SecureChatError('bad_request', `Message ${p.message_id} carries a different file.`, { details: { field: 'file' } });
@@ -219,6 +250,7 @@ export const fileCommands = [
         if (session.closed) throw new SecureChatError('connection_closed');
         return { file: { uuid: file.uuid, name: file.name, size: file.size, sha256: file.sha256 } };
       } finally {
+        releaseMemory();
         end();
       }
     },

@@ -12,6 +12,25 @@ import type { ChatContext } from '../services.js';
 
 export const HISTORY_MAX_LIMIT = 200;
 export const HISTORY_DEFAULT_LIMIT = 50;
+/** JSON of the response around the messages: {"type":"response","id":…,"ok":true,"result":{…}}. */
+const RESPONSE_ENVELOPE_BYTES = 256;
+
+/**
+ * The newest messages of `page` whose JSON fits in `maxBytes`, oldest first; `more` when some had
+ * to be left out (the client asks again with `before` = the first id it got).
+ */
+export function fitToFrame(page: AppMessage[], maxBytes: number): { messages: AppMessage[]; cut: boolean } {
+  let budget = maxBytes - RESPONSE_ENVELOPE_BYTES;
+  let first = page.length;
+  while (first > 0) {
+    // +1 for the comma between array entries.
+    const size = Buffer.byteLength(JSON.stringify(page[first - 1]), 'utf8') + 1;
+    if (size > budget) break;
+    budget -= size;
+    first--;
+  }
+  return { messages: page.slice(first), cut: first > 0 };
+}
 
 const schema = {
   with: { type: 'string', min: 1, max: 64, optional: true },
@@ -25,7 +44,9 @@ export const historyCommands = [
     type: 'history',
     requires: 'login',
     schema,
-    async handler(ctx, p): Promise<{ messages: AppMessage[] }> {
+    // A page is up to HISTORY_MAX_LIMIT rows read and encoded: one token per 50 rows asked for.
+    cost: (p) => 1 + Math.ceil((p.limit ?? HISTORY_DEFAULT_LIMIT) / 50),
+    async handler(ctx, p): Promise<{ messages: AppMessage[]; more?: true }> {
       if ((p.with === undefined) === (p.group === undefined)) {
         throw new SecureChatError('bad_request', 'history needs exactly one of "with" (a user) or "group".');
       }
@@ -47,7 +68,11 @@ export const historyCommands = [
         views = await storage.history(dm.id, page);
         recipientOf = (view) => (view.senderId === me ? other.username : ctx.session.username);
       }
-      return { messages: views.map((v) => messagePush(v, recipientOf(v))) };
+      const { messages, cut } = fitToFrame(
+        views.map((v) => messagePush(v, recipientOf(v))),
+        ctx.services.limits.maxResponseBytes,
+      );
+      return cut ? { messages, more: true } : { messages };
     },
   }),
 ];
