@@ -139,7 +139,9 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRep
       }
       return p;
     }) as typeof connection.request;
-    client.on('message', (msg: ChatMessage) => ledger.arrived(user.name, conn, msg));
+    client.consume((ev) => {
+      if (ev.type === 'message') ledger.arrived(user.name, conn, ev.message);
+    });
     client.on('warning', () => undefined);
     client.on('close', () => {
       if (user.client === client) user.client = null;

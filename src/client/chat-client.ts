@@ -1,8 +1,13 @@
 /**
  * ChatClient: the typed chat API over SecureChatClient, used by the REPL, script mode, the demo,
- * benchmarks and soak. It owns the delivery contract of docs/MESSAGES.md on the client side: drop
- * ids already seen, and acknowledge (coalesced) only after the 'message' listeners ran and, with
- * auto-fetch, after the file is safely on disk — so a crash never acknowledges what we don't have.
+ * benchmarks and soak. It owns the delivery contract of docs/MESSAGES.md on the client side.
+ *
+ * Everything the server pushes (messages, files, receipts, presence, group events, caught_up) is
+ * held in an inbox until the application calls `consume(handler)`, then handed to the handler in
+ * arrival order, one at a time. A message is acknowledged only after the handler returned (or its
+ * promise resolved) and, with auto-fetch, after the file is on disk and its `file` event handled.
+ * So logging in before the display is ready cannot lose anything: it just waits in the inbox.
+ * Lifecycle events (close, warning, file_progress) are a separate namespace: `on(…)`.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -11,6 +16,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { SecureChatError, toSecureChatError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
+import { isCaughtUpPush } from '../protocol/caught-up.js';
 import type { AppMessage } from '../protocol/types.js';
 import { SecureChatClient, type ClientOptions } from './client.js';
 import { ensureDir, placeDownload } from './downloads.js';
@@ -113,19 +119,34 @@ export interface FetchedFile extends FileInfo {
 
 export type Progress = (done: number, total: number | undefined) => void;
 
-export interface ChatClientEvents {
-  message: [msg: ChatMessage];
-  delivered: [ev: DeliveredEvent];
-  presence: [ev: PresenceEvent];
-  group_event: [ev: GroupEvent];
-  file: [ev: FileEvent];
+/** What the server told us, in arrival order, as `consume(handler)` receives it. */
+export type ChatEvent =
+  | { type: 'message'; message: ChatMessage }
+  /** An auto-fetched file, saved and checked (follows its `message`). */
+  | { type: 'file'; file: FileEvent }
   /** An auto-fetch that failed; the message was still shown, the file stays on the server. */
-  file_error: [ev: { message: ChatMessage; error: SecureChatError }];
+  | { type: 'file_error'; message: ChatMessage; error: SecureChatError }
+  | { type: 'delivered'; delivered: DeliveredEvent }
+  | { type: 'presence'; presence: PresenceEvent }
+  | { type: 'group_event'; group_event: GroupEvent }
+  /** The login replay is complete: `pending` messages were waiting (all handed over before this). */
+  | { type: 'caught_up'; pending: number };
+
+export type ChatEventHandler = (event: ChatEvent) => void | Promise<void>;
+
+/** The client's own lifecycle, never a push: a push named `close` cannot pose as one. */
+export interface ChatClientEvents {
   /** Download progress of auto-fetched files. */
   file_progress: [ev: { message: ChatMessage; done: number; total: number }];
-  /** Something non-fatal went wrong in the background (an ack refused). */
+  /** Something non-fatal went wrong in the background (an ack refused, a handler that threw). */
   warning: [err: SecureChatError];
   close: [err: SecureChatError | undefined];
+}
+
+interface InboxItem {
+  event: ChatEvent;
+  handled: () => void;
+  failed: (err: unknown) => void;
 }
 
 export interface ChatClientOptions {
@@ -170,8 +191,14 @@ export function resolveClientFiles(o: Pick<ChatOpenOptions, 'ca' | 'cert' | 'key
 }
 
 export class ChatClient extends EventEmitter<ChatClientEvents> {
-  /** Set after login/register. */
-  user: UserRef | null = null;
+  private currentUser: UserRef | null = null;
+  private readonly inbox: InboxItem[] = [];
+  private readonly consumers = new Set<ChatEventHandler>();
+  private dispatching = false;
+  private caughtUpWaiters: (() => void)[] = [];
+  private caughtUpCount: number | null = null;
+  /** Conversations whose handler failed: nothing more is acknowledged there in this session. */
+  private readonly poisoned = new Set<number>();
   private readonly seen: SeenIds;
   private readonly inflight = new Set<Promise<unknown>>();
   /** Per conversation: the work (display, download) that must finish before its ack. */
@@ -191,10 +218,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     this.seen = new SeenIds(options.seenCapacity);
     this.ackDelayMs = options.ackDelayMs ?? 20;
     this.log = options.log ?? silentLogger();
-    connection.on('message', (msg: AppMessage) => this.onMessage(msg as unknown as ChatMessage));
-    connection.on('delivered', (msg: AppMessage) => this.emit('delivered', msg as unknown as DeliveredEvent));
-    connection.on('presence', (msg: AppMessage) => this.emit('presence', msg as unknown as PresenceEvent));
-    connection.on('group_event', (msg: AppMessage) => this.emit('group_event', msg as unknown as GroupEvent));
+    connection.on('push', (msg: AppMessage) => this.onPush(msg));
     connection.on('close', (err?: SecureChatError) => {
       if (this.ackTimer) clearTimeout(this.ackTimer);
       this.ackTimer = null;
@@ -218,6 +242,44 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     return this.connection.closed;
   }
 
+  /** Who we are logged in as (null before login/register and after logout). */
+  get user(): UserRef | null {
+    return this.currentUser;
+  }
+
+  /**
+   * Starts (or adds) a consumer of the pushes. Until the first consumer is attached — and whenever
+   * none is — pushes wait in the inbox, unacknowledged. Events go to every consumer, in order, one
+   * at a time: the next waits until the handlers of this one returned or resolved. A handler must
+   * not wait for `idle()` or `caughtUp()` itself (they wait for it). Returns the unsubscribe.
+   */
+  consume(handler: ChatEventHandler): () => void {
+    this.consumers.add(handler);
+    // Not synchronously: the caller gets the unsubscribe before its handler first runs.
+    queueMicrotask(() => void this.dispatch());
+    return () => void this.consumers.delete(handler);
+  }
+
+  /**
+   * Resolves with the number of messages the login replay delivered, once the server said it is
+   * complete (`caught_up`) and every event before it has been handled by the consumers.
+   */
+  caughtUp(): Promise<number> {
+    if (this.caughtUpCount !== null) return Promise.resolve(this.caughtUpCount);
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(this.connection.closeReason ?? new SecureChatError('connection_closed'));
+        return;
+      }
+      const onClose = (err: SecureChatError | undefined): void => reject(err ?? new SecureChatError('connection_closed'));
+      this.once('close', onClose);
+      this.caughtUpWaiters.push(() => {
+        this.off('close', onClose);
+        resolve(this.caughtUpCount ?? 0);
+      });
+    });
+  }
+
   close(): void {
     this.connection.close();
   }
@@ -226,19 +288,20 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
 
   async register(password: string, username?: string): Promise<UserRef> {
     const r = await this.call<{ user: UserRef }>('register', { password, ...(username ? { username } : {}) });
-    this.user = r.user;
+    this.startSession(r.user);
     return r.user;
   }
 
   async login(password: string, username?: string): Promise<UserRef> {
     const r = await this.call<{ user: UserRef }>('login', { password, ...(username ? { username } : {}) });
-    this.user = r.user;
+    this.startSession(r.user);
     return r.user;
   }
 
   async logout(): Promise<void> {
+    await this.idle();
     await this.call('logout');
-    this.user = null;
+    this.currentUser = null;
   }
 
   async changePassword(oldPassword: string, newPassword: string): Promise<void> {
@@ -388,10 +451,12 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
         clearTimeout(this.ackTimer);
         this.ackTimer = null;
       }
-      const work = [...this.inflight, ...this.convChains.values()];
-      if (work.length === 0 && this.pendingAcks.size === 0) return;
+      // Without a consumer the inbox cannot move: don't wait for conversations stuck behind it.
+      const stuck = this.consumers.size > 0 ? new Set<number>() : this.conversationsInInbox();
+      const chains = [...this.convChains].filter(([conv]) => !stuck.has(conv)).map(([, chain]) => chain);
+      if (this.inflight.size === 0 && chains.length === 0 && this.pendingAcks.size === 0) return;
       this.flushAcks();
-      await Promise.allSettled([...this.inflight, ...this.convChains.values()]);
+      await Promise.allSettled([...this.inflight, ...chains]);
       if (this.closed) return;
     }
   }
@@ -409,52 +474,138 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     return p;
   }
 
+  private conversationsInInbox(): Set<number> {
+    const convs = new Set<number>();
+    for (const { event } of this.inbox) {
+      if (event.type === 'message' || event.type === 'file_error') convs.add(event.message.conversation_id);
+      else if (event.type === 'file') convs.add(event.file.conversation_id);
+    }
+    return convs;
+  }
+
+  private startSession(user: UserRef): void {
+    this.currentUser = user;
+    this.caughtUpCount = null;
+  }
+
+  private onPush(msg: AppMessage): void {
+    switch (msg.type) {
+      case 'message':
+        this.onMessage(msg as unknown as ChatMessage);
+        return;
+      case 'delivered':
+        void this.enqueue({ type: 'delivered', delivered: msg as unknown as DeliveredEvent }).catch(() => undefined);
+        return;
+      case 'presence':
+        void this.enqueue({ type: 'presence', presence: msg as unknown as PresenceEvent }).catch(() => undefined);
+        return;
+      case 'group_event':
+        void this.enqueue({ type: 'group_event', group_event: msg as unknown as GroupEvent }).catch(() => undefined);
+        return;
+      case 'caught_up':
+        if (!isCaughtUpPush(msg)) return;
+        void this.enqueue({ type: 'caught_up', pending: msg.pending }).then(
+          () => this.markCaughtUp(msg.pending),
+          () => this.markCaughtUp(msg.pending),
+        );
+        return;
+      default:
+        // file_data answers our own file_get (see fetchOnce); anything else is not ours to show.
+        return;
+    }
+  }
+
+  private markCaughtUp(pending: number): void {
+    this.caughtUpCount = pending;
+    const waiters = this.caughtUpWaiters;
+    this.caughtUpWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Queues an event for the consumers; resolves once they have all handled it. */
+  private enqueue(event: ChatEvent): Promise<void> {
+    return new Promise<void>((handled, failed) => {
+      this.inbox.push({ event, handled, failed });
+      void this.dispatch();
+    });
+  }
+
+  private async dispatch(): Promise<void> {
+    if (this.dispatching) return;
+    this.dispatching = true;
+    try {
+      while (this.inbox.length > 0 && this.consumers.size > 0) {
+        const item = this.inbox.shift() as InboxItem;
+        try {
+          for (const handler of [...this.consumers]) await handler(item.event);
+          item.handled();
+        } catch (err) {
+          this.emit('warning', toSecureChatError(err));
+          item.failed(err);
+        }
+      }
+    } finally {
+      this.dispatching = false;
+    }
+  }
+
   private onMessage(msg: ChatMessage): void {
     if (!Number.isSafeInteger(msg.id) || !Number.isSafeInteger(msg.conversation_id)) {
       this.log.warn('message push without a valid id ignored');
       return;
     }
     if (!this.seen.add(msg.id)) return;
-    this.emit('message', msg);
+    const shown = this.enqueue({ type: 'message', message: msg });
     const conv = msg.conversation_id;
     const prev = this.convChains.get(conv) ?? Promise.resolve();
     const dir = this.options.autoFetchFiles;
     const chain = prev
+      .then(() => shown)
       .then(async () => {
         if (msg.kind === 'file' && msg.file && dir !== undefined) await this.autoFetch(msg, msg.file, dir);
       })
-      .then(() => this.scheduleAck(conv, msg.id));
+      .then(
+        () => this.scheduleAck(conv, msg.id),
+        () => {
+          // The application did not handle it: acknowledging a later id would skip this one.
+          this.poisoned.add(conv);
+        },
+      );
     this.convChains.set(conv, chain);
     void chain.finally(() => {
       if (this.convChains.get(conv) === chain) this.convChains.delete(conv);
     });
   }
 
+  /** Downloads the file, then hands `file` (or `file_error`) to the consumers; a handler's failure propagates. */
   private async autoFetch(msg: ChatMessage, file: FileInfo, dir: string): Promise<void> {
+    let got: FetchedFile;
     try {
-      const got = await this.fetchFile(msg.id, dir, {
+      got = await this.fetchFile(msg.id, dir, {
         onProgress: (done, total) => this.emit('file_progress', { message: msg, done, total: total ?? file.size }),
         expect: file,
       });
-      this.emit('file', {
-        id: msg.id,
-        conversation_id: msg.conversation_id,
-        from: msg.from,
-        ...(msg.to !== undefined ? { to: msg.to } : {}),
-        ...(msg.group !== undefined ? { group: msg.group } : {}),
-        uuid: got.uuid,
-        name: got.name,
-        path: got.path,
-        sha256: got.sha256,
-        size: got.size,
-      });
     } catch (err) {
-      this.emit('file_error', { message: msg, error: toSecureChatError(err) });
+      await this.enqueue({ type: 'file_error', message: msg, error: toSecureChatError(err) });
+      return;
     }
+    const saved: FileEvent = {
+      id: msg.id,
+      conversation_id: msg.conversation_id,
+      from: msg.from,
+      ...(msg.to !== undefined ? { to: msg.to } : {}),
+      ...(msg.group !== undefined ? { group: msg.group } : {}),
+      uuid: got.uuid,
+      name: got.name,
+      path: got.path,
+      sha256: got.sha256,
+      size: got.size,
+    };
+    await this.enqueue({ type: 'file', file: saved });
   }
 
   private scheduleAck(conv: number, id: number): void {
-    if (this.closed) return;
+    if (this.closed || this.poisoned.has(conv)) return;
     if (id > (this.pendingAcks.get(conv) ?? 0)) this.pendingAcks.set(conv, id);
     if (!this.ackTimer) {
       this.ackTimer = setTimeout(() => {
@@ -511,7 +662,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       received += data.length;
       onProgress?.(received, expect?.size);
     };
-    this.connection.on('file_data', onData);
+    const offData = this.connection.onPush('file_data', onData);
     let closed = false;
     try {
       const { file } = await this.call<{ file: FileInfo }>('file_get', { message_id: messageId, ...(expect ? { file: expect.uuid } : {}) });
@@ -534,7 +685,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       throw err;
     } finally {
       if (!closed) closeSync(fd);
-      this.connection.off('file_data', onData);
+      offData();
     }
   }
 }

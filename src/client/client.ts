@@ -49,7 +49,17 @@ export function errorFromWire(raw: unknown): SecureChatError {
   });
 }
 
-export class SecureChatClient extends EventEmitter {
+/**
+ * The connection's own lifecycle events. Pushes arrive as `push` (type in `msg.type`), never as an
+ * event named after their type, so a push called `close` or `error` cannot pose as the connection's.
+ */
+export interface ConnectionEvents {
+  push: [msg: AppMessage, data: Buffer | undefined];
+  drain: [];
+  close: [err: SecureChatError | undefined];
+}
+
+export class SecureChatClient extends EventEmitter<ConnectionEvents> {
   private nextId = 1;
   private readonly pending = new Map<number, PendingRequest>();
   private closeError: SecureChatError | undefined;
@@ -128,6 +138,15 @@ export class SecureChatClient extends EventEmitter {
     });
   }
 
+  /** Calls `fn` for every push of `type` (a convenience over the `push` event); returns the unsubscribe. */
+  onPush(type: string, fn: (msg: AppMessage, data: Buffer | undefined) => void): () => void {
+    const listener = (msg: AppMessage, data: Buffer | undefined): void => {
+      if (msg.type === type) fn(msg, data);
+    };
+    this.on('push', listener);
+    return () => void this.off('push', listener);
+  }
+
   /** Resolves once the socket has flushed what was queued (for callers that stream file chunks). */
   waitForDrain(): Promise<void> {
     if (this.channel.bufferedBytes === 0 || this.channel.closed) return Promise.resolve();
@@ -162,7 +181,6 @@ export class SecureChatClient extends EventEmitter {
       return;
     }
     this.emit('push', msg, data);
-    this.emit(msg.type, msg, data);
   }
 }
 

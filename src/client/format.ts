@@ -3,7 +3,7 @@
  * mode, and one JSON object per line for `--json`. Both printers read the same typed events.
  */
 import type { SecureChatError } from '../errors.js';
-import type { ChatMessage, DeliveredEvent, FileEvent, GroupEvent, PresenceEvent } from './chat-client.js';
+import type { ChatClient, ChatEvent, ChatMessage, DeliveredEvent, FileEvent, GroupEvent, PresenceEvent } from './chat-client.js';
 import { formatBytes } from './progress.js';
 
 export interface Palette {
@@ -94,19 +94,44 @@ export function jsonLine(obj: Record<string, unknown>): string {
 /** Receives each event both as data and as a human line; the caller prints one of the two. */
 export type EventSink = (data: Record<string, unknown>, human: string) => void;
 
-/** Routes every ChatClient event to `sink`, in the `{"event": …}` shape of `--json`. */
-export function subscribeEvents(chat: import('./chat-client.js').ChatClient, p: Palette, sink: EventSink): void {
-  chat.on('message', (m) => sink({ event: 'message', ...m }, formatMessage(m, p)));
-  chat.on('file', (f) => sink({ event: 'file', ...f }, formatFile(f, p)));
-  chat.on('file_error', ({ message, error }) =>
-    sink({ event: 'file_error', id: message.id, from: message.from, file: message.file, code: error.code, message: error.message }, formatError(error, p, `file from ${safeText(message.from)}`)),
-  );
-  chat.on('presence', (e) => sink({ event: 'presence', ...e }, formatPresence(e, p)));
-  // The push's own `event` field ("added", …) would clash with the line's tag, so it becomes `change`.
-  chat.on('group_event', (e) => {
-    const { event: change, ...rest } = e;
-    sink({ event: 'group_event', change, ...rest }, formatGroupEvent(e, p));
+/** Describes one ChatEvent in the `{"event": …}` shape of `--json` and as a human line. */
+export function describeEvent(ev: ChatEvent, p: Palette): { data: Record<string, unknown>; human: string } {
+  switch (ev.type) {
+    case 'message':
+      return { data: { event: 'message', ...ev.message }, human: formatMessage(ev.message, p) };
+    case 'file':
+      return { data: { event: 'file', ...ev.file }, human: formatFile(ev.file, p) };
+    case 'file_error': {
+      const { message, error } = ev;
+      return {
+        data: { event: 'file_error', id: message.id, from: message.from, file: message.file, code: error.code, message: error.message },
+        human: formatError(error, p, `file from ${safeText(message.from)}`),
+      };
+    }
+    case 'presence':
+      return { data: { event: 'presence', ...ev.presence }, human: formatPresence(ev.presence, p) };
+    case 'group_event': {
+      // The push's own `event` field ("added", …) would clash with the line's tag, so it becomes `change`.
+      const { event: change, ...rest } = ev.group_event;
+      return { data: { event: 'group_event', change, ...rest }, human: formatGroupEvent(ev.group_event, p) };
+    }
+    case 'delivered':
+      return { data: { event: 'delivered', ...ev.delivered }, human: formatDelivered(ev.delivered, p) };
+    case 'caught_up':
+      return { data: { event: 'caught_up', pending: ev.pending }, human: ev.pending === 0 ? '' : p.dim(`— ${ev.pending} message${ev.pending === 1 ? '' : 's'} arrived while you were away (above) —`) };
+  }
+}
+
+/** Starts consuming the ChatClient's events into `sink`; warnings (lifecycle, not pushes) go there too. */
+export function subscribeEvents(chat: ChatClient, p: Palette, sink: EventSink): () => void {
+  const onWarning = (err: SecureChatError): void => sink({ event: 'warning', code: err.code, message: err.message }, formatError(err, p));
+  chat.on('warning', onWarning);
+  const stop = chat.consume((ev) => {
+    const { data, human } = describeEvent(ev, p);
+    sink(data, human);
   });
-  chat.on('delivered', (e) => sink({ event: 'delivered', ...e }, formatDelivered(e, p)));
-  chat.on('warning', (err) => sink({ event: 'warning', code: err.code, message: err.message }, formatError(err, p)));
+  return () => {
+    stop();
+    chat.off('warning', onWarning);
+  };
 }

@@ -15,7 +15,10 @@ function startUserSession(ctx: ChatContext, user: Pick<User, 'id' | 'uuid' | 'us
   session.userId = user.id;
   session.userUuid = user.uuid;
   services.hub.add(session);
-  session.once('close', () => endUserSession(ctx, session));
+  // Undone at logout, so a logout/login cycle on one connection does not stack close listeners.
+  const end = (): void => endUserSession(ctx, session);
+  session.once('close', end);
+  session.once('logout', () => session.off('close', end));
   services.delivery.attach(session);
   return { user: { uuid: user.uuid, username: user.username } };
 }
@@ -60,6 +63,7 @@ export const authCommands = [
     async handler(ctx) {
       await ctx.services.accounts.logout({ username: ctx.session.username, ip: ctx.session.ip });
       endUserSession(ctx, ctx.session);
+      ctx.session.emit('logout');
       ctx.session.userId = null;
       ctx.session.userUuid = null;
       return {};
