@@ -9,7 +9,7 @@ import { copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ChatClient, type ChatMessage } from '../../src/client/chat-client.js';
+import { ChatClient } from '../../src/client/chat-client.js';
 import { toSecureChatError } from '../../src/errors.js';
 import { createEnvironment, type RunEnvironment } from './environment.js';
 import { Ledger, type Anomaly, type LedgerSummary } from './ledger.js';

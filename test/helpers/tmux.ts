@@ -9,13 +9,23 @@ import { fileURLToPath } from 'node:url';
 
 export const CLI_ENTRY = fileURLToPath(new URL('../../src/cli/index.ts', import.meta.url));
 
-export function tmuxAvailable(): boolean {
+function tmuxInstalled(): boolean {
   try {
     execFileSync('tmux', ['-V'], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
   }
+}
+
+/**
+ * False when the terminal tests can run, else why not (for `test(…, { skip })`). With
+ * SECURECHAT_TEST_REQUIRE_TMUX=1 (set by CI) a missing tmux fails instead of skipping.
+ */
+export function tmuxSkip(): string | false {
+  if (tmuxInstalled()) return false;
+  if (process.env.SECURECHAT_TEST_REQUIRE_TMUX === '1') throw new Error('tmux is required (SECURECHAT_TEST_REQUIRE_TMUX=1): apt-get install tmux');
+  return 'tmux is not installed (CI installs it; apt-get install tmux)';
 }
 
 function shellQuote(s: string): string {

@@ -16,11 +16,11 @@ import { ChatClient } from '../../src/client/chat-client.js';
 import { startChatServer, TEST_PASSWORD, userIdentity, type TestChatServer } from '../helpers/chat-server.js';
 import { runCli } from '../helpers/cli.js';
 import { mysqlSkip } from '../helpers/mysql.js';
-import { CLI_ENTRY, TmuxTerminal, tmuxAvailable } from '../helpers/tmux.js';
+import { CLI_ENTRY, TmuxTerminal, tmuxSkip } from '../helpers/tmux.js';
 
 const env = { SECURECHAT_PASSWORD: TEST_PASSWORD, NO_COLOR: '1' };
 const skipMysql = await mysqlSkip();
-const noTmux = tmuxAvailable() ? false : 'tmux is not installed (CI installs it; apt-get install tmux)';
+const noTmux = tmuxSkip();
 
 function jsonLines(stdout: string): Record<string, unknown>[] {
   return stdout
