@@ -89,10 +89,13 @@ export interface PresenceEvent {
 
 export interface GroupEvent {
   group: string;
-  event: 'added' | 'removed' | 'renamed' | 'deleted' | 'role';
+  /** `left`: `user` left by themselves (servers before it say `removed` with by = user or no by). */
+  event: 'added' | 'removed' | 'left' | 'renamed' | 'deleted' | 'role';
   user?: string;
   role?: GroupRole;
   name?: string;
+  /** Who made the change (username); absent from older servers. */
+  by?: string;
 }
 
 /** A file that arrived and was saved (auto-fetch). */

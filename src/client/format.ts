@@ -60,22 +60,40 @@ export function formatPresence(e: PresenceEvent, p: Palette): string {
   return p.dim(`* ${safeText(e.user)} is ${e.status === 'online' ? p.green('online') : 'offline'}`);
 }
 
-export function formatGroupEvent(e: GroupEvent, p: Palette): string {
+/**
+ * "alice added bob to #team", "carol left #team", "bob removed carol from #team", "alice renamed
+ * #team to #core", "alice made bob an admin of #team". `me` turns our own name into "you". Without
+ * `by` (an older server) the sentence is passive: "bob was added to #team".
+ */
+export function describeGroupEvent(e: GroupEvent, me?: string): string {
   const g = `#${safeText(e.group)}`;
+  const who = (name: string | undefined): string => (name === undefined ? 'someone' : me !== undefined && name === me ? 'you' : safeText(name));
+  const by = e.by !== undefined ? who(e.by) : undefined;
+  const user = who(e.user);
   switch (e.event) {
     case 'added':
-      return p.yellow(`* ${g}: ${safeText(e.user)} was added`);
+      return by ? `${by} added ${user} to ${g}` : `${user} ${user === 'you' ? 'were' : 'was'} added to ${g}`;
+    case 'left':
+      return `${user} left ${g}`;
     case 'removed':
-      return p.yellow(`* ${g}: ${safeText(e.user)} was removed`);
+      if (e.by !== undefined && e.by === e.user) return `${user} left ${g}`;
+      return by ? `${by} removed ${user} from ${g}` : `${user} ${user === 'you' ? 'were' : 'was'} removed from ${g}`;
     case 'renamed':
-      return p.yellow(`* ${g} was renamed to #${safeText(e.name)}`);
+      return by ? `${by} renamed ${g} to #${safeText(e.name)}` : `${g} was renamed to #${safeText(e.name)}`;
     case 'deleted':
-      return p.yellow(`* ${g} was deleted`);
-    case 'role':
-      return p.yellow(`* ${g}: ${safeText(e.user)} is now ${safeText(e.role)}`);
+      return by ? `${by} deleted ${g}` : `${g} was deleted`;
+    case 'role': {
+      const role = e.role === 'admin' ? 'an admin' : e.role === 'owner' ? 'the owner' : e.role === 'member' ? 'a member (no longer an admin)' : safeText(e.role);
+      if (by) return `${by} made ${user} ${role} of ${g}`;
+      return `${user} ${user === 'you' ? 'are' : 'is'} now ${role} of ${g}`;
+    }
     default:
-      return p.yellow(`* ${g}: ${safeText((e as { event: unknown }).event)}`);
+      return `${g}: ${safeText((e as { event: unknown }).event)}${by ? ` (by ${by})` : ''}`;
   }
+}
+
+export function formatGroupEvent(e: GroupEvent, p: Palette, me?: string): string {
+  return p.yellow(`* ${describeGroupEvent(e, me)}`);
 }
 
 export function formatDelivered(e: DeliveredEvent, p: Palette): string {
