@@ -44,7 +44,7 @@ export async function runScript(o: ScriptOptions): Promise<number> {
   };
 
   const closed = new Promise<SecureChatError | undefined>((resolve) => {
-    if (o.chat.closed) resolve(o.chat.connection.closeReason);
+    if (o.chat.closed) resolve(o.chat.closeReason);
     o.chat.once('close', resolve);
   });
 
@@ -94,7 +94,7 @@ export async function runScript(o: ScriptOptions): Promise<number> {
     await o.chat.idle();
   }
   if (o.chat.closed) {
-    const reason = o.chat.connection.closeReason;
+    const reason = o.chat.closeReason;
     // Ending the session ourselves is fine; the server dropping it is a failure of the run.
     if (reason) reportError(reason);
   } else {
