@@ -7,7 +7,8 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { SecureChatError, isErrorCode } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import type { ParsedCert } from '../pki/cert.js';
+import { ParsedCert } from '../pki/cert.js';
+import type { GeneralNameValue } from '../pki/general-names.js';
 import type { TrustStore } from '../pki/trust-store.js';
 import { clientHandshake } from '../protocol/handshake.js';
 import type { AppMessage, LocalIdentity, SecureChannel } from '../protocol/types.js';
@@ -91,8 +92,12 @@ export class SecureChatClient extends EventEmitter<ConnectionEvents> {
     const channel = await clientHandshake<ServerIdentity>(socket, {
       identity: options.identity,
       verifyPeer: (chain) => {
-        const [leaf] = options.trust.verifyDer(chain, { purpose: 'server', hostname: expectedName });
-        return identityOf(leaf);
+        try {
+          const [leaf] = options.trust.verifyDer(chain, { purpose: 'server', hostname: expectedName });
+          return identityOf(leaf);
+        } catch (err) {
+          throw withCertificateNames(err, chain, expectedName);
+        }
       },
       timeoutMs: options.handshakeTimeoutMs,
       maxFrameSize: options.maxFrameSize,
@@ -182,6 +187,24 @@ export class SecureChatClient extends EventEmitter<ConnectionEvents> {
     }
     this.emit('push', msg, data);
   }
+}
+
+/** For name_mismatch: which names the server's certificate does carry, so the user can pick one. */
+function withCertificateNames(err: unknown, chain: Buffer[], expected: string): unknown {
+  if (!(err instanceof SecureChatError) || err.reason !== 'name_mismatch' || chain.length === 0) return err;
+  let names: string[];
+  try {
+    names = ParsedCert.fromDer(chain[0]).subjectAltNames.map(nameText).filter((n): n is string => n !== undefined);
+  } catch {
+    return err;
+  }
+  return new SecureChatError(err.code, err.message, { reason: err.reason, details: { ...err.details, names, expected }, cause: err });
+}
+
+function nameText(n: GeneralNameValue): string | undefined {
+  if (n.type === 'dns') return n.value;
+  if (n.type === 'ip') return n.bytes.length === 4 ? [...n.bytes].join('.') : (n.bytes.toString('hex').match(/.{4}/g) ?? []).join(':');
+  return undefined;
 }
 
 function identityOf(leaf: ParsedCert): ServerIdentity {
