@@ -27,14 +27,17 @@ function check(ok: boolean, what: string): void {
 }
 function waitFor<T>(client: ChatClient, event: 'message' | 'file', pred: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no matching "${event}" within ${timeoutMs} ms`)), timeoutMs);
-    const on = (v: T): void => {
-      if (!pred(v)) return;
+    const stop = client.consume((ev) => {
+      const v = ev.type === 'message' && event === 'message' ? ev.message : ev.type === 'file' && event === 'file' ? ev.file : undefined;
+      if (v === undefined || !pred(v as T)) return;
       clearTimeout(timer);
-      client.off(event, on as never);
-      resolve(v);
-    };
-    client.on(event, on as never);
+      stop();
+      resolve(v as T);
+    });
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`no matching "${event}" within ${timeoutMs} ms`));
+    }, timeoutMs);
   });
 }
 

@@ -70,7 +70,12 @@ export async function dmLatency(a: SecureChatClient, b: SecureChatClient, toUser
   for (let i = 0; i < 50; i++) await a.request('dm', { to: toUser, text: TEXT_200 });
   await sleep(50);
   while (nowUs() < deadline && samples.length < maxSamples) {
-    const pushed = new Promise<number>((resolve) => b.once('message', () => resolve(nowUs())));
+    const pushed = new Promise<number>((resolve) => {
+      const off = b.onPush('message', () => {
+        off();
+        resolve(nowUs());
+      });
+    });
     const t0 = nowUs();
     const acked = a.request('dm', { to: toUser, text: TEXT_200 }).then(() => nowUs());
     const [tPush, tAck] = await Promise.all([pushed, acked]);
@@ -107,7 +112,7 @@ export async function fanout(s: FanoutSetup, window: number, seconds: number) {
   const onMessage = (): void => {
     delivered++;
   };
-  for (const m of s.members) m.on('message', onMessage);
+  const offs = s.members.map((m) => m.onPush('message', onMessage));
   const t0 = nowUs();
   const sent = await runLoops(window, t0 + seconds * 1e6, async () => {
     await s.sender.request('group_send', { group: s.group, text: TEXT_200 });
@@ -116,7 +121,7 @@ export async function fanout(s: FanoutSetup, window: number, seconds: number) {
   const waitUntil = nowUs() + 30e6;
   while (delivered < expected && nowUs() < waitUntil) await sleep(1);
   const elapsed = (nowUs() - t0) / 1e6;
-  for (const m of s.members) m.off('message', onMessage);
+  for (const off of offs) off();
   return { sent, delivered, expected, seconds: elapsed };
 }
 
@@ -154,12 +159,11 @@ export async function fileRelay(sender: SecureChatClient, receiver: SecureChatCl
   const sha256 = createHash('sha256').update(content).digest('hex');
   const t0 = nowUs();
   const pushed = new Promise<number>((resolve) => {
-    const onMsg = (msg: { kind?: string; id: number }): void => {
+    const off = receiver.onPush('message', (msg) => {
       if (msg.kind !== 'file') return;
-      receiver.off('message', onMsg);
-      resolve(msg.id);
-    };
-    receiver.on('message', onMsg);
+      off();
+      resolve(msg.id as number);
+    });
   });
   const offer = await sender.request<{ transfer_id: string; chunk_size: number }>('file_offer', { to, name: 'bench.bin', size: sizeBytes, sha256 });
   const chunks: Promise<unknown>[] = [];
@@ -175,9 +179,9 @@ export async function fileRelay(sender: SecureChatClient, receiver: SecureChatCl
   const onData = (_msg: unknown, data?: Buffer): void => {
     received += data?.length ?? 0;
   };
-  receiver.on('file_data', onData);
+  const offData = receiver.onPush('file_data', onData);
   await receiver.request('file_get', { message_id: messageId });
-  receiver.off('file_data', onData);
+  offData();
   const t1 = nowUs();
   if (received !== sizeBytes) throw new Error(`file relay: received ${received} of ${sizeBytes} bytes`);
   return { seconds: (t1 - t0) / 1e6, uploadSeconds: (tStored - t0) / 1e6 };

@@ -255,8 +255,9 @@ async function validClientServed(port: number, env: Awaited<ReturnType<typeof cr
     await bob.register(PASSWORD);
     const got = new Promise<ChatMessage>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('bob got no message within 10 s')), 10_000);
-      bob.on('message', (m) => {
-        if (m.text === 'after the fuzz') {
+      bob.consume((ev) => {
+        const m = ev.type === 'message' ? ev.message : undefined;
+        if (m?.text === 'after the fuzz') {
           clearTimeout(t);
           resolve(m);
         }

@@ -9,7 +9,7 @@ import { copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ChatClient, type ChatMessage } from '../../src/client/chat-client.js';
+import { ChatClient } from '../../src/client/chat-client.js';
 import { toSecureChatError } from '../../src/errors.js';
 import { createEnvironment, type RunEnvironment } from './environment.js';
 import { Ledger, type Anomaly, type LedgerSummary } from './ledger.js';
@@ -139,7 +139,9 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRep
       }
       return p;
     }) as typeof connection.request;
-    client.on('message', (msg: ChatMessage) => ledger.arrived(user.name, conn, msg));
+    client.consume((ev) => {
+      if (ev.type === 'message') ledger.arrived(user.name, conn, ev.message);
+    });
     client.on('warning', () => undefined);
     client.on('close', () => {
       if (user.client === client) user.client = null;

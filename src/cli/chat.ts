@@ -1,12 +1,17 @@
 /**
  * `securechat chat`: connects, logs in (or registers), then runs the interactive REPL on a
  * terminal or script mode otherwise. Parsing and printing only; the work is in src/client/.
+ *
+ * With --json every line on stdout is one event object (`{"event": …}`), failures to connect or
+ * log in included (`{"event":"error","phase":"connect"|"login",…}`); docs/CLIENT-EVENTS.md.
  */
 import { Command, Option } from 'commander';
-import { SecureChatError } from '../errors.js';
+import { SecureChatError, toSecureChatError } from '../errors.js';
 import { ChatClient, resolveClientFiles } from '../client/chat-client.js';
+import { explainConnectError, explainLoginError } from '../client/first-contact.js';
 import { colorEnabled } from '../client/format.js';
-import { promptHidden } from '../client/prompt.js';
+import { certificateName } from '../client/identity.js';
+import { promptHidden, silenceTerminal, type SilencedTerminal } from '../client/prompt.js';
 import { runRepl } from '../client/repl.js';
 import { runScript } from '../client/script.js';
 import { readSecretFile } from '../pki/files.js';
@@ -29,22 +34,31 @@ interface ChatFlags {
   listen?: boolean;
   color: boolean;
   maxChainDepth?: string;
+  reconnect: boolean;
 }
+
+/** Password attempts at the prompt before giving up (like ssh). */
+const PROMPT_ATTEMPTS = 3;
 
 const EXAMPLES = `
 Examples:
   # interactive, with the certificates made by \`npm start\` / generate-certs
   securechat chat --certs certs --user alice --register      # first time
   securechat chat --certs certs --user alice
+  #   then: /query bob  (or /q #team) and just type; /help for the rest
 
-  # scripted: commands on stdin, one JSON object per line out
-  printf '/msg bob hi\\n/g team hello\\n/send bob ./report.pdf\\n' | \\
+  # scripted: commands on stdin, one JSON event per line out
+  printf '/msg bob hi #ref=1\\n/g team hello\\n/send bob ./report.pdf\\n' | \\
     SECURECHAT_PASSWORD=... securechat chat --certs certs --user alice --json
+
+  # print everything that arrived while you were away, then exit
+  securechat chat --certs certs --user bob --password-file bob.pw --json < /dev/null
 
   # stay connected and print what arrives (files saved to ./downloads)
   securechat chat --certs certs --user bob --password-file bob.pw --listen --json < /dev/null
 
-The password comes from --password-file, SECURECHAT_PASSWORD, or a hidden prompt on a terminal.
+The password comes from --password-file, SECURECHAT_PASSWORD, or a hidden prompt on a terminal
+(asked up to ${PROMPT_ATTEMPTS} times). A dropped connection is re-established automatically (--no-reconnect to exit instead).
 Exit codes: 0 ok, 1 a command or the connection failed, 2 bad arguments.
 `;
 
@@ -68,8 +82,9 @@ export function registerChat(program: Command): void {
     .option('--json', 'script mode: one JSON object per line for every event and result')
     .option('--listen', 'script mode: stay connected after end of input until SIGINT/SIGTERM')
     .addOption(new Option('--no-color', 'no ANSI colours (also when NO_COLOR is set)'))
+    .addOption(new Option('--no-reconnect', 'exit when the connection drops instead of reconnecting'))
     .addHelpText('after', EXAMPLES)
-    .action(action(runChat));
+    .action(action(runChatCommand));
 }
 
 function parsePort(value: string): number {
@@ -78,66 +93,103 @@ function parsePort(value: string): number {
   return port;
 }
 
-async function readPassword(flags: ChatFlags): Promise<string> {
-  if (flags.passwordFile) return readSecretFile(flags.passwordFile, 'password file');
+/** Where the password comes from: a file or the environment (fixed), or the terminal (asked, re-asked). */
+type PasswordSource = { kind: 'fixed'; password: string } | { kind: 'prompt' };
+
+function passwordSource(flags: ChatFlags): PasswordSource {
+  if (flags.passwordFile) return { kind: 'fixed', password: readSecretFile(flags.passwordFile, 'password file') };
   const env = process.env.SECURECHAT_PASSWORD;
-  if (env) return env;
+  if (env) return { kind: 'fixed', password: env };
   if (!process.stdin.isTTY) {
     throw new SecureChatError('usage', 'No password: pass --password-file FILE or set SECURECHAT_PASSWORD (stdin is not a terminal).');
   }
-  const password = await promptHidden('Password: ');
+  return { kind: 'prompt' };
+}
+
+async function askPassword(flags: ChatFlags, silenced: SilencedTerminal | undefined): Promise<string> {
+  silenced?.release();
+  const who = flags.user ? ` for ${flags.user}` : '';
+  const password = await promptHidden(flags.register ? `New password${who}: ` : `Password${who}: `);
   if (flags.register && (await promptHidden('Password again: ')) !== password) {
-    throw new SecureChatError('usage', 'The passwords differ.');
+    throw new SecureChatError('usage', 'The passwords differ.', { reason: 'passwords_differ' });
   }
   return password;
 }
 
-/** The lines issue 5 asks for, so a refused handshake reads the same everywhere. */
-function connectionFailure(err: SecureChatError): SecureChatError {
-  if (err.code !== 'bad_certificate') return err;
-  const fromServer = err.details?.fromPeer === true;
-  const reason = err.reason ?? 'unknown';
-  const text = fromServer
-    ? `[Client] Server rejected certificate – closing connection (${reason})`
-    : `[Client] Refusing server certificate (${reason}): ${err.message}`;
-  return new SecureChatError('bad_certificate', text, { reason, ...(err.details ? { details: err.details } : {}) });
+/** Failures the user can fix by typing the password again. */
+function worthAnotherTry(err: SecureChatError): boolean {
+  return err.code === 'auth_failed' || err.code === 'weak_password' || err.reason === 'passwords_differ';
+}
+
+/** With --json every failure is an `error` event on stdout, like every other line. */
+async function runChatCommand(flags: ChatFlags): Promise<void> {
+  if (!flags.json) return runChat(flags);
+  try {
+    await runChat(flags);
+  } catch (err) {
+    const e = toSecureChatError(err);
+    if (!(err instanceof SecureChatError) && err instanceof Error) (e as { message: string }).message = err.message;
+    printJsonError(e, 'start');
+    process.exitCode = e.exitCode;
+  }
+}
+
+function printJsonError(e: SecureChatError, phase: 'start' | 'connect' | 'login'): void {
+  process.stdout.write(JSON.stringify({ event: 'error', phase, ...e.toJSON() }) + '\n');
+}
+
+/** Prints a connect/login failure in the mode's form and sets the exit code. */
+function fail(e: SecureChatError, phase: 'connect' | 'login', json: boolean): void {
+  if (json) printJsonError(e, phase);
+  else if (e.code === 'bad_certificate') process.stderr.write(`${e.message}\n`);
+  else process.stderr.write(`error: ${e.code}${e.reason ? ` (${e.reason})` : ''}: ${e.message}\n`);
+  process.exitCode = e.exitCode;
 }
 
 async function runChat(flags: ChatFlags): Promise<void> {
   const port = parsePort(flags.port);
   const { maxChainDepth, ...fileFlags } = flags;
   if (maxChainDepth !== undefined && !/^\d{1,3}$/.test(maxChainDepth)) throw new SecureChatError('usage', `--max-chain-depth "${maxChainDepth}" is not a whole number.`);
+  const json = Boolean(flags.json);
   const files = resolveClientFiles({
     ...fileFlags,
     ...(maxChainDepth !== undefined ? { maxChainDepth: Number(maxChainDepth) } : {}),
     ...(flags.keyPassphraseFile ? { keyPassphrase: readSecretFile(flags.keyPassphraseFile) } : {}),
   });
-  const interactive = Boolean(process.stdin.isTTY) && !flags.json;
-  const password = await readPassword(flags);
+  const interactive = Boolean(process.stdin.isTTY) && !json;
+  const source = passwordSource(flags);
+  // Nothing typed before the password prompt is shown on the screen (or used as the password).
+  const silenced = source.kind === 'prompt' ? silenceTerminal() : undefined;
   const serverName = flags.serverName ?? flags.host;
+  const contact = { host: flags.host, port, serverName };
+  if (interactive) process.stderr.write(`Connecting to ${flags.host}:${port}…\n`);
 
   let chat: ChatClient;
   try {
-    chat = await ChatClient.open({ host: flags.host, port, serverName, ...files, autoFetchFiles: flags.downloadDir });
+    chat = await ChatClient.open({ host: flags.host, port, serverName, ...files, autoFetchFiles: flags.downloadDir, reconnect: flags.reconnect });
   } catch (err) {
-    if (err instanceof SecureChatError) {
-      const e = connectionFailure(err);
-      if (e.code === 'bad_certificate' && !flags.json) {
-        process.stderr.write(`${e.message}\n`);
-        process.exitCode = 1;
-        return;
-      }
-      throw e;
-    }
-    throw err;
+    silenced?.release();
+    fail(explainConnectError(toSecureChatError(err), contact), 'connect', json);
+    return;
   }
 
-  try {
-    if (flags.register) await chat.register(password, flags.user);
-    else await chat.login(password, flags.user);
-  } catch (err) {
-    chat.close();
-    throw err;
+  const loginContext = { ...(flags.user ? { user: flags.user } : {}), ...(certificateName(files.cert) ? { certName: certificateName(files.cert) as string } : {}), register: Boolean(flags.register) };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const password = source.kind === 'fixed' ? source.password : await askPassword(flags, silenced);
+      if (flags.register) await chat.register(password, flags.user);
+      else await chat.login(password, flags.user);
+      break;
+    } catch (err) {
+      const e = explainLoginError(toSecureChatError(err), loginContext);
+      if (source.kind === 'prompt' && attempt < PROMPT_ATTEMPTS && worthAnotherTry(e) && !chat.closed) {
+        process.stderr.write(`${e.message} Try again (${attempt + 1} of ${PROMPT_ATTEMPTS}).\n`);
+        continue;
+      }
+      chat.close();
+      fail(e, 'login', json);
+      return;
+    }
   }
 
   if (interactive) {
@@ -151,6 +203,6 @@ async function runChat(flags: ChatFlags): Promise<void> {
         process.once('SIGTERM', () => resolve());
       })
     : undefined;
-  if (flags.json) process.stdout.write(JSON.stringify({ event: 'ready', user: chat.user?.username, uuid: chat.user?.uuid }) + '\n');
-  process.exitCode = await runScript({ chat, input: process.stdin, out: process.stdout, err: process.stderr, json: Boolean(flags.json), listen: Boolean(flags.listen), ...(stop ? { stop } : {}) });
+  if (json) process.stdout.write(JSON.stringify({ event: 'ready', user: chat.user?.username, uuid: chat.user?.uuid }) + '\n');
+  process.exitCode = await runScript({ chat, input: process.stdin, out: process.stdout, err: process.stderr, json, listen: Boolean(flags.listen), ...(stop ? { stop } : {}) });
 }

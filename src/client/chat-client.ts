@@ -1,8 +1,13 @@
 /**
  * ChatClient: the typed chat API over SecureChatClient, used by the REPL, script mode, the demo,
- * benchmarks and soak. It owns the delivery contract of docs/MESSAGES.md on the client side: drop
- * ids already seen, and acknowledge (coalesced) only after the 'message' listeners ran and, with
- * auto-fetch, after the file is safely on disk — so a crash never acknowledges what we don't have.
+ * benchmarks and soak. It owns the delivery contract of docs/MESSAGES.md on the client side.
+ *
+ * Everything the server pushes (messages, files, receipts, presence, group events, caught_up) is
+ * held in an inbox until the application calls `consume(handler)`, then handed to the handler in
+ * arrival order, one at a time. A message is acknowledged only after the handler returned (or its
+ * promise resolved) and, with auto-fetch, after the file is on disk and its `file` event handled.
+ * So logging in before the display is ready cannot lose anything: it just waits in the inbox.
+ * Lifecycle events (close, warning, file_progress) are a separate namespace: `on(…)`.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -11,11 +16,15 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { SecureChatError, toSecureChatError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
+import { isCaughtUpPush } from '../protocol/caught-up.js';
 import type { AppMessage } from '../protocol/types.js';
 import { SecureChatClient, type ClientOptions } from './client.js';
 import { ensureDir, placeDownload } from './downloads.js';
 import { filesFromCertsDir, loadClientFiles, type ClientFiles } from './identity.js';
+import { Inbox } from './inbox.js';
+import { backoffDelay, isRetryableClose, type ReconnectOptions } from './reconnect.js';
 import { SeenIds } from './seen-ids.js';
+import { newClientMsgId } from './send-ids.js';
 
 export interface UserRef {
   uuid: string;
@@ -50,13 +59,10 @@ export interface SentMessage {
   seq: number;
   conversation_id: number;
   created_at: number;
-  /** The server had already stored this send (same client_msg_id): this is the first ack again. */
-  duplicate?: true;
-}
-
-/** A fresh idempotency key for one send (docs/MESSAGES.md `client_msg_id`); reuse it only to retry that send. */
-export function newClientMsgId(): string {
-  return randomBytes(16).toString('base64url');
+  /** The idempotency key the library chose for this send (retried with it after a reconnect). */
+  client_msg_id?: string;
+  /** True when the server had stored it already (a retry after a lost answer): nothing new was stored. */
+  duplicate?: boolean;
 }
 
 export interface OnlineUser {
@@ -93,10 +99,13 @@ export interface PresenceEvent {
 
 export interface GroupEvent {
   group: string;
-  event: 'added' | 'removed' | 'renamed' | 'deleted' | 'role';
+  /** `left`: `user` left by themselves (servers before it say `removed` with by = user or no by). */
+  event: 'added' | 'removed' | 'left' | 'renamed' | 'deleted' | 'role';
   user?: string;
   role?: GroupRole;
   name?: string;
+  /** Who made the change (username); absent from older servers. */
+  by?: string;
 }
 
 /** A file that arrived and was saved (auto-fetch). */
@@ -123,24 +132,46 @@ export interface FetchedFile extends FileInfo {
 
 export type Progress = (done: number, total: number | undefined) => void;
 
-export interface ChatClientEvents {
-  message: [msg: ChatMessage];
-  delivered: [ev: DeliveredEvent];
-  presence: [ev: PresenceEvent];
-  group_event: [ev: GroupEvent];
-  file: [ev: FileEvent];
+/** What the server told us, in arrival order, as `consume(handler)` receives it. */
+export type ChatEvent =
+  | { type: 'message'; message: ChatMessage }
+  /** An auto-fetched file, saved and checked (follows its `message`). */
+  | { type: 'file'; file: FileEvent }
   /** An auto-fetch that failed; the message was still shown, the file stays on the server. */
-  file_error: [ev: { message: ChatMessage; error: SecureChatError }];
+  | { type: 'file_error'; message: ChatMessage; error: SecureChatError }
+  | { type: 'delivered'; delivered: DeliveredEvent }
+  | { type: 'presence'; presence: PresenceEvent }
+  | { type: 'group_event'; group_event: GroupEvent }
+  /** The login replay is complete: `pending` messages were waiting (all handed over before this). */
+  | { type: 'caught_up'; pending: number };
+
+export type ChatEventHandler = (event: ChatEvent) => void | Promise<void>;
+
+/** The client's own lifecycle, never a push: a push named `close` cannot pose as one. */
+export interface ChatClientEvents {
   /** Download progress of auto-fetched files. */
   file_progress: [ev: { message: ChatMessage; done: number; total: number }];
-  /** Something non-fatal went wrong in the background (an ack refused). */
+  /** Something non-fatal went wrong in the background (an ack refused, a handler that threw). */
   warning: [err: SecureChatError];
+  /** The connection dropped and the client is dialling again (reconnect enabled); requests wait. */
+  reconnecting: [ev: { attempt: number; delayMs: number; error: SecureChatError | undefined }];
+  /** Connected and logged in again; the server replays what was missed from our cursors. */
+  reconnected: [ev: { attempts: number }];
+  /** Final: the client is closed and will not reconnect. */
   close: [err: SecureChatError | undefined];
 }
 
 export interface ChatClientOptions {
   /** Directory to download incoming files into; a `file` event follows each saved file. */
   autoFetchFiles?: string;
+  /**
+   * Dial again after a dropped connection (backoff with jitter), log in again with the same
+   * credentials, resend what had no answer (sends carry a client_msg_id, so a retry never stores
+   * twice) and send what was asked meanwhile. Off unless given (`true` = the defaults).
+   */
+  reconnect?: boolean | ReconnectOptions;
+  /** At most this many requests wait for the connection while reconnecting (default 100); more are refused. */
+  maxQueuedRequests?: number;
   /** Coalescing window for acks, ms. */
   ackDelayMs?: number;
   /** Ids remembered for duplicate suppression. */
@@ -185,43 +216,73 @@ export function resolveClientFiles(o: Pick<ChatOpenOptions, 'ca' | 'cert' | 'key
   };
 }
 
+/** Requests that may be sent again after the connection dropped before their answer. */
+const SAFE_TO_RESEND: ReadonlySet<string> = new Set(['who', 'history', 'group_list', 'group_info', 'ack']);
+/** Sends made idempotent by their client_msg_id. */
+const IDEMPOTENT_SENDS: ReadonlySet<string> = new Set(['dm', 'group_send', 'file_complete']);
+
+type Dialer = () => Promise<SecureChatClient>;
+
 export class ChatClient extends EventEmitter<ChatClientEvents> {
-  /** Set after login/register. */
-  user: UserRef | null = null;
+  private conn: SecureChatClient;
+  private readonly dialer: Dialer | undefined;
+  private currentUser: UserRef | null = null;
+  /** What login/register was given, to log in again after a reconnect (memory only). */
+  private credentials: { password: string; username?: string } | undefined;
+  private state: 'connected' | 'reconnecting' | 'closed' = 'connected';
+  private closing = false;
+  private closeError: SecureChatError | undefined;
+  private waitingForConnection: { resolve: () => void; reject: (err: SecureChatError) => void }[] = [];
+  /** Whether the server accepts client_msg_id (unknown until the first send says). */
+  private msgIdSupported: boolean | undefined;
+  private readonly inbox: Inbox<ChatEvent>;
+  private caughtUpWaiters: (() => void)[] = [];
+  private caughtUpCount: number | null = null;
+  /** Conversations whose handler failed: nothing more is acknowledged there in this session. */
+  private readonly poisoned = new Set<number>();
   private readonly seen: SeenIds;
   private readonly inflight = new Set<Promise<unknown>>();
   /** Per conversation: the work (display, download) that must finish before its ack. */
   private readonly convChains = new Map<number, Promise<void>>();
   private readonly pendingAcks = new Map<number, number>();
   private readonly ackedUpto = new Map<number, number>();
+  /** Per conversation: the highest id whose handling (display, download) has finished. */
+  private readonly handledUpto = new Map<number, number>();
   private ackTimer: NodeJS.Timeout | null = null;
   private fetchQueue: Promise<unknown> = Promise.resolve();
   private readonly ackDelayMs: number;
   private readonly log: Logger;
 
+  /** `dialer` makes a new connection for reconnects (ChatClient.connect/open pass one). */
   constructor(
-    readonly connection: SecureChatClient,
+    connection: SecureChatClient,
     private readonly options: ChatClientOptions = {},
+    dialer?: Dialer,
   ) {
     super();
+    this.conn = connection;
+    this.dialer = dialer;
     this.seen = new SeenIds(options.seenCapacity);
     this.ackDelayMs = options.ackDelayMs ?? 20;
     this.log = options.log ?? silentLogger();
-    connection.on('message', (msg: AppMessage) => this.onMessage(msg as unknown as ChatMessage));
-    connection.on('delivered', (msg: AppMessage) => this.emit('delivered', msg as unknown as DeliveredEvent));
-    connection.on('presence', (msg: AppMessage) => this.emit('presence', msg as unknown as PresenceEvent));
-    connection.on('group_event', (msg: AppMessage) => this.emit('group_event', msg as unknown as GroupEvent));
-    connection.on('close', (err?: SecureChatError) => {
-      if (this.ackTimer) clearTimeout(this.ackTimer);
-      this.ackTimer = null;
-      this.emit('close', err);
-    });
+    this.inbox = new Inbox<ChatEvent>((err) => this.emit('warning', toSecureChatError(err)));
+    this.attach(connection);
   }
 
   /** Connects with an identity already in memory (benchmarks, tests). */
   static async connect(options: ClientOptions & ChatClientOptions): Promise<ChatClient> {
-    const connection = await SecureChatClient.connect(options);
-    return new ChatClient(connection, options);
+    const dial = (): Promise<SecureChatClient> => SecureChatClient.connect(options);
+    return new ChatClient(await dial(), options, dial);
+  }
+
+  /** The current connection (a new one after each reconnect). */
+  get connection(): SecureChatClient {
+    return this.conn;
+  }
+
+  /** True while the client is dialling again after a dropped connection. */
+  get reconnecting(): boolean {
+    return this.state === 'reconnecting';
   }
 
   /** Loads the identity and trust from files (`--ca/--cert/--key` or `--certs/--user`), then connects. */
@@ -230,35 +291,83 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     return ChatClient.connect({ ...opts, identity, trust });
   }
 
+  /** Closed for good (by close(), or a drop without reconnect); not while reconnecting. */
   get closed(): boolean {
-    return this.connection.closed;
+    return this.state === 'closed';
+  }
+
+  /** Why the client closed, when a connection error ended it. */
+  get closeReason(): SecureChatError | undefined {
+    return this.closeError;
+  }
+
+  /** Who we are logged in as (null before login/register and after logout). */
+  get user(): UserRef | null {
+    return this.currentUser;
+  }
+
+  /**
+   * Starts (or adds) a consumer of the pushes. Until the first consumer is attached — and whenever
+   * none is — pushes wait in the inbox, unacknowledged. Events go to every consumer, in order, one
+   * at a time: the next waits until the handlers of this one returned or resolved. A handler must
+   * not wait for `idle()` or `caughtUp()` itself (they wait for it). Returns the unsubscribe.
+   */
+  consume(handler: ChatEventHandler): () => void {
+    return this.inbox.consume(handler);
+  }
+
+  /**
+   * Resolves with the number of messages the login replay delivered, once the server said it is
+   * complete (`caught_up`) and every event before it has been handled by the consumers.
+   */
+  caughtUp(): Promise<number> {
+    if (this.caughtUpCount !== null) return Promise.resolve(this.caughtUpCount);
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(this.closeError ?? new SecureChatError('connection_closed'));
+        return;
+      }
+      const onClose = (err: SecureChatError | undefined): void => reject(err ?? new SecureChatError('connection_closed'));
+      this.once('close', onClose);
+      this.caughtUpWaiters.push(() => {
+        this.off('close', onClose);
+        resolve(this.caughtUpCount ?? 0);
+      });
+    });
   }
 
   close(): void {
-    this.connection.close();
+    this.closing = true;
+    if (this.state === 'reconnecting') this.finish(undefined);
+    this.conn.close();
   }
 
   // --- accounts ---
 
   async register(password: string, username?: string): Promise<UserRef> {
     const r = await this.call<{ user: UserRef }>('register', { password, ...(username ? { username } : {}) });
-    this.user = r.user;
+    this.credentials = { password, ...(username ? { username } : {}) };
+    this.startSession(r.user);
     return r.user;
   }
 
   async login(password: string, username?: string): Promise<UserRef> {
     const r = await this.call<{ user: UserRef }>('login', { password, ...(username ? { username } : {}) });
-    this.user = r.user;
+    this.credentials = { password, ...(username ? { username } : {}) };
+    this.startSession(r.user);
     return r.user;
   }
 
   async logout(): Promise<void> {
+    await this.idle();
     await this.call('logout');
-    this.user = null;
+    this.currentUser = null;
+    this.credentials = undefined;
   }
 
   async changePassword(oldPassword: string, newPassword: string): Promise<void> {
     await this.call('change_password', { old_password: oldPassword, new_password: newPassword });
+    if (this.credentials) this.credentials = { ...this.credentials, password: newPassword };
   }
 
   // --- presence and messages ---
@@ -267,9 +376,9 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     return (await this.call<{ users: OnlineUser[] }>('who')).users;
   }
 
-  /** Resolves once the server has durably stored the message. Pass the first try's `clientMsgId` to retry a send. */
-  dm(to: string, text: string, clientMsgId: string = newClientMsgId()): Promise<SentMessage> {
-    return this.call<SentMessage>('dm', { to, text, client_msg_id: clientMsgId });
+  /** Resolves once the server has durably stored the message. `clientMsgId`: reuse a first try's key to retry it. */
+  dm(to: string, text: string, clientMsgId?: string): Promise<SentMessage> {
+    return this.send<SentMessage>('dm', { to, text }, clientMsgId);
   }
 
   async history(q: { with?: string; group?: string; before?: number; limit?: number }): Promise<ChatMessage[]> {
@@ -323,8 +432,8 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     await this.call('group_delete', { group });
   }
 
-  groupSend(group: string, text: string, clientMsgId: string = newClientMsgId()): Promise<SentMessage> {
-    return this.call<SentMessage>('group_send', { group, text, client_msg_id: clientMsgId });
+  groupSend(group: string, text: string, clientMsgId?: string): Promise<SentMessage> {
+    return this.send<SentMessage>('group_send', { group, text }, clientMsgId);
   }
 
   // --- files ---
@@ -344,38 +453,51 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       if (!stat.isFile()) throw new SecureChatError('bad_input', `${opts.path} is not a regular file.`);
       const size = stat.size;
       const sha256 = await hashFile(fh, size, opts.path);
-      const target = opts.to !== undefined ? { to: opts.to } : { group: opts.group };
-      const offer = await this.call<{ transfer_id: string; chunk_size: number }>('file_offer', {
-        ...target,
-        name: opts.name ?? basename(opts.path),
-        size,
-        sha256,
-      });
-      const chunkSize = offer.chunk_size;
-      if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) throw new SecureChatError('malformed', 'The server sent an invalid chunk_size.');
-      opts.onProgress?.(0, size);
-      let acked = 0;
-      const window = new Set<Promise<unknown>>();
-      for (let offset = 0; offset < size; offset += chunkSize) {
-        const len = Math.min(chunkSize, size - offset);
-        const buf = Buffer.allocUnsafe(len);
-        const { bytesRead } = await fh.read(buf, 0, len, offset);
-        if (bytesRead !== len) throw new SecureChatError('io_error', `${opts.path} changed while it was being sent.`);
-        const p = this.call('file_chunk', { transfer_id: offer.transfer_id, offset }, buf).then(() => {
-          acked += len;
-          opts.onProgress?.(acked, size);
-        });
-        p.catch(() => undefined); // awaited below; this only keeps a failed sibling from going unhandled
-        window.add(p);
-        void p.finally(() => window.delete(p)).catch(() => undefined);
-        if (window.size >= MAX_CHUNKS_IN_FLIGHT) await Promise.race(window);
-        if (this.connection.bufferedBytes > DRAIN_THRESHOLD) await this.connection.waitForDrain();
+      const clientMsgId = opts.clientMsgId ?? newClientMsgId();
+      // An upload lives in one server session: after a drop it starts over on the new connection,
+      // and file_complete's client_msg_id makes sure the file is stored once however often we try.
+      for (;;) {
+        const conn = await this.connected();
+        try {
+          return await this.uploadOnce(conn, fh, { ...opts, size, sha256, clientMsgId });
+        } catch (err) {
+          if (!this.lostWhileReconnecting(conn)) throw err;
+        }
       }
-      await Promise.all(window);
-      return await this.call<FileSent>('file_complete', { transfer_id: offer.transfer_id, client_msg_id: opts.clientMsgId ?? newClientMsgId() });
     } finally {
       await fh.close();
     }
+  }
+
+  private async uploadOnce(
+    conn: SecureChatClient,
+    fh: FileHandle,
+    o: { to?: string; group?: string; path: string; name?: string; onProgress?: Progress; size: number; sha256: string; clientMsgId: string },
+  ): Promise<FileSent> {
+    const target = o.to !== undefined ? { to: o.to } : { group: o.group };
+    const offer = await this.track(conn.request<{ transfer_id: string; chunk_size: number }>('file_offer', { ...target, name: o.name ?? basename(o.path), size: o.size, sha256: o.sha256 }));
+    const chunkSize = offer.chunk_size;
+    if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) throw new SecureChatError('malformed', 'The server sent an invalid chunk_size.');
+    o.onProgress?.(0, o.size);
+    let acked = 0;
+    const window = new Set<Promise<unknown>>();
+    for (let offset = 0; offset < o.size; offset += chunkSize) {
+      const len = Math.min(chunkSize, o.size - offset);
+      const buf = Buffer.allocUnsafe(len);
+      const { bytesRead } = await fh.read(buf, 0, len, offset);
+      if (bytesRead !== len) throw new SecureChatError('io_error', `${o.path} changed while it was being sent.`);
+      const p = this.track(conn.request('file_chunk', { transfer_id: offer.transfer_id, offset }, buf)).then(() => {
+        acked += len;
+        o.onProgress?.(acked, o.size);
+      });
+      p.catch(() => undefined); // awaited below; this only keeps a failed sibling from going unhandled
+      window.add(p);
+      void p.finally(() => window.delete(p)).catch(() => undefined);
+      if (window.size >= MAX_CHUNKS_IN_FLIGHT) await Promise.race(window);
+      if (conn.bufferedBytes > DRAIN_THRESHOLD) await conn.waitForDrain();
+    }
+    await Promise.all(window);
+    return await this.track(this.sendOn<FileSent>(conn, 'file_complete', { transfer_id: offer.transfer_id }, o.clientMsgId));
   }
 
   /**
@@ -404,19 +526,136 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
         clearTimeout(this.ackTimer);
         this.ackTimer = null;
       }
-      const work = [...this.inflight, ...this.convChains.values()];
-      if (work.length === 0 && this.pendingAcks.size === 0) return;
+      // Without a consumer the inbox cannot move: don't wait for conversations stuck behind it.
+      const stuck = this.inbox.hasConsumers ? new Set<number>() : this.conversationsInInbox();
+      const chains = [...this.convChains].filter(([conv]) => !stuck.has(conv)).map(([, chain]) => chain);
+      if (this.inflight.size === 0 && chains.length === 0 && this.pendingAcks.size === 0) return;
       this.flushAcks();
-      await Promise.allSettled([...this.inflight, ...this.convChains.values()]);
+      await Promise.allSettled([...this.inflight, ...chains]);
       if (this.closed) return;
     }
   }
 
-  // --- internals ---
+  // --- connection, reconnect and requests ---
 
-  /** Every request goes through here, so `idle()` can wait for all of them. */
-  private call<T = unknown>(type: string, params: Record<string, unknown> = {}, data?: Buffer): Promise<T> {
-    const p = this.connection.request<T>(type, params, data);
+  private attach(conn: SecureChatClient): void {
+    this.conn = conn;
+    conn.on('push', (msg: AppMessage) => {
+      if (this.conn === conn) this.onPush(msg);
+    });
+    conn.on('close', (err?: SecureChatError) => this.onConnectionClose(conn, err));
+  }
+
+  private get reconnectOptions(): ReconnectOptions | undefined {
+    const r = this.options.reconnect;
+    if (!r) return undefined;
+    return r === true ? {} : r;
+  }
+
+  private onConnectionClose(conn: SecureChatClient, err: SecureChatError | undefined): void {
+    // While reconnecting, the loop itself sees its attempts fail.
+    if (conn !== this.conn || this.state === 'reconnecting') return;
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    const canRetry = !this.closing && this.dialer !== undefined && this.reconnectOptions !== undefined && this.credentials !== undefined && isRetryableClose(err);
+    if (!canRetry) {
+      this.finish(err);
+      return;
+    }
+    this.state = 'reconnecting';
+    void this.reconnectLoop(err);
+  }
+
+  /** Closed for good: every waiting request fails, `close` is emitted once. */
+  private finish(err: SecureChatError | undefined): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.closeError = err;
+    const reason = err ?? new SecureChatError('connection_closed');
+    const waiting = this.waitingForConnection;
+    this.waitingForConnection = [];
+    for (const w of waiting) w.reject(reason);
+    this.emit('close', err);
+  }
+
+  private async reconnectLoop(lastError: SecureChatError | undefined): Promise<void> {
+    const o = this.reconnectOptions ?? {};
+    const dial = this.dialer as Dialer;
+    for (let attempt = 0; ; attempt++) {
+      if (this.closing) return;
+      if (o.maxAttempts !== undefined && attempt >= o.maxAttempts) {
+        this.finish(lastError ?? new SecureChatError('connection_closed', `Gave up reconnecting after ${attempt} attempts.`));
+        return;
+      }
+      const delayMs = backoffDelay(attempt, o);
+      this.emit('reconnecting', { attempt: attempt + 1, delayMs, error: lastError });
+      await new Promise((r) => setTimeout(r, delayMs));
+      if (this.closing) return;
+      let conn: SecureChatClient;
+      try {
+        conn = await dial();
+      } catch (err) {
+        lastError = toSecureChatError(err);
+        if (!isRetryableClose(lastError)) {
+          this.finish(lastError);
+          return;
+        }
+        continue;
+      }
+      if (this.closing) {
+        conn.close();
+        return;
+      }
+      // Listen before logging in: the server replays what we missed right after the login.
+      this.attach(conn);
+      try {
+        const creds = this.credentials as { password: string; username?: string };
+        const r = await conn.request<{ user: UserRef }>('login', { password: creds.password, ...(creds.username ? { username: creds.username } : {}) });
+        this.currentUser = r.user;
+      } catch (err) {
+        conn.close();
+        lastError = toSecureChatError(err);
+        if (!isRetryableClose(lastError)) {
+          this.finish(lastError);
+          return;
+        }
+        continue;
+      }
+      if (conn.closed) {
+        lastError = conn.closeReason;
+        continue;
+      }
+      // The server's cursors are the truth now: what we acked may not have reached it.
+      this.ackedUpto.clear();
+      this.state = 'connected';
+      const waiting = this.waitingForConnection;
+      this.waitingForConnection = [];
+      for (const w of waiting) w.resolve();
+      this.emit('reconnected', { attempts: attempt + 1 });
+      if (this.pendingAcks.size > 0) this.flushAcks();
+      return;
+    }
+  }
+
+  /** The live connection: at once when connected, after the reconnect while reconnecting. */
+  private connected(): Promise<SecureChatClient> {
+    if (this.state === 'connected') return Promise.resolve(this.conn);
+    if (this.state === 'closed') return Promise.reject(this.closeError ?? new SecureChatError('connection_closed'));
+    const max = this.options.maxQueuedRequests ?? 100;
+    if (this.waitingForConnection.length >= max) {
+      return Promise.reject(new SecureChatError('connection_closed', `Reconnecting; ${max} requests are already waiting, so this one was not queued. Try again once reconnected.`));
+    }
+    return new Promise<SecureChatClient>((resolve, reject) => {
+      this.waitingForConnection.push({ resolve: () => resolve(this.conn), reject });
+    });
+  }
+
+  /** True when `conn` died and the client is dialling again (or already has a newer one): worth another try. */
+  private lostWhileReconnecting(conn: SecureChatClient): boolean {
+    return conn.closed && this.state !== 'closed';
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
     this.inflight.add(p);
     const untrack = (): void => {
       this.inflight.delete(p);
@@ -425,52 +664,189 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     return p;
   }
 
+  /**
+   * Every request goes through here, so `idle()` can wait for all of them. While reconnecting it
+   * waits for the new connection. If the connection drops before the answer, a request that is
+   * safe to repeat is sent again on the new one; any other fails with a message saying that it may
+   * or may not have been done.
+   */
+  private call<T = unknown>(type: string, params: Record<string, unknown> = {}, data?: Buffer): Promise<T> {
+    return this.track(
+      (async () => {
+        for (;;) {
+          const conn = await this.connected();
+          try {
+            return await conn.request<T>(type, params, data);
+          } catch (err) {
+            if (!this.lostWhileReconnecting(conn)) throw err;
+            if (SAFE_TO_RESEND.has(type)) continue;
+            throw new SecureChatError('connection_closed', `The connection dropped before the server answered "${type}"; it may or may not have been done — check, then retry.`, { cause: err });
+          }
+        }
+      })(),
+    );
+  }
+
+  /** dm / group_send with an idempotency key: resent after a reconnect, stored once. */
+  private send<T>(type: string, params: Record<string, unknown>, clientMsgId: string = newClientMsgId()): Promise<T> {
+    return this.track(
+      (async () => {
+        for (;;) {
+          const conn = await this.connected();
+          try {
+            return await this.sendOn<T>(conn, type, params, clientMsgId);
+          } catch (err) {
+            if (!this.lostWhileReconnecting(conn)) throw err;
+            if (this.msgIdSupported === false) {
+              throw new SecureChatError('connection_closed', `The connection dropped before the server confirmed "${type}"; this server cannot deduplicate a retry, so it was not resent — check /history.`, { cause: err });
+            }
+          }
+        }
+      })(),
+    );
+  }
+
+  /** One attempt of an idempotent send on `conn`; falls back to no key on a server that refuses the field. */
+  private async sendOn<T>(conn: SecureChatClient, type: string, params: Record<string, unknown>, clientMsgId: string): Promise<T> {
+    if (this.msgIdSupported !== false && IDEMPOTENT_SENDS.has(type)) {
+      try {
+        const r = await conn.request<T>(type, { ...params, client_msg_id: clientMsgId });
+        this.msgIdSupported = true;
+        return { ...r, client_msg_id: clientMsgId };
+      } catch (err) {
+        const e = toSecureChatError(err);
+        if (!(e.code === 'bad_request' && e.details?.field === 'client_msg_id')) throw err;
+        this.msgIdSupported = false;
+      }
+    }
+    return conn.request<T>(type, params);
+  }
+
+  // --- internals ---
+
+  private conversationsInInbox(): Set<number> {
+    const convs = new Set<number>();
+    for (const event of this.inbox.waiting()) {
+      if (event.type === 'message' || event.type === 'file_error') convs.add(event.message.conversation_id);
+      else if (event.type === 'file') convs.add(event.file.conversation_id);
+    }
+    return convs;
+  }
+
+  private startSession(user: UserRef): void {
+    this.currentUser = user;
+    this.caughtUpCount = null;
+  }
+
+  private onPush(msg: AppMessage): void {
+    switch (msg.type) {
+      case 'message':
+        this.onMessage(msg as unknown as ChatMessage);
+        return;
+      case 'delivered':
+        void this.enqueue({ type: 'delivered', delivered: msg as unknown as DeliveredEvent }).catch(() => undefined);
+        return;
+      case 'presence':
+        void this.enqueue({ type: 'presence', presence: msg as unknown as PresenceEvent }).catch(() => undefined);
+        return;
+      case 'group_event':
+        void this.enqueue({ type: 'group_event', group_event: msg as unknown as GroupEvent }).catch(() => undefined);
+        return;
+      case 'caught_up':
+        if (!isCaughtUpPush(msg)) return;
+        void this.enqueue({ type: 'caught_up', pending: msg.pending }).then(
+          () => this.markCaughtUp(msg.pending),
+          () => this.markCaughtUp(msg.pending),
+        );
+        return;
+      default:
+        // file_data answers our own file_get (see fetchOnce); anything else is not ours to show.
+        return;
+    }
+  }
+
+  private markCaughtUp(pending: number): void {
+    this.caughtUpCount = pending;
+    const waiters = this.caughtUpWaiters;
+    this.caughtUpWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Queues an event for the consumers; resolves once they have all handled it. */
+  private enqueue(event: ChatEvent): Promise<void> {
+    return this.inbox.enqueue(event);
+  }
+
   private onMessage(msg: ChatMessage): void {
     if (!Number.isSafeInteger(msg.id) || !Number.isSafeInteger(msg.conversation_id)) {
       this.log.warn('message push without a valid id ignored');
       return;
     }
-    if (!this.seen.add(msg.id)) return;
-    this.emit('message', msg);
+    if (!this.seen.add(msg.id)) {
+      // Replayed after a reconnect because our ack did not reach the server: acknowledge it again
+      // (only if it was handled; otherwise its own chain acknowledges it when done).
+      if (msg.id <= (this.handledUpto.get(msg.conversation_id) ?? 0)) this.scheduleAck(msg.conversation_id, msg.id);
+      return;
+    }
+    const shown = this.enqueue({ type: 'message', message: msg });
     const conv = msg.conversation_id;
     const prev = this.convChains.get(conv) ?? Promise.resolve();
     const dir = this.options.autoFetchFiles;
     const chain = prev
+      .then(() => shown)
       .then(async () => {
         if (msg.kind === 'file' && msg.file && dir !== undefined) await this.autoFetch(msg, msg.file, dir);
       })
-      .then(() => this.scheduleAck(conv, msg.id));
+      .then(
+        () => {
+          if (msg.id > (this.handledUpto.get(conv) ?? 0)) this.handledUpto.set(conv, msg.id);
+          this.scheduleAck(conv, msg.id);
+        },
+        () => {
+          // The application did not handle it: acknowledging a later id would skip this one.
+          this.poisoned.add(conv);
+        },
+      );
     this.convChains.set(conv, chain);
     void chain.finally(() => {
       if (this.convChains.get(conv) === chain) this.convChains.delete(conv);
     });
   }
 
+  /** Downloads the file, then hands `file` (or `file_error`) to the consumers; a handler's failure propagates. */
   private async autoFetch(msg: ChatMessage, file: FileInfo, dir: string): Promise<void> {
-    try {
-      const got = await this.fetchFile(msg.id, dir, {
-        onProgress: (done, total) => this.emit('file_progress', { message: msg, done, total: total ?? file.size }),
-        expect: file,
-      });
-      this.emit('file', {
-        id: msg.id,
-        conversation_id: msg.conversation_id,
-        from: msg.from,
-        ...(msg.to !== undefined ? { to: msg.to } : {}),
-        ...(msg.group !== undefined ? { group: msg.group } : {}),
-        uuid: got.uuid,
-        name: got.name,
-        path: got.path,
-        sha256: got.sha256,
-        size: got.size,
-      });
-    } catch (err) {
-      this.emit('file_error', { message: msg, error: toSecureChatError(err) });
+    let got: FetchedFile;
+    for (;;) {
+      try {
+        got = await this.fetchFile(msg.id, dir, {
+          onProgress: (done, total) => this.emit('file_progress', { message: msg, done, total: total ?? file.size }),
+          expect: file,
+        });
+        break;
+      } catch (err) {
+        // A download cut by a dropped connection starts over once we are back.
+        if (err instanceof SecureChatError && err.details?.connectionLost === true && this.state !== 'closed') continue;
+        await this.enqueue({ type: 'file_error', message: msg, error: toSecureChatError(err) });
+        return;
+      }
     }
+    const saved: FileEvent = {
+      id: msg.id,
+      conversation_id: msg.conversation_id,
+      from: msg.from,
+      ...(msg.to !== undefined ? { to: msg.to } : {}),
+      ...(msg.group !== undefined ? { group: msg.group } : {}),
+      uuid: got.uuid,
+      name: got.name,
+      path: got.path,
+      sha256: got.sha256,
+      size: got.size,
+    };
+    await this.enqueue({ type: 'file', file: saved });
   }
 
   private scheduleAck(conv: number, id: number): void {
-    if (this.closed) return;
+    if (this.closed || this.poisoned.has(conv)) return;
     if (id > (this.pendingAcks.get(conv) ?? 0)) this.pendingAcks.set(conv, id);
     if (!this.ackTimer) {
       this.ackTimer = setTimeout(() => {
@@ -527,10 +903,21 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       received += data.length;
       onProgress?.(received, expect?.size);
     };
-    this.connection.on('file_data', onData);
+    const conn = await this.connected().catch((err: unknown) => {
+      closeSync(fd);
+      rmSync(tmp, { force: true });
+      throw err;
+    });
+    const offData = conn.onPush('file_data', onData);
     let closed = false;
     try {
-      const { file } = await this.call<{ file: FileInfo }>('file_get', { message_id: messageId, ...(expect ? { file: expect.uuid } : {}) });
+      let file: FileInfo;
+      try {
+        ({ file } = await this.track(conn.request<{ file: FileInfo }>('file_get', { message_id: messageId, ...(expect ? { file: expect.uuid } : {}) })));
+      } catch (err) {
+        if (!this.lostWhileReconnecting(conn)) throw err;
+        throw new SecureChatError('connection_closed', `The connection dropped while message ${messageId}'s file was downloading.`, { cause: err, details: { connectionLost: true } });
+      }
       if (failure) throw failure;
       const digest = hash.digest('hex');
       if (received !== file.size || digest !== file.sha256.toLowerCase()) {
@@ -550,7 +937,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       throw err;
     } finally {
       if (!closed) closeSync(fd);
-      this.connection.off('file_data', onData);
+      offData();
     }
   }
 }

@@ -7,7 +7,8 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { SecureChatError, isErrorCode } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import type { ParsedCert } from '../pki/cert.js';
+import { ParsedCert } from '../pki/cert.js';
+import type { GeneralNameValue } from '../pki/general-names.js';
 import type { TrustStore } from '../pki/trust-store.js';
 import { clientHandshake } from '../protocol/handshake.js';
 import type { AppMessage, LocalIdentity, SecureChannel } from '../protocol/types.js';
@@ -49,7 +50,17 @@ export function errorFromWire(raw: unknown): SecureChatError {
   });
 }
 
-export class SecureChatClient extends EventEmitter {
+/**
+ * The connection's own lifecycle events. Pushes arrive as `push` (type in `msg.type`), never as an
+ * event named after their type, so a push called `close` or `error` cannot pose as the connection's.
+ */
+export interface ConnectionEvents {
+  push: [msg: AppMessage, data: Buffer | undefined];
+  drain: [];
+  close: [err: SecureChatError | undefined];
+}
+
+export class SecureChatClient extends EventEmitter<ConnectionEvents> {
   private nextId = 1;
   private readonly pending = new Map<number, PendingRequest>();
   private closeError: SecureChatError | undefined;
@@ -81,8 +92,12 @@ export class SecureChatClient extends EventEmitter {
     const channel = await clientHandshake<ServerIdentity>(socket, {
       identity: options.identity,
       verifyPeer: (chain) => {
-        const [leaf] = options.trust.verifyDer(chain, { purpose: 'server', hostname: expectedName });
-        return identityOf(leaf);
+        try {
+          const [leaf] = options.trust.verifyDer(chain, { purpose: 'server', hostname: expectedName });
+          return identityOf(leaf);
+        } catch (err) {
+          throw withCertificateNames(err, chain, expectedName);
+        }
       },
       timeoutMs: options.handshakeTimeoutMs,
       maxFrameSize: options.maxFrameSize,
@@ -128,6 +143,15 @@ export class SecureChatClient extends EventEmitter {
     });
   }
 
+  /** Calls `fn` for every push of `type` (a convenience over the `push` event); returns the unsubscribe. */
+  onPush(type: string, fn: (msg: AppMessage, data: Buffer | undefined) => void): () => void {
+    const listener = (msg: AppMessage, data: Buffer | undefined): void => {
+      if (msg.type === type) fn(msg, data);
+    };
+    this.on('push', listener);
+    return () => void this.off('push', listener);
+  }
+
   /** Resolves once the socket has flushed what was queued (for callers that stream file chunks). */
   waitForDrain(): Promise<void> {
     if (this.channel.bufferedBytes === 0 || this.channel.closed) return Promise.resolve();
@@ -162,8 +186,25 @@ export class SecureChatClient extends EventEmitter {
       return;
     }
     this.emit('push', msg, data);
-    this.emit(msg.type, msg, data);
   }
+}
+
+/** For name_mismatch: which names the server's certificate does carry, so the user can pick one. */
+function withCertificateNames(err: unknown, chain: Buffer[], expected: string): unknown {
+  if (!(err instanceof SecureChatError) || err.reason !== 'name_mismatch' || chain.length === 0) return err;
+  let names: string[];
+  try {
+    names = ParsedCert.fromDer(chain[0]).subjectAltNames.map(nameText).filter((n): n is string => n !== undefined);
+  } catch {
+    return err;
+  }
+  return new SecureChatError(err.code, err.message, { reason: err.reason, details: { ...err.details, names, expected }, cause: err });
+}
+
+function nameText(n: GeneralNameValue): string | undefined {
+  if (n.type === 'dns') return n.value;
+  if (n.type === 'ip') return n.bytes.length === 4 ? [...n.bytes].join('.') : (n.bytes.toString('hex').match(/.{4}/g) ?? []).join(':');
+  return undefined;
 }
 
 function identityOf(leaf: ParsedCert): ServerIdentity {

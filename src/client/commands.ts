@@ -6,6 +6,11 @@
  * Addressing rule (one rule, no guessing): where a command takes "USER or GROUP" (`/send`,
  * `/history`), a target written `#name` is a group and anything else is a user. Commands that only
  * take a group (`/g`, `/group …`) accept the name with or without the `#`.
+ *
+ * Quoting rule (the same in every command): a user, group or path argument may be quoted like in
+ * a shell — "my team", 'my team', #"my team" or "#my team" — so names with spaces can be typed:
+ * `/group create "my team"`, `/g "Team Two" hi`, `/send "#Team Two" ./a.txt`. The free text of
+ * `/msg` and `/g` is taken verbatim after the name.
  */
 import { SecureChatError } from '../errors.js';
 
@@ -65,7 +70,8 @@ export const HELP_TEXT = [
   `  ${'/passwd'.padEnd(34)} change your password`,
   `  ${'/help, /quit'.padEnd(34)}`,
   'Addressing: in /send and /history, "#name" is a group, anything else is a user',
-  '(e.g. /send bob ./a.txt, /send #team ./a.txt). Paths with spaces may be quoted.',
+  '(e.g. /send bob ./a.txt, /send #team ./a.txt). Names and paths with spaces are quoted:',
+  '/group create "my team", /g "my team" hello, /send "#my team" "./my file.txt".',
 ].join('\n');
 
 function usage(key: keyof typeof USAGE, why?: string): SecureChatError {
@@ -82,6 +88,57 @@ function splitWord(s: string): [string, string] {
 
 function words(s: string): string[] {
   return s.split(/\s+/).filter((w) => w.length > 0);
+}
+
+/**
+ * Reads one shell-like argument from the start of `s`: quotes ("…" or '…') may appear anywhere in
+ * it and protect spaces; inside "…" a backslash escapes " and \. Returns the argument and the rest
+ * (its inner spacing kept), or null when `s` is blank. An unterminated quote is a usage error.
+ */
+export function splitArg(s: string): [string, string] | null {
+  let i = 0;
+  while (i < s.length && /\s/.test(s[i])) i++;
+  if (i >= s.length) return null;
+  let arg = '';
+  while (i < s.length && !/\s/.test(s[i])) {
+    const c = s[i];
+    if (c === '"' || c === "'") {
+      const close = findClose(s, i + 1, c);
+      if (close < 0) throw new SecureChatError('usage', `Unterminated ${c} quote.`);
+      const inner = s.slice(i + 1, close);
+      arg += c === '"' ? inner.replace(/\\(["\\])/g, '$1') : inner;
+      i = close + 1;
+    } else {
+      arg += c;
+      i++;
+    }
+  }
+  const rest = s.slice(i).replace(/^\s+/, '');
+  return [arg, rest];
+}
+
+function findClose(s: string, from: number, quote: string): number {
+  for (let j = from; j < s.length; j++) {
+    if (quote === '"' && s[j] === '\\') j++;
+    else if (s[j] === quote) return j;
+  }
+  return -1;
+}
+
+/** Every argument of `s`, quotes honoured. */
+export function splitArgs(s: string): string[] {
+  const out: string[] = [];
+  let rest = s;
+  for (let next = splitArg(rest); next; next = splitArg(rest)) {
+    out.push(next[0]);
+    rest = next[1];
+  }
+  return out;
+}
+
+/** Quotes a name for a command line when it needs it (spaces, quotes, leading #). */
+export function quoteArg(name: string): string {
+  return /^[^\s"'\\]+$/.test(name) ? name : `"${name.replace(/(["\\])/g, '\\$1')}"`;
 }
 
 function stripHash(name: string): string {
@@ -122,17 +179,17 @@ export function parseCommand(line: string): ChatCommand | null {
     case 'exit':
       return { kind: 'quit' };
     case 'msg': {
-      const [to, text] = splitWord(rest);
+      const [to, text] = splitArg(rest) ?? ['', ''];
       if (!to || !text.trim()) throw usage('msg', to ? 'Missing text' : 'Missing user');
-      return { kind: 'msg', to, text };
+      return { kind: 'msg', to, text: text.replace(/\s+$/, '') };
     }
     case 'g': {
-      const [group, text] = splitWord(rest);
+      const [group, text] = splitArg(rest) ?? ['', ''];
       if (!group || !stripHash(group) || !text.trim()) throw usage('g', group ? 'Missing text' : 'Missing group');
-      return { kind: 'gsend', group: stripHash(group), text };
+      return { kind: 'gsend', group: stripHash(group), text: text.replace(/\s+$/, '') };
     }
     case 'send': {
-      const [target, path] = splitWord(rest);
+      const [target, path] = splitArg(rest) ?? ['', ''];
       const p = unquote(path);
       if (!target || !p) throw usage('send', target ? 'Missing path' : 'Missing recipient');
       const t = parseTarget(target);
@@ -140,7 +197,7 @@ export function parseCommand(line: string): ChatCommand | null {
       return { kind: 'send', target: t, path: p };
     }
     case 'history': {
-      const args = words(rest);
+      const args = splitArgs(rest);
       if (args.length < 1 || args.length > 2) throw usage('history');
       const t = parseTarget(args[0]);
       if ('group' in t && !t.group) throw usage('history', 'Empty group name');
@@ -163,10 +220,11 @@ export function parseCommand(line: string): ChatCommand | null {
 }
 
 function parseGroup(rest: string): ChatCommand {
-  const args = words(rest);
+  const args = splitArgs(rest);
   const action = (args[0] ?? '').toLowerCase();
   const a = args.slice(1).map((x, i) => (i === 0 ? stripHash(x) : x));
   const need = (key: keyof typeof USAGE, n: number): void => {
+    if (a.length > n && n >= 1) throw usage(key, 'Too many arguments (names with spaces need quotes, e.g. "my team")');
     if (a.length !== n || a.some((x) => x.length === 0)) throw usage(key);
   };
   switch (action) {

@@ -3,7 +3,7 @@
  * mode, and one JSON object per line for `--json`. Both printers read the same typed events.
  */
 import type { SecureChatError } from '../errors.js';
-import type { ChatMessage, DeliveredEvent, FileEvent, GroupEvent, PresenceEvent } from './chat-client.js';
+import type { ChatClient, ChatEvent, ChatMessage, DeliveredEvent, FileEvent, GroupEvent, PresenceEvent } from './chat-client.js';
 import { formatBytes } from './progress.js';
 
 export interface Palette {
@@ -60,22 +60,40 @@ export function formatPresence(e: PresenceEvent, p: Palette): string {
   return p.dim(`* ${safeText(e.user)} is ${e.status === 'online' ? p.green('online') : 'offline'}`);
 }
 
-export function formatGroupEvent(e: GroupEvent, p: Palette): string {
+/**
+ * "alice added bob to #team", "carol left #team", "bob removed carol from #team", "alice renamed
+ * #team to #core", "alice made bob an admin of #team". `me` turns our own name into "you". Without
+ * `by` (an older server) the sentence is passive: "bob was added to #team".
+ */
+export function describeGroupEvent(e: GroupEvent, me?: string): string {
   const g = `#${safeText(e.group)}`;
+  const who = (name: string | undefined): string => (name === undefined ? 'someone' : me !== undefined && name === me ? 'you' : safeText(name));
+  const by = e.by !== undefined ? who(e.by) : undefined;
+  const user = who(e.user);
   switch (e.event) {
     case 'added':
-      return p.yellow(`* ${g}: ${safeText(e.user)} was added`);
+      return by ? `${by} added ${user} to ${g}` : `${user} ${user === 'you' ? 'were' : 'was'} added to ${g}`;
+    case 'left':
+      return `${user} left ${g}`;
     case 'removed':
-      return p.yellow(`* ${g}: ${safeText(e.user)} was removed`);
+      if (e.by !== undefined && e.by === e.user) return `${user} left ${g}`;
+      return by ? `${by} removed ${user} from ${g}` : `${user} ${user === 'you' ? 'were' : 'was'} removed from ${g}`;
     case 'renamed':
-      return p.yellow(`* ${g} was renamed to #${safeText(e.name)}`);
+      return by ? `${by} renamed ${g} to #${safeText(e.name)}` : `${g} was renamed to #${safeText(e.name)}`;
     case 'deleted':
-      return p.yellow(`* ${g} was deleted`);
-    case 'role':
-      return p.yellow(`* ${g}: ${safeText(e.user)} is now ${safeText(e.role)}`);
+      return by ? `${by} deleted ${g}` : `${g} was deleted`;
+    case 'role': {
+      const role = e.role === 'admin' ? 'an admin' : e.role === 'owner' ? 'the owner' : e.role === 'member' ? 'a member (no longer an admin)' : safeText(e.role);
+      if (by) return `${by} made ${user} ${role} of ${g}`;
+      return `${user} ${user === 'you' ? 'are' : 'is'} now ${role} of ${g}`;
+    }
     default:
-      return p.yellow(`* ${g}: ${safeText((e as { event: unknown }).event)}`);
+      return `${g}: ${safeText((e as { event: unknown }).event)}${by ? ` (by ${by})` : ''}`;
   }
+}
+
+export function formatGroupEvent(e: GroupEvent, p: Palette, me?: string): string {
+  return p.yellow(`* ${describeGroupEvent(e, me)}`);
 }
 
 export function formatDelivered(e: DeliveredEvent, p: Palette): string {
@@ -94,19 +112,44 @@ export function jsonLine(obj: Record<string, unknown>): string {
 /** Receives each event both as data and as a human line; the caller prints one of the two. */
 export type EventSink = (data: Record<string, unknown>, human: string) => void;
 
-/** Routes every ChatClient event to `sink`, in the `{"event": …}` shape of `--json`. */
-export function subscribeEvents(chat: import('./chat-client.js').ChatClient, p: Palette, sink: EventSink): void {
-  chat.on('message', (m) => sink({ event: 'message', ...m }, formatMessage(m, p)));
-  chat.on('file', (f) => sink({ event: 'file', ...f }, formatFile(f, p)));
-  chat.on('file_error', ({ message, error }) =>
-    sink({ event: 'file_error', id: message.id, from: message.from, file: message.file, code: error.code, message: error.message }, formatError(error, p, `file from ${safeText(message.from)}`)),
-  );
-  chat.on('presence', (e) => sink({ event: 'presence', ...e }, formatPresence(e, p)));
-  // The push's own `event` field ("added", …) would clash with the line's tag, so it becomes `change`.
-  chat.on('group_event', (e) => {
-    const { event: change, ...rest } = e;
-    sink({ event: 'group_event', change, ...rest }, formatGroupEvent(e, p));
+/** Describes one ChatEvent in the `{"event": …}` shape of `--json` and as a human line. */
+export function describeEvent(ev: ChatEvent, p: Palette): { data: Record<string, unknown>; human: string } {
+  switch (ev.type) {
+    case 'message':
+      return { data: { event: 'message', ...ev.message }, human: formatMessage(ev.message, p) };
+    case 'file':
+      return { data: { event: 'file', ...ev.file }, human: formatFile(ev.file, p) };
+    case 'file_error': {
+      const { message, error } = ev;
+      return {
+        data: { event: 'file_error', id: message.id, from: message.from, file: message.file, code: error.code, message: error.message },
+        human: formatError(error, p, `file from ${safeText(message.from)}`),
+      };
+    }
+    case 'presence':
+      return { data: { event: 'presence', ...ev.presence }, human: formatPresence(ev.presence, p) };
+    case 'group_event': {
+      // The push's own `event` field ("added", …) would clash with the line's tag, so it becomes `change`.
+      const { event: change, ...rest } = ev.group_event;
+      return { data: { event: 'group_event', change, ...rest }, human: formatGroupEvent(ev.group_event, p) };
+    }
+    case 'delivered':
+      return { data: { event: 'delivered', ...ev.delivered }, human: formatDelivered(ev.delivered, p) };
+    case 'caught_up':
+      return { data: { event: 'caught_up', pending: ev.pending }, human: ev.pending === 0 ? '' : p.dim(`— ${ev.pending} message${ev.pending === 1 ? '' : 's'} arrived while you were away (above) —`) };
+  }
+}
+
+/** Starts consuming the ChatClient's events into `sink`; warnings (lifecycle, not pushes) go there too. */
+export function subscribeEvents(chat: ChatClient, p: Palette, sink: EventSink): () => void {
+  const onWarning = (err: SecureChatError): void => sink({ event: 'warning', code: err.code, message: err.message }, formatError(err, p));
+  chat.on('warning', onWarning);
+  const stop = chat.consume((ev) => {
+    const { data, human } = describeEvent(ev, p);
+    sink(data, human);
   });
-  chat.on('delivered', (e) => sink({ event: 'delivered', ...e }, formatDelivered(e, p)));
-  chat.on('warning', (err) => sink({ event: 'warning', code: err.code, message: err.message }, formatError(err, p)));
+  return () => {
+    stop();
+    chat.off('warning', onWarning);
+  };
 }

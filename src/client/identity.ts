@@ -7,6 +7,7 @@ import { SecureChatError } from '../errors.js';
 import { readInputText } from '../pki/files.js';
 import { readPemCertificates, readPrivateKey } from '../pki/pem.js';
 import { TrustStore } from '../pki/trust-store.js';
+import { ParsedCert } from '../pki/cert.js';
 import type { LocalIdentity } from '../protocol/types.js';
 
 export interface ClientFiles {
@@ -46,4 +47,14 @@ export function loadClientFiles(files: ClientFiles): { identity: LocalIdentity; 
   const privateKey = withPath(files.key, 'Key file', () => readPrivateKey(keyPem, files.keyPassphrase));
   const trust = withPath(files.ca, 'CA certificate file', () => TrustStore.fromPem(caPem, crlPem, files.maxChainDepth !== undefined ? { maxChainDepth: files.maxChainDepth } : {}));
   return { identity: { chain, privateKey }, trust };
+}
+
+/** The CN of the certificate in `certFile` (the account it may log in to), or undefined when unreadable. */
+export function certificateName(certFile: string): string | undefined {
+  try {
+    const [leaf] = readPemCertificates(readInputText(certFile, 'certificate file'));
+    return leaf ? ParsedCert.fromDer(leaf).commonName : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -54,3 +54,35 @@ export async function promptHidden(question: string, input: NodeJS.ReadStream = 
     rl.close();
   }
 }
+
+export interface SilencedTerminal {
+  /** Stops discarding input (before a prompt reads it). */
+  release(): void;
+}
+
+/**
+ * Turns the terminal's echo off at once and throws away what is typed until `release()`, the way
+ * ssh treats keys typed before its password prompt: they are neither shown nor used as the
+ * password. Ctrl-C still works (exit 130).
+ */
+export function silenceTerminal(input: NodeJS.ReadStream = process.stdin): SilencedTerminal {
+  if (!input.isTTY) return { release: () => undefined };
+  input.setRawMode(true);
+  const discard = (d: Buffer): void => {
+    if (d.includes(3)) {
+      input.setRawMode(false);
+      process.exit(130);
+    }
+  };
+  input.on('data', discard);
+  input.resume();
+  let released = false;
+  return {
+    release: () => {
+      if (released) return;
+      released = true;
+      input.off('data', discard);
+      input.pause();
+    },
+  };
+}

@@ -40,7 +40,9 @@ export function runRepl(o: ReplOptions): Promise<number> {
     rl.prompt(true);
   };
 
-  subscribeEvents(o.chat, p, (_data, human) => printAbove(human));
+  subscribeEvents(o.chat, p, (_data, human) => {
+    if (human) printAbove(human);
+  });
   const downloads = new Map<number, ProgressBar>();
   o.chat.on('file_progress', ({ message, done, total }) => {
     let bar = downloads.get(message.id);

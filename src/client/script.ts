@@ -1,8 +1,9 @@
 /**
  * Script mode: the slash commands read line by line from a stream (stdin when it is not a
  * terminal), run one after the other so that a script's order is the order of effects. At end of
- * input it waits until every request has its response and every received message is acknowledged;
- * the exit code says whether any command failed.
+ * input it waits until the server's login replay is complete (`caught_up`: every message and file
+ * that was waiting has been printed), every request has its response and every received message
+ * is acknowledged; the exit code says whether any command failed.
  */
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
@@ -30,7 +31,11 @@ export async function runScript(o: ScriptOptions): Promise<number> {
   const p = palette(false);
   let failed = false;
   const print = (line: string): void => void o.out.write(line.endsWith('\n') ? line : line + '\n');
-  subscribeEvents(o.chat, p, (data, human) => print(o.json ? jsonLine(data) : human));
+  // Plain mode prints no line for caught_up: scripts that read the human lines see what they saw before.
+  subscribeEvents(o.chat, p, (data, human) => {
+    if (o.json) print(jsonLine(data));
+    else if (data.event !== 'caught_up') print(human);
+  });
 
   const reportError = (err: SecureChatError, command?: string): void => {
     failed = true;
@@ -39,7 +44,7 @@ export async function runScript(o: ScriptOptions): Promise<number> {
   };
 
   const closed = new Promise<SecureChatError | undefined>((resolve) => {
-    if (o.chat.closed) resolve(o.chat.connection.closeReason);
+    if (o.chat.closed) resolve(o.chat.closeReason);
     o.chat.once('close', resolve);
   });
 
@@ -76,13 +81,20 @@ export async function runScript(o: ScriptOptions): Promise<number> {
     rl.close();
   }
 
+  if (!o.chat.closed) {
+    try {
+      await o.chat.caughtUp();
+    } catch {
+      // The connection ended first; reported below.
+    }
+  }
   await o.chat.idle();
   if (o.listen && !o.chat.closed) {
     await Promise.race([closed, o.stop ?? new Promise<void>(() => undefined)]);
     await o.chat.idle();
   }
   if (o.chat.closed) {
-    const reason = o.chat.connection.closeReason;
+    const reason = o.chat.closeReason;
     // Ending the session ourselves is fine; the server dropping it is a failure of the run.
     if (reason) reportError(reason);
   } else {

@@ -7,6 +7,7 @@
 import { SecureChatError, toSecureChatError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { encodeAppJson } from '../protocol/app-payload.js';
+import { caughtUpPush } from '../protocol/caught-up.js';
 import type { AppMessage } from '../protocol/types.js';
 import type { MessageView, Storage } from '../storage/types.js';
 import type { Hub } from './hub.js';
@@ -29,6 +30,10 @@ interface SessionState {
   /** Highest message id pushed to this session, per conversation (so replay and live never repeat). */
   sentUpto: Map<number, number>;
   retry: NodeJS.Timeout | null;
+  /** Messages replayed since login, until the first switch to live announces them with `caught_up`. */
+  loginReplayed: number | null;
+  /** Removes the session listeners attach() added (a logout/login cycle must not stack them). */
+  unlisten: () => void;
 }
 
 export interface Recipient {
@@ -93,18 +98,25 @@ export class Delivery {
   /** Starts delivery for a session that just logged in: replays what is pending, then goes live. */
   attach(session: Session): void {
     if (this.states.has(session)) return;
-    const state: SessionState = { mode: 'catchup', replaying: false, dirty: false, sentUpto: new Map(), retry: null };
-    this.states.set(session, state);
-    session.on('drain', () => this.resume(session));
-    session.on('close', () => {
+    const onDrain = (): void => this.resume(session);
+    const onClose = (): void => {
       if (state.retry) clearTimeout(state.retry);
-    });
+    };
+    const unlisten = (): void => {
+      session.off('drain', onDrain);
+      session.off('close', onClose);
+    };
+    const state: SessionState = { mode: 'catchup', replaying: false, dirty: false, sentUpto: new Map(), retry: null, loginReplayed: 0, unlisten };
+    this.states.set(session, state);
+    session.on('drain', onDrain);
+    session.on('close', onClose);
     this.resume(session);
   }
 
   detach(session: Session): void {
     const state = this.states.get(session);
     if (state?.retry) clearTimeout(state.retry);
+    state?.unlisten();
     this.states.delete(session);
   }
 
@@ -180,12 +192,17 @@ export class Delivery {
           if (view.id <= (state.sentUpto.get(view.conversationId) ?? 0)) continue;
           session.send(messagePush(view, session.username));
           state.sentUpto.set(view.conversationId, view.id);
+          if (state.loginReplayed !== null) state.loginReplayed++;
         }
         // Wait for 'drain' (slow reader) or for the client's ack of a full page (flow control).
         if (this.backlogged(session)) return;
         if (page.length >= this.options.pageSize) return;
         if (!state.dirty) {
           state.mode = 'live';
+          if (state.loginReplayed !== null) {
+            session.send(caughtUpPush(state.loginReplayed));
+            state.loginReplayed = null;
+          }
           return;
         }
       }

@@ -28,7 +28,7 @@ export class PushLog {
   private waiters: { pred: (m: AppMessage) => boolean; resolve: (m: AppMessage) => void }[] = [];
 
   constructor(client: SecureChatClient, type: string) {
-    client.on(type, (msg: AppMessage, data?: Buffer) => {
+    client.onPush(type, (msg: AppMessage, data?: Buffer) => {
       this.items.push({ msg, data });
       this.waiters = this.waiters.filter((w) => {
         if (!w.pred(msg)) return true;

@@ -138,9 +138,10 @@ export async function startChatServer(options: StartOptions = {}): Promise<TestC
 export function nextPush<T = Record<string, unknown>>(client: SecureChatClient, type: string, timeoutMs = 5000): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no "${type}" push within ${timeoutMs} ms`)), timeoutMs);
-    client.once(type, (msg: T) => {
+    const off = client.onPush(type, (msg) => {
+      off();
       clearTimeout(timer);
-      resolve(msg);
+      resolve(msg as T);
     });
   });
 }

@@ -140,13 +140,14 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeProce
 export async function dmRoundTrip(from: SecureChatClient, to: SecureChatClient, toName: string, tag: string): Promise<number> {
   const started = performance.now();
   const got = new Promise<void>((resolve) => {
-    const on = (m: { text?: string }): void => {
-      if (m.text === tag) {
-        to.off('message', on);
+    // Pushes arrive as 'push' (never sharing a name with the client's lifecycle events).
+    const on = (m: { type?: string; text?: string }): void => {
+      if (m.type === 'message' && m.text === tag) {
+        to.off('push', on);
         resolve();
       }
     };
-    to.on('message', on);
+    to.on('push', on);
   });
   await from.request('dm', { to: toName, text: tag });
   await got;

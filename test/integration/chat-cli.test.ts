@@ -181,3 +181,26 @@ test('missing credentials and bad flags are usage errors (exit 2)', async () => 
   assert.equal(noPw.code, 2);
   assert.match(noPw.stderr, /--password-file/);
 });
+
+test('group names with spaces are quoted the same way in every command', async () => {
+  const file = join(work, 'spaced name.txt');
+  writeFileSync(file, 'spaced content');
+  const script = ['/group create "my team"', '/group add "my team" bob', '/g "my team" hello spaced world', `/send "#my team" "${file}"`, '/history "#my team"', '/group info #"my team"', ''].join('\n');
+  const r = await runCli([...conn('alice'), '--json'], { env, input: script });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const results = jsonLines(r.stdout).filter((l) => l.event === 'result');
+  assert.equal(results.length, 6, r.stdout);
+  assert.equal((results[0].group as { name: string }).name, 'my team');
+  const history = results[4].messages as { text: string; group: string; kind: string }[];
+  assert.deepEqual(
+    history.map((m) => [m.group, m.kind, m.text]),
+    [
+      ['my team', 'text', 'hello spaced world'],
+      ['my team', 'file', ''],
+    ],
+  );
+  assert.deepEqual((results[5].members as { username: string }[]).map((m) => m.username).sort(), ['alice', 'bob']);
+  const bad = await runCli([...conn('alice'), '--json'], { env, input: '/group create my team\n' });
+  assert.equal(bad.code, 1);
+  assert.match(String(jsonLines(bad.stdout).find((l) => l.event === 'error')?.message), /need quotes/);
+});

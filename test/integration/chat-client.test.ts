@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChatClient, type ChatMessage, type FileEvent } from '../../src/client/chat-client.js';
+import { ChatClient, type ChatEvent, type ChatMessage, type FileEvent } from '../../src/client/chat-client.js';
 import { loadClientFiles } from '../../src/client/identity.js';
 import { SecureChatError } from '../../src/errors.js';
 import { startChatServer, TEST_PASSWORD, userIdentity, type TestChatServer } from '../helpers/chat-server.js';
@@ -47,19 +47,44 @@ async function client(user: string, opts: { autoFetchFiles?: string } = {}): Pro
   return chat;
 }
 
-function next<K extends 'message' | 'delivered' | 'file' | 'presence' | 'group_event'>(chat: ChatClient, event: K, count = 1): Promise<unknown[]> {
+type EventName = 'message' | 'delivered' | 'file' | 'presence' | 'group_event' | 'caught_up';
+
+/** The payload of a ChatEvent, as the old per-type events carried it. */
+function payload(ev: ChatEvent): unknown {
+  switch (ev.type) {
+    case 'message':
+      return ev.message;
+    case 'file':
+      return ev.file;
+    case 'delivered':
+      return ev.delivered;
+    case 'presence':
+      return ev.presence;
+    case 'group_event':
+      return ev.group_event;
+    case 'caught_up':
+      return { pending: ev.pending };
+    case 'file_error':
+      return ev;
+  }
+}
+
+function next(chat: ChatClient, event: EventName, count = 1): Promise<unknown[]> {
   return new Promise((resolve, reject) => {
     const got: unknown[] = [];
-    const timer = setTimeout(() => reject(new Error(`only ${got.length}/${count} "${event}" events`)), 5000);
-    const on = (ev: unknown): void => {
-      got.push(ev);
+    const stop = chat.consume((ev) => {
+      if (ev.type !== event) return;
+      got.push(payload(ev));
       if (got.length === count) {
         clearTimeout(timer);
-        chat.off(event, on as never);
+        stop();
         resolve(got);
       }
-    };
-    chat.on(event, on as never);
+    });
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`only ${got.length}/${count} "${event}" events`));
+    }, 5000);
   });
 }
 
@@ -104,7 +129,9 @@ test('offline messages arrive once, in order; what was acked is not sent again',
   const carol2 = await ChatClient.connect({ host: '127.0.0.1', port: srv.port, serverName: 'localhost', identity: userIdentity(srv.pki, 'carol'), trust: srv.pki.trust });
   open.push(carol2);
   const seen: string[] = [];
-  carol2.on('message', (m) => seen.push(m.text));
+  carol2.consume((ev) => {
+    if (ev.type === 'message') seen.push(ev.message.text);
+  });
   await carol2.login(TEST_PASSWORD);
   const fresh = next(carol2, 'message');
   await alice.dm('carol', 'four');
@@ -112,6 +139,99 @@ test('offline messages arrive once, in order; what was acked is not sent again',
   assert.deepEqual(seen, ['four']);
   alice.close();
   carol2.close();
+});
+
+test('pushes wait in the inbox until consume(); a message is acknowledged only after its handler resolved', async () => {
+  const alice = await client('alice');
+  const dave = await client('dave');
+  const daveId = (await srv.storage.getUserByName('dave'))!.id;
+  dave.close();
+  const ids: number[] = [];
+  for (const text of ['a', 'b', 'c']) ids.push((await alice.dm('dave', text)).id);
+
+  // Log in first and consume later: the order the CLI used to get wrong.
+  const late = await ChatClient.connect({ host: '127.0.0.1', port: srv.port, serverName: 'localhost', identity: userIdentity(srv.pki, 'dave'), trust: srv.pki.trust, ackDelayMs: 0 });
+  open.push(late);
+  await late.login(TEST_PASSWORD);
+  await late.idle();
+  assert.equal((await srv.storage.pendingFor(daveId, 50)).length, 3, 'nothing is acknowledged before anyone consumed it');
+
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const handled: string[] = [];
+  let caughtUp: number | undefined;
+  late.consume(async (ev) => {
+    if (ev.type === 'caught_up') caughtUp = ev.pending;
+    if (ev.type !== 'message') return;
+    if (ev.message.text === 'a') await gate; // the application is still busy with the first one
+    handled.push(ev.message.text);
+  });
+  // While the handler of "a" has not resolved, nothing is acknowledged, not even "b" or "c".
+  await new Promise((r) => setImmediate(r));
+  await late.connection.request('who');
+  assert.deepEqual(handled, []);
+  assert.equal((await srv.storage.pendingFor(daveId, 50)).length, 3);
+  release();
+  assert.equal(await late.caughtUp(), 3);
+  assert.equal(caughtUp, 3, 'caught_up reaches the consumer after the replayed messages');
+  await late.idle();
+  assert.deepEqual(handled, ['a', 'b', 'c']);
+  assert.equal((await srv.storage.pendingFor(daveId, 50)).length, 0, 'all three acknowledged once handled');
+  late.close();
+  alice.close();
+});
+
+test('a handler that throws: no ack for that conversation, a warning instead', async () => {
+  const alice = await client('alice');
+  const eve = await client('eve');
+  const eveId = (await srv.storage.getUserByName('eve'))!.id;
+  const warned = new Promise<SecureChatError>((resolve) => eve.once('warning', resolve));
+  eve.consume((ev) => {
+    if (ev.type === 'message') throw new SecureChatError('io_error', 'display failed');
+  });
+  await alice.dm('eve', 'lost?');
+  assert.equal((await warned).message, 'display failed');
+  await eve.idle();
+  assert.equal((await srv.storage.pendingFor(eveId, 50)).length, 1, 'the message stays pending on the server');
+  eve.close();
+  alice.close();
+});
+
+test('a push whose type is "close" or "error" is not the connection closing; logout/login cycles do not stack listeners', async () => {
+  const bob = await client('bob');
+  const bobId = (await srv.storage.getUserByName('bob'))!.id;
+  let closed = 0;
+  bob.on('close', () => closed++);
+  bob.connection.on('close', () => closed++);
+  const pushes: string[] = [];
+  bob.connection.on('push', (m) => pushes.push(m.type));
+  srv.server.services.hub.sendToUser(bobId, { type: 'close', reason: 'fake' });
+  srv.server.services.hub.sendToUser(bobId, { type: 'error', code: 'fake' });
+  await bob.connection.request('who');
+  assert.deepEqual(pushes.filter((t) => t === 'close' || t === 'error'), ['close', 'error']);
+  assert.equal(closed, 0);
+  assert.equal(bob.closed, false);
+
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w.name);
+  process.on('warning', onWarning);
+  try {
+    for (let i = 0; i < 12; i++) {
+      await bob.logout();
+      assert.equal(bob.user, null);
+      await bob.login(TEST_PASSWORD);
+      assert.equal((bob.user as { username: string } | null)?.username, 'bob');
+    }
+    const session = [...srv.server.sessions].find((s) => s.userId === bobId)!;
+    assert.ok(session.listenerCount('close') <= 4, `server session has ${session.listenerCount('close')} close listeners`);
+    assert.ok(session.listenerCount('drain') <= 2, `server session has ${session.listenerCount('drain')} drain listeners`);
+    assert.ok(bob.listenerCount('close') <= 2 && bob.connection.listenerCount('close') <= 3);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
+  } finally {
+    process.off('warning', onWarning);
+  }
+  bob.close();
 });
 
 test('groups: create, add, info, broadcast, history', async () => {

@@ -58,12 +58,12 @@ async function fetchFile(client: SecureChatClient, params: Record<string, unknow
     parts.push(data);
     received += data.length;
   };
-  client.on('file_data', onData);
+  const offData = client.onPush('file_data', onData);
   try {
     const { file } = await client.request<{ file: FileInfo }>('file_get', params);
     return { file, content: Buffer.concat(parts), records: parts.length };
   } finally {
-    client.off('file_data', onData);
+    offData();
   }
 }
 

@@ -80,8 +80,8 @@ test('a slow reader: the server stops buffering for it, then replays from the st
     assert.ok(peakBuffered < 2 * 1024 * 1024, `server buffered ${peakBuffered} bytes for a reader that does not read`);
 
     const seen: number[] = [];
-    bob.on('message', (m: { text: string; id: number; conversation_id: number }) => {
-      seen.push(Number(m.text.split(':')[0]));
+    bob.onPush('message', (m) => {
+      seen.push(Number(String(m.text).split(':')[0]));
       bob.request('ack', { conversation_id: m.conversation_id, upto: m.id }).catch(() => undefined);
     });
     clientSide.resume();

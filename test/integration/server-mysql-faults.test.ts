@@ -71,8 +71,8 @@ test('offline DM survives a server restart on MySQL and arrives exactly once', {
     const receive = async (expected: number): Promise<string[]> => {
       const carol = await restarted.connect('carol');
       const seen: string[] = [];
-      carol.on('message', (m: { text: string; id: number; conversation_id: number }) => {
-        seen.push(m.text);
+      carol.onPush('message', (m) => {
+        seen.push(String(m.text));
         carol.request('ack', { conversation_id: m.conversation_id, upto: m.id }).catch(() => undefined);
       });
       await carol.request('login', { password: 'correct horse battery' });

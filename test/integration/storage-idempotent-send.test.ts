@@ -96,7 +96,9 @@ function runSuite(backend: 'sqlite' | 'mysql', skip: string | false): void {
       const alice = await client('alice', a);
       const bob = await client('bob', b);
       const bobGot: ChatMessage[] = [];
-      bob.on('message', (m: ChatMessage) => bobGot.push(m));
+      bob.consume((ev) => {
+        if (ev.type === 'message') bobGot.push(ev.message);
+      });
       const first = await alice.dm('bob', 'exactly once', 'retry-dm-1');
       assert.equal(first.seq, 1);
       assert.equal(first.duplicate, undefined);

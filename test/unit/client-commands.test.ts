@@ -89,3 +89,19 @@ test('passwords never appear in a redacted command line', () => {
 test('help documents the addressing rule', () => {
   assert.match(HELP_TEXT, /"#name" is a group/);
 });
+
+test('names with spaces are quoted the same way in every command', () => {
+  assert.deepEqual(parseCommand('/group create "my team"'), { kind: 'group', action: 'create', group: 'my team' });
+  assert.deepEqual(parseCommand("/group create 'my team'"), { kind: 'group', action: 'create', group: 'my team' });
+  assert.deepEqual(parseCommand('/g "Team Two" hi there'), { kind: 'gsend', group: 'Team Two', text: 'hi there' });
+  assert.deepEqual(parseCommand('/g #"Team Two" hi'), { kind: 'gsend', group: 'Team Two', text: 'hi' });
+  assert.deepEqual(parseCommand('/g "#Team Two" hi'), { kind: 'gsend', group: 'Team Two', text: 'hi' });
+  assert.deepEqual(parseCommand('/send "#Team Two" "./my file.txt"'), { kind: 'send', target: { group: 'Team Two' }, path: './my file.txt' });
+  assert.deepEqual(parseCommand('/history "#Team Two" 5'), { kind: 'history', target: { group: 'Team Two' }, limit: 5 });
+  assert.deepEqual(parseCommand('/group add "Team Two" bob'), { kind: 'group', action: 'add', group: 'Team Two', user: 'bob' });
+  assert.deepEqual(parseCommand('/group rename "Team Two" "Team 3"'), { kind: 'group', action: 'rename', group: 'Team Two', name: 'Team 3' });
+  assert.deepEqual(parseCommand('/group info "say \\"hi\\""'), { kind: 'group', action: 'info', group: 'say "hi"' });
+  // Unquoted, a second word is an error that says how to quote, never a different group.
+  assert.match(usageError('/group create my team').message, /need quotes/);
+  assert.match(usageError('/g "Team Two hi').message, /Unterminated/);
+});

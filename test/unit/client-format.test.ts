@@ -25,6 +25,19 @@ test('messages and group events read as sentences', () => {
     formatMessage({ ...base, kind: 'file', group: 'team', text: '', file: { uuid: 'f', name: 'a.pdf', size: 2048, sha256: 'x'.repeat(64) } }, p),
     /alice → #team: \[file\] a\.pdf \(2\.0 KiB\)$/,
   );
-  assert.equal(formatGroupEvent({ group: 'team', event: 'added', user: 'bob' }, p), '* #team: bob was added');
+  assert.equal(formatGroupEvent({ group: 'team', event: 'added', user: 'bob' }, p), '* bob was added to #team');
   assert.equal(formatGroupEvent({ group: 'team', event: 'renamed', name: 'crew' }, p), '* #team was renamed to #crew');
+});
+
+test('group events say who did what (the `by` field), and fall back when it is absent', () => {
+  const p = palette(false);
+  assert.equal(formatGroupEvent({ group: 'team', event: 'added', user: 'bob', by: 'alice' }, p), '* alice added bob to #team');
+  assert.equal(formatGroupEvent({ group: 'team', event: 'left', user: 'carol' }, p), '* carol left #team');
+  assert.equal(formatGroupEvent({ group: 'team', event: 'removed', user: 'carol', by: 'carol' }, p), '* carol left #team');
+  assert.equal(formatGroupEvent({ group: 'team', event: 'removed', user: 'carol', by: 'bob' }, p), '* bob removed carol from #team');
+  assert.equal(formatGroupEvent({ group: 'team', event: 'renamed', name: 'core', by: 'alice' }, p), '* alice renamed #team to #core');
+  assert.equal(formatGroupEvent({ group: 'team', event: 'role', user: 'bob', role: 'admin', by: 'alice' }, p), '* alice made bob an admin of #team');
+  assert.equal(formatGroupEvent({ group: 'team', event: 'added', user: 'bob', by: 'alice' }, p, 'bob'), '* alice added you to #team');
+  assert.equal(formatGroupEvent({ group: 'team', event: 'deleted', by: 'alice' }, p), '* alice deleted #team');
+  assert.equal(formatGroupEvent({ group: 'team', event: 'role', user: 'bob', role: 'admin' }, p), '* bob is now an admin of #team');
 });

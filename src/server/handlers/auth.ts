@@ -19,7 +19,10 @@ function startUserSession(
   session.userUuid = user.uuid;
   session.credentialVersion = user.credentialVersion;
   services.hub.add(session);
-  session.once('close', () => endUserSession(ctx, session));
+  // Undone at logout, so a logout/login cycle on one connection does not stack close listeners.
+  const end = (): void => endUserSession(ctx, session);
+  session.once('close', end);
+  session.once('logout', () => session.off('close', end));
   services.delivery.attach(session);
   return { user: { uuid: user.uuid, username: user.username } };
 }
@@ -64,6 +67,7 @@ export const authCommands = [
     async handler(ctx) {
       await ctx.services.accounts.logout({ username: ctx.session.username, ip: ctx.session.ip });
       endUserSession(ctx, ctx.session);
+      ctx.session.emit('logout');
       ctx.session.userId = null;
       ctx.session.userUuid = null;
       return {};
