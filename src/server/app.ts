@@ -9,6 +9,7 @@ import { GroupMembers } from './group-members.js';
 import { chatCommands } from './handlers/index.js';
 import { RecentFiles } from './recent-files.js';
 import { Hub } from './hub.js';
+import type { ServerObserver } from './metrics.js';
 import { SecureChatError } from '../errors.js';
 import { DEFAULT_LIMITS, SecureChatServer, type ServerLimits } from './server.js';
 import { DEFAULT_CHAT_LIMITS, type ChatLimits, type ChatServices } from './services.js';
@@ -22,6 +23,7 @@ export interface ChatServerOptions {
   limits?: Partial<ServerLimits>;
   chat?: Partial<ChatLimits>;
   delivery?: Partial<DeliveryOptions>;
+  observer?: ServerObserver;
 }
 
 export const DEFAULT_DELIVERY: DeliveryOptions = { highWaterBytes: 4 * 1024 * 1024, pageSize: 500, retryMs: 1000 };
@@ -58,5 +60,6 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
     log,
     services,
     commands: chatCommands,
+    ...(options.observer ? { observer: options.observer } : {}),
   });
 }

@@ -18,6 +18,7 @@ import { serverHandshake } from '../protocol/handshake.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME, DEFAULT_REPLAY_WINDOW_MS, type LocalIdentity } from '../protocol/types.js';
 import { HandshakeLimiter } from './limits.js';
 import type { RateLimits } from './rate.js';
+import type { ServerObserver } from './metrics.js';
 import type { CommandSpec } from './router.js';
 import { Router } from './router.js';
 import { Session, type PeerIdentity } from './session.js';
@@ -63,6 +64,8 @@ export interface ServerOptions<Services> {
   log: Logger;
   services: Services;
   commands: CommandSpec<HandlerContext<Services>>[];
+  /** Told the outcome of every request (metrics). */
+  observer?: ServerObserver;
 }
 
 export class SecureChatServer<Services = unknown> extends EventEmitter {
@@ -86,7 +89,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     this.handshakeLog = componentLogger(options.log, 'handshake');
     this.limiter = new HandshakeLimiter(this.limits);
     this.replayGuard = new ReplayGuard({ windowMs: this.limits.replayWindowMs, maxEntries: this.limits.replayCacheSize });
-    this.router = new Router(options.commands, componentLogger(options.log, 'router'));
+    this.router = new Router(options.commands, componentLogger(options.log, 'router'), options.observer);
     if (options.crlFile) this.watchCrl(options.crlFile);
     let lastRevalidation = Date.now();
     this.keepalive = setInterval(() => {

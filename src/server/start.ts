@@ -18,6 +18,7 @@ import { openStorage, redactDbUrl } from '../storage/index.js';
 import type { Storage } from '../storage/types.js';
 import { createChatServer } from './app.js';
 import type { SecureChatServer } from './server.js';
+import type { ServerMetrics } from './metrics.js';
 import type { ChatServices } from './services.js';
 
 export interface RunningServer {
@@ -26,6 +27,13 @@ export interface RunningServer {
   port: number;
   host: string;
   stop(): Promise<void>;
+  /** The CRL file the server watches, if the CA directory has one. */
+  crlFile?: string;
+}
+
+export interface StartOptions {
+  /** Counts handshakes, requests and storage writes of this server. */
+  metrics?: ServerMetrics;
 }
 
 function readFile(path: string, what: string): string {
@@ -59,7 +67,7 @@ function warnIfCrlStale(crlFile: string, certsDir: string, log: Logger): void {
   }
 }
 
-export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
+export async function startServer(config: ServerConfig, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
   if (!caExists(config.certs)) {
     if (!config.autoGenerateCerts) {
       throw new SecureChatError('ca_missing', `No CA in ${config.certs}; run \`npm run generate-certs -- --out ${config.certs}\`.`);
@@ -71,7 +79,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   const identity = loadServerIdentity(config.certs);
   const { trust, crlFile } = loadTrust(config.certs);
   if (crlFile) warnIfCrlStale(crlFile, config.certs, log);
-  const storage = await openStorage(config.db, { log: log.child({ component: 'storage' }) });
+  const opened = await openStorage(config.db, { log: log.child({ component: 'storage' }) });
+  const storage = options.metrics ? options.metrics.instrumentStorage(opened) : opened;
   log.info(`storage: ${redactDbUrl(config.db)}`);
   const server = createChatServer({
     identity,
@@ -90,7 +99,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       rate: { requestsPerSecond: config.requestsPerSecond, burst: config.requestBurst, maxInflightBytes: 8 * 1024 * 1024 },
     },
     chat: { maxFileBytes: config.maxFileBytes, maxTextBytes: config.maxTextBytes },
+    ...(options.metrics ? { observer: options.metrics } : {}),
   });
+  options.metrics?.observeServer(server);
   let address;
   try {
     address = await server.listen(config.port, config.host);
@@ -104,6 +115,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     storage,
     port: address.port,
     host: address.address,
+    ...(crlFile ? { crlFile } : {}),
     stop() {
       stopping ??= (async () => {
         await server.close();
