@@ -6,7 +6,6 @@
  */
 import { createPublicKey } from 'node:crypto';
 import type { ServerConfig } from '../config.js';
-import { toSecureChatError } from '../errors.js';
 import { caExists } from '../pki/ca.js';
 import { crlSecondsToExpiry } from '../server/crl-expiry.js';
 import { loadServerIdentity, loadTrust } from '../server/start.js';
@@ -24,7 +23,7 @@ function attempt(what: string, fn: () => string): CheckLine {
   try {
     return { ok: true, what, detail: fn() };
   } catch (err) {
-    return { ok: false, what, detail: toSecureChatError(err).message || String(err) };
+    return { ok: false, what, detail: err instanceof Error ? err.message : String(err) };
   }
 }
 
