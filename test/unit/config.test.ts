@@ -45,3 +45,37 @@ test('bad values are usage errors naming the key and the source', () => {
   assert.throws(() => readConfigFile(join(dir, 'bad.json')), (err: SecureChatError) => err.code === 'bad_input');
   assert.throws(() => readConfigFile(join(dir, 'missing.json')), (err: SecureChatError) => err.code === 'io_error');
 });
+
+test('JSONC: inline // comments, /* */ blocks and trailing commas are accepted', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'securechat-config-'));
+  const file = join(dir, 'c.jsonc');
+  writeFileSync(file, '{\n  "port": 6000, // the chat port\n  /* a block\n     comment */ "host": "0.0.0.0",\n  "adminPort": 9090,\n}\n');
+  assert.deepEqual(readConfigFile(file), { port: 6000, host: '0.0.0.0', adminPort: 9090 });
+});
+
+test('a config syntax error names the file, line and column', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'securechat-config-'));
+  const file = join(dir, 'bad.jsonc');
+  writeFileSync(file, '{\n  "port": 6000\n  "host": "x"\n}\n');
+  assert.throws(
+    () => readConfigFile(file),
+    (err: SecureChatError) => err.code === 'bad_input' && err.message.includes(`${file}:3:3: comma expected`) && err.details?.line === 3 && err.details?.column === 3,
+  );
+  writeFileSync(file, '{ "port": 6000 /* never closed');
+  assert.throws(() => readConfigFile(file), (err: SecureChatError) => /:1:16: unexpected end of comment/.test(err.message));
+});
+
+test('logLevel and logFormat take only their words; adminPort is a port or off', () => {
+  const usage = (fn: () => unknown, pattern: RegExp) =>
+    assert.throws(fn, (err: SecureChatError) => err.code === 'usage' && pattern.test(err.message));
+  usage(() => resolveConfig({ flags: { logLevel: 'bogus' } }), /"logLevel" must be one of error, warn, info, debug, got "bogus"/);
+  usage(() => resolveConfig({ env: { SECURECHAT_LOG_LEVEL: 'verbose' } }), /SECURECHAT_LOG_LEVEL/);
+  usage(() => resolveConfig({ flags: { logFormat: 'xml' } }), /"logFormat" must be one of auto, json, text/);
+  usage(() => resolveConfig({ flags: { adminPort: '70000' } }), /"adminPort" must be a port 0..65535 or "off"/);
+  usage(() => resolveConfig({ flags: { adminPort: '-1' } }), /"adminPort"/);
+  assert.equal(resolveConfig({}).adminPort, null);
+  assert.equal(resolveConfig({ flags: { adminPort: '0' } }).adminPort, 0);
+  assert.equal(resolveConfig({ env: { SECURECHAT_ADMIN_PORT: '9090' } }).adminPort, 9090);
+  assert.equal(resolveConfig({ env: { SECURECHAT_ADMIN_PORT: '9090' }, flags: { adminPort: 'off' } }).adminPort, null);
+  assert.equal(resolveConfig({ flags: { logLevel: 'debug', logFormat: 'json' } }).logFormat, 'json');
+});
