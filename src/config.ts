@@ -152,20 +152,69 @@ function pick(values: Record<string, unknown>, source: string): Partial<ServerCo
   return out as Partial<ServerConfig>;
 }
 
+/**
+ * The first line of a secret file (Docker/compose secrets, systemd credentials), without its line
+ * break. The error names the variable, never the content.
+ */
+function readValueFile(path: string, variable: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new SecureChatError('io_error', `${variable}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`);
+  }
+  const line = text.split(/\r?\n/, 1)[0];
+  if (line === '') throw new SecureChatError('usage', `${variable}: ${path} is empty.`);
+  return line;
+}
+
+/** SECURECHAT_X, or the content of the file SECURECHAT_X_FILE names (never both). */
+function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const direct = env[name];
+  const file = env[`${name}_FILE`];
+  if (file !== undefined && file !== '') {
+    if (direct !== undefined && direct !== '') throw new SecureChatError('usage', `Set ${name} or ${name}_FILE, not both.`);
+    return readValueFile(file, `${name}_FILE`);
+  }
+  return direct === '' ? undefined : direct;
+}
+
+/** Every key can come from SECURECHAT_KEY or from the file named by SECURECHAT_KEY_FILE (secrets: SECURECHAT_DB_FILE). */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<ServerConfig> {
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(DEFAULT_CONFIG) as Key[]) {
-    const value = env[envName(key)];
-    if (value !== undefined && value !== '') out[key] = coerce(key, value, `environment ${envName(key)}`);
+    const value = envValue(env, envName(key));
+    if (value !== undefined) out[key] = coerce(key, value, `environment ${envName(key)}`);
   }
   return out as Partial<ServerConfig>;
 }
 
+/**
+ * SECURECHAT_DB_PASSWORD(_FILE): the MySQL password kept out of the URL, so that the URL can sit in
+ * plain configuration and the password in a secret file shared with the database container.
+ */
+function withDbPassword(db: string, env: NodeJS.ProcessEnv): string {
+  const password = envValue(env, 'SECURECHAT_DB_PASSWORD');
+  if (password === undefined) return db;
+  if (!db.startsWith('mysql://')) throw new SecureChatError('usage', 'SECURECHAT_DB_PASSWORD(_FILE) needs a mysql:// database URL.');
+  let url: URL;
+  try {
+    url = new URL(db);
+  } catch {
+    throw new SecureChatError('usage', 'Malformed MySQL URL; expected mysql://user@host:port/db.');
+  }
+  if (url.password !== '') throw new SecureChatError('usage', 'The database URL already has a password; drop it or SECURECHAT_DB_PASSWORD(_FILE).');
+  url.password = encodeURIComponent(password);
+  return url.toString();
+}
+
 export function resolveConfig(options: { file?: string; flags?: Record<string, unknown>; env?: NodeJS.ProcessEnv }): ServerConfig {
-  return {
+  const env = options.env ?? process.env;
+  const config: ServerConfig = {
     ...DEFAULT_CONFIG,
     ...(options.file ? readConfigFile(options.file) : {}),
-    ...configFromEnv(options.env),
+    ...configFromEnv(env),
     ...pick(options.flags ?? {}, 'command line'),
   };
+  return { ...config, db: withDbPassword(config.db, env) };
 }

@@ -79,3 +79,21 @@ test('logLevel and logFormat take only their words; adminPort is a port or off',
   assert.equal(resolveConfig({ env: { SECURECHAT_ADMIN_PORT: '9090' }, flags: { adminPort: 'off' } }).adminPort, null);
   assert.equal(resolveConfig({ flags: { logLevel: 'debug', logFormat: 'json' } }).logFormat, 'json');
 });
+
+test('*_FILE: every key can come from a file (Docker secrets); the DB password can stay out of the URL', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'securechat-config-'));
+  const urlFile = join(dir, 'db_url');
+  writeFileSync(urlFile, 'mysql://chat:s3cret@db:3306/securechat\n');
+  assert.equal(resolveConfig({ env: { SECURECHAT_DB_FILE: urlFile } }).db, 'mysql://chat:s3cret@db:3306/securechat');
+  const pwFile = join(dir, 'db_password');
+  writeFileSync(pwFile, 'p@ss:w/rd\n');
+  const config = resolveConfig({ env: { SECURECHAT_DB: 'mysql://chat@db:3306/securechat', SECURECHAT_DB_PASSWORD_FILE: pwFile } });
+  assert.equal(new URL(config.db).password, encodeURIComponent('p@ss:w/rd'));
+  assert.equal(decodeURIComponent(new URL(config.db).password), 'p@ss:w/rd');
+  const usage = (env: NodeJS.ProcessEnv, pattern: RegExp) =>
+    assert.throws(() => resolveConfig({ env }), (err: SecureChatError) => pattern.test(err.message) && !err.message.includes('s3cret'));
+  usage({ SECURECHAT_DB: 'sqlite:x.db', SECURECHAT_DB_FILE: urlFile }, /SECURECHAT_DB or SECURECHAT_DB_FILE, not both/);
+  usage({ SECURECHAT_DB_FILE: urlFile, SECURECHAT_DB_PASSWORD: 'x' }, /already has a password/);
+  usage({ SECURECHAT_DB_PASSWORD: 'x' }, /needs a mysql:\/\/ database URL/);
+  usage({ SECURECHAT_DB_FILE: join(dir, 'missing') }, /SECURECHAT_DB_FILE: cannot read .*missing: ENOENT/);
+});
