@@ -1,9 +1,10 @@
 /**
- * Server configuration: defaults, then a config file (JSON with // comments), then SECURECHAT_*
+ * Server configuration: defaults, then a config file (JSONC: comments and trailing commas), then SECURECHAT_*
  * environment variables, then command-line flags — later wins. Every key is documented in
  * docs/securechat.config.example.jsonc, and a test keeps that file and DEFAULT_CONFIG in step.
  */
 import { readFileSync } from 'node:fs';
+import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { SecureChatError } from './errors.js';
 
 export interface ServerConfig {
@@ -11,8 +12,14 @@ export interface ServerConfig {
   port: number;
   certs: string;
   db: string;
+  /** JSON-lines log file; "off" writes none (containers log to stdout). */
   logFile: string;
   logLevel: string;
+  /** Console log format: auto (JSON lines unless stdout is a terminal), json or text. */
+  logFormat: string;
+  /** Admin HTTP listener (/healthz, /metrics): off when null; 0 picks a free port. */
+  adminPort: number | null;
+  adminHost: string;
   /** Generate a CA and certificates into `certs` when none exists. */
   autoGenerateCerts: boolean;
   maxFrameBytes: number;
@@ -63,6 +70,9 @@ export const DEFAULT_CONFIG: ServerConfig = {
   db: 'sqlite:data/securechat.db',
   logFile: 'logs/securechat.log',
   logLevel: 'info',
+  logFormat: 'auto',
+  adminPort: null,
+  adminHost: '127.0.0.1',
   autoGenerateCerts: true,
   maxFrameBytes: 1024 * 1024,
   handshakeTimeoutMs: 10_000,
@@ -110,7 +120,24 @@ export function envName(key: Key): string {
   return 'SECURECHAT_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
 }
 
+/** Keys whose value is one of a few words (winston drops every line of an unknown level silently). */
+const CHOICES: Partial<Record<Key, readonly string[]>> = {
+  logLevel: ['error', 'warn', 'info', 'debug'],
+  logFormat: ['auto', 'json', 'text'],
+};
+
+/** Keys that take a port or "off" (null in a file; "off" or "" in the environment and on the command line). */
+const OPTIONAL_PORTS: ReadonlySet<Key> = new Set<Key>(['adminPort']);
+
+function coercePort(key: Key, value: unknown, source: string): number | null {
+  if (value === null || value === 'off') return null;
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < 0 || n > 65535) throw new SecureChatError('usage', `${source}: "${key}" must be a port 0..65535 or "off", got ${JSON.stringify(value)}.`);
+  return n;
+}
+
 function coerce(key: Key, value: unknown, source: string): ServerConfig[Key] {
+  if (OPTIONAL_PORTS.has(key)) return coercePort(key, value, source);
   const expected = typeof DEFAULT_CONFIG[key];
   if (expected === 'number') {
     const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
@@ -125,10 +152,38 @@ function coerce(key: Key, value: unknown, source: string): ServerConfig[Key] {
     throw new SecureChatError('usage', `${source}: "${key}" must be true or false.`);
   }
   if (typeof value !== 'string' || value === '') throw new SecureChatError('usage', `${source}: "${key}" must be a non-empty string.`);
+  const choices = CHOICES[key];
+  if (choices && !choices.includes(value)) throw new SecureChatError('usage', `${source}: "${key}" must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}.`);
   return value;
 }
 
-/** Reads a JSON config file; whole-line `//` comments are allowed so the example can explain itself. */
+/** 1-based line and column of a character offset, as editors count them. */
+export function lineAndColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset);
+  const lastBreak = before.lastIndexOf('\n');
+  return { line: before.split('\n').length, column: offset - lastBreak };
+}
+
+/** Parses JSONC (// and /* *\/ comments, trailing commas); the first error names its line and column. */
+export function parseConfigText(text: string, path: string): unknown {
+  const errors: ParseError[] = [];
+  const raw: unknown = parseJsonc(text, errors, { allowTrailingComma: true, disallowComments: false, allowEmptyContent: false });
+  if (errors.length > 0) {
+    const first = errors[0];
+    const { line, column } = lineAndColumn(text, first.offset);
+    throw new SecureChatError('bad_input', `Config file ${path}:${line}:${column}: ${describeParseError(printParseErrorCode(first.error))}.`, {
+      details: { line, column },
+    });
+  }
+  return raw;
+}
+
+function describeParseError(code: string): string {
+  // "CommaExpected" -> "comma expected"
+  return code.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
+}
+
+/** Reads a JSONC config file: comments let the example explain itself, trailing commas are forgiven. */
 export function readConfigFile(path: string): Partial<ServerConfig> {
   let text: string;
   try {
@@ -136,12 +191,7 @@ export function readConfigFile(path: string): Partial<ServerConfig> {
   } catch (err) {
     throw new SecureChatError('io_error', `Cannot read config file ${path}: ${(err as Error).message}`);
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text.replace(/^\s*\/\/.*$/gm, ''));
-  } catch (err) {
-    throw new SecureChatError('bad_input', `Config file ${path} is not valid JSON: ${(err as Error).message}`);
-  }
+  const raw = parseConfigText(text, path);
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new SecureChatError('bad_input', `Config file ${path} must hold a JSON object.`);
   return pick(raw as Record<string, unknown>, `config file ${path}`);
 }
@@ -156,20 +206,69 @@ function pick(values: Record<string, unknown>, source: string): Partial<ServerCo
   return out as Partial<ServerConfig>;
 }
 
+/**
+ * The first line of a secret file (Docker/compose secrets, systemd credentials), without its line
+ * break. The error names the variable, never the content.
+ */
+function readValueFile(path: string, variable: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new SecureChatError('io_error', `${variable}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`);
+  }
+  const line = text.split(/\r?\n/, 1)[0];
+  if (line === '') throw new SecureChatError('usage', `${variable}: ${path} is empty.`);
+  return line;
+}
+
+/** SECURECHAT_X, or the content of the file SECURECHAT_X_FILE names (never both). */
+function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const direct = env[name];
+  const file = env[`${name}_FILE`];
+  if (file !== undefined && file !== '') {
+    if (direct !== undefined && direct !== '') throw new SecureChatError('usage', `Set ${name} or ${name}_FILE, not both.`);
+    return readValueFile(file, `${name}_FILE`);
+  }
+  return direct === '' ? undefined : direct;
+}
+
+/** Every key can come from SECURECHAT_KEY or from the file named by SECURECHAT_KEY_FILE (secrets: SECURECHAT_DB_FILE). */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<ServerConfig> {
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(DEFAULT_CONFIG) as Key[]) {
-    const value = env[envName(key)];
-    if (value !== undefined && value !== '') out[key] = coerce(key, value, `environment ${envName(key)}`);
+    const value = envValue(env, envName(key));
+    if (value !== undefined) out[key] = coerce(key, value, `environment ${envName(key)}`);
   }
   return out as Partial<ServerConfig>;
 }
 
+/**
+ * SECURECHAT_DB_PASSWORD(_FILE): the MySQL password kept out of the URL, so that the URL can sit in
+ * plain configuration and the password in a secret file shared with the database container.
+ */
+function withDbPassword(db: string, env: NodeJS.ProcessEnv): string {
+  const password = envValue(env, 'SECURECHAT_DB_PASSWORD');
+  if (password === undefined) return db;
+  if (!db.startsWith('mysql://')) throw new SecureChatError('usage', 'SECURECHAT_DB_PASSWORD(_FILE) needs a mysql:// database URL.');
+  let url: URL;
+  try {
+    url = new URL(db);
+  } catch {
+    throw new SecureChatError('usage', 'Malformed MySQL URL; expected mysql://user@host:port/db.');
+  }
+  if (url.password !== '') throw new SecureChatError('usage', 'The database URL already has a password; drop it or SECURECHAT_DB_PASSWORD(_FILE).');
+  url.password = encodeURIComponent(password);
+  return url.toString();
+}
+
 export function resolveConfig(options: { file?: string; flags?: Record<string, unknown>; env?: NodeJS.ProcessEnv }): ServerConfig {
-  return {
+  const env = options.env ?? process.env;
+  const config: ServerConfig = {
     ...DEFAULT_CONFIG,
     ...(options.file ? readConfigFile(options.file) : {}),
-    ...configFromEnv(options.env),
+    ...configFromEnv(env),
     ...pick(options.flags ?? {}, 'command line'),
   };
+  return { ...config, db: withDbPassword(config.db, env) };
 }

@@ -1,22 +1,48 @@
 /**
- * winston logger factory: readable lines on the console, JSON lines to an optional file, one child
- * logger per component. A redaction format drops fields whose names look secret so that a careless
- * `log.info('x', { password })` cannot leak.
+ * winston logger factory: on the console, readable lines on a terminal and JSON lines otherwise
+ * (`docker logs`, journald, a log shipper); JSON lines to an optional file; one child logger per
+ * component. Every JSON line carries pid and hostname, so lines from several nodes can be merged.
+ * Colour only on a terminal and never with NO_COLOR (https://no-color.org). A redaction format
+ * drops fields whose names look secret so that a careless `log.info('x', { password })` cannot leak.
  */
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import winston from 'winston';
 
 export type Logger = winston.Logger;
 
+/** The levels an operator may choose, most severe first (winston's npm levels, minus the unused). */
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+/** auto: JSON lines unless the console is a terminal. */
+export const LOG_FORMATS = ['auto', 'json', 'text'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 export interface LoggerOptions {
   level?: string;
+  /** Console format (default auto). */
+  format?: LogFormat;
   /** Path of a JSON-lines log file; its directory is created. */
   file?: string;
   /** Console output (default true). Tests and scripts pass false. */
   console?: boolean;
   /** Write console lines to stderr instead of stdout (keeps stdout clean for --json). */
   stderr?: boolean;
+  /** For tests: what the console is (default process.stdout / process.stderr) and the environment. */
+  tty?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function isLogLevel(value: unknown): value is LogLevel {
+  return typeof value === 'string' && (LOG_LEVELS as readonly string[]).includes(value);
+}
+
+/** What the console gets: `text` with or without colour, or `json`. */
+export function consoleStyle(format: LogFormat, tty: boolean, env: NodeJS.ProcessEnv): { json: boolean; color: boolean } {
+  const json = format === 'json' || (format === 'auto' && !tty);
+  // NO_COLOR: "when present and not an empty string" disables colour.
+  return { json, color: !json && tty && !env.NO_COLOR };
 }
 
 const SECRET_KEY = /pass(word|phrase)?|secret|private|priv_?key|^key$|token|salt|hash/i;
@@ -69,13 +95,30 @@ export function jsonFileTransport(file: string): winston.transport {
   return new winston.transports.File({ filename: file, format: winston.format.json(), options: { flags: 'a', mode: 0o600 } });
 }
 
+/** The readable line leaves out what a terminal user already knows (which process, which host). */
+const withoutProcessFields = winston.format((info) => {
+  delete info.pid;
+  delete info.hostname;
+  return info;
+});
+
+const ALL_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
+
 export function createLogger(options: LoggerOptions = {}): Logger {
+  const env = options.env ?? process.env;
+  const level = options.level ?? env.SECURECHAT_LOG_LEVEL ?? 'info';
+  // winston drops every line of an unknown level without a word: refuse it instead.
+  if (!isLogLevel(level)) throw new TypeError(`Unknown log level "${level}"; use one of ${LOG_LEVELS.join(', ')}.`);
   const transports: winston.transport[] = [];
   if (options.console !== false) {
+    const stream = options.stderr ? process.stderr : process.stdout;
+    const style = consoleStyle(options.format ?? 'auto', options.tty ?? Boolean(stream.isTTY), env);
+    const text = style.color ? winston.format.combine(withoutProcessFields(), winston.format.colorize(), consoleLine) : winston.format.combine(withoutProcessFields(), consoleLine);
     transports.push(
       new winston.transports.Console({
-        stderrLevels: options.stderr ? ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] : ['error'],
-        format: winston.format.combine(winston.format.colorize(), consoleLine),
+        // JSON lines all go to one stream (a collector reads stdout); readable errors go to stderr.
+        stderrLevels: options.stderr ? ALL_LEVELS : style.json ? [] : ['error'],
+        format: style.json ? winston.format.json() : text,
       }),
     );
   }
@@ -83,7 +126,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     transports.push(jsonFileTransport(options.file));
   }
   return winston.createLogger({
-    level: options.level ?? process.env.SECURECHAT_LOG_LEVEL ?? 'info',
+    level,
+    defaultMeta: { pid: process.pid, hostname: hostname() },
     format: winston.format.combine(redactFormat(), winston.format.timestamp()),
     transports,
     // A logger with no transport would warn on every write.

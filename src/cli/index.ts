@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 /** The `securechat` entry point. */
-import 'reflect-metadata';
 import { main } from './program.js';
 
 await main(process.argv);

@@ -4,6 +4,21 @@
  */
 import { SecureChatError, toSecureChatError } from '../errors.js';
 
+/**
+ * `securechat help serve | head`: once the reader has gone, a write fails with EPIPE, which Node
+ * raises as an unhandled 'error' event (a stack trace and exit 1). A closed pipe means nobody wants
+ * the rest of the output: stop quietly, as a C program killed by SIGPIPE would, with the exit code
+ * decided so far. Other stream errors still surface.
+ */
+export function guardStdioPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    });
+  }
+}
+
 export function printError(err: SecureChatError, json: boolean): void {
   if (json) {
     process.stdout.write(JSON.stringify({ ok: false, error: err.toJSON() }) + '\n');

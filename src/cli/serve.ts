@@ -1,11 +1,16 @@
 /** `securechat serve`: parses flags and runs the server until SIGINT/SIGTERM; SIGHUP reloads certificates, CRL and log file. */
 import type { Command } from 'commander';
 import { resolveConfig } from '../config.js';
-import { createLogger } from '../log.js';
-import { withDbPassword } from '../server/db-target.js';
+import { createLogger, type LogFormat } from '../log.js';
+import { crlSecondsToExpiry } from '../server/crl-expiry.js';
+import { ServerMetrics } from '../server/metrics.js';
 import { startServer } from '../server/start.js';
+import { checkConfig, formatCheck } from './check-config.js';
+import { packageVersion } from './version.js';
+import { withDbPassword } from '../server/db-target.js';
 import { DB_PASSWORD_FILE_HELP } from './db.js';
 import { action } from './run.js';
+import { startServeAdmin } from './serve-admin.js';
 
 interface ServeFlags {
   config?: string;
@@ -16,8 +21,12 @@ interface ServeFlags {
   dbPasswordFile?: string;
   logFile?: string;
   logLevel?: string;
+  logFormat?: string;
+  adminPort?: string;
+  adminHost?: string;
   maxFileBytes?: string;
   generate?: boolean;
+  checkConfig?: boolean;
 }
 
 export function registerServe(program: Command): void {
@@ -30,8 +39,12 @@ export function registerServe(program: Command): void {
     .option('--certs <dir>', 'CA directory with root_ca.pem, crl.pem, server_cert.pem, server_key.pem (default certs)')
     .option('--db <url>', 'sqlite:PATH or mysql://user@host:port/db (default sqlite:data/securechat.db; env SECURECHAT_DB)')
     .option('--db-password-file <file>', DB_PASSWORD_FILE_HELP)
-    .option('--log-file <file>', 'JSON-lines log file (default logs/securechat.log)')
+    .option('--log-file <file>', 'JSON-lines log file, or "off" (default logs/securechat.log)')
     .option('--log-level <level>', 'error | warn | info | debug')
+    .option('--log-format <format>', 'console logs: auto (JSON lines unless stdout is a terminal) | json | text')
+    .option('--admin-port <port>', 'admin HTTP listener with /healthz and /metrics (off unless set; 0 = a free port)')
+    .option('--admin-host <host>', 'address of the admin listener (default 127.0.0.1; it has no authentication)')
+    .option('--check-config', 'validate the configuration and the certificates it names, then exit 0 (ok) or 2')
     .option('--max-file-bytes <n>', 'largest file a user may send (default 10485760)')
     .option('--no-generate', 'fail instead of generating a CA when --certs has none')
     .addHelpText(
@@ -40,7 +53,9 @@ export function registerServe(program: Command): void {
 Examples:
   $ securechat serve                                   # SQLite in data/, certs/ generated on first run
   $ securechat serve --port 6000 --db mysql://chat@127.0.0.1:3306/securechat --db-password-file /etc/securechat/db.pass
-  $ SECURECHAT_PORT=6000 securechat serve --config /etc/securechat.jsonc`,
+  $ SECURECHAT_PORT=6000 securechat serve --config /etc/securechat.jsonc
+  $ securechat serve --admin-port 9090                  # then: curl 127.0.0.1:9090/metrics, securechat status --admin-port 9090
+  $ securechat serve --config /etc/securechat.jsonc --check-config`,
     )
     .action(
       action(async (flags: ServeFlags) => {
@@ -53,12 +68,21 @@ Examples:
             db: flags.db,
             logFile: flags.logFile,
             logLevel: flags.logLevel,
+            logFormat: flags.logFormat,
+            adminPort: flags.adminPort,
+            adminHost: flags.adminHost,
             maxFileBytes: flags.maxFileBytes,
             ...(flags.generate === false ? { autoGenerateCerts: false } : {}),
           },
         });
         config.db = withDbPassword(config.db, flags.dbPasswordFile || process.env.SECURECHAT_DB_PASSWORD_FILE || undefined);
-        const log = createLogger({ level: config.logLevel, file: config.logFile });
+        if (flags.checkConfig) {
+          const lines = checkConfig(config);
+          process.stdout.write(formatCheck(lines) + '\n');
+          process.exitCode = lines.every((l) => l.ok) ? 0 : 2;
+          return;
+        }
+        const log = createLogger({ level: config.logLevel, format: config.logFormat as LogFormat, ...(config.logFile !== 'off' ? { file: config.logFile } : {}) });
         // Log rotation and certificate renewal without a restart; whatever fails to load keeps the old.
         // Installed before start-up, so an early SIGHUP (logrotate racing a restart) cannot kill the process.
         let reload: (() => void) | null = null;
@@ -66,16 +90,21 @@ Examples:
           if (!reload) return log.warn('SIGHUP during start-up ignored: nothing to reload yet');
           reload();
         });
-        const running = await startServer(config, log);
+        const metrics = new ServerMetrics({ crlSecondsToExpiry: () => (running.crlFile ? crlSecondsToExpiry(running.crlFile) : null) });
+        const running = await startServer(config, log, { metrics });
         reload = () => {
           log.info('SIGHUP received: reloading the CRL, the server certificate and key, and the log file');
           log.info('reload done', running.reload());
         };
-        log.info(`SecureChat server ready on ${running.host}:${running.port} — stop with Ctrl-C`);
+        const admin = await startServeAdmin(config, running, metrics, packageVersion(), log).catch(async (err: unknown) => {
+          await running.stop();
+          throw err;
+        });
+        log.info(`SecureChat ${packageVersion()} server ready on ${running.host}:${running.port} — stop with Ctrl-C`);
         await new Promise<void>((resolve) => {
           const shutdown = (signal: string): void => {
             log.info(`${signal} received: shutting down (finishing in-flight writes)`);
-            running.stop().then(resolve, (err: unknown) => {
+            Promise.all([admin?.close(), running.stop()]).then(() => resolve(), (err: unknown) => {
               log.error('shutdown failed', { error: String(err) });
               resolve();
             });

@@ -10,6 +10,7 @@ import { GroupMembers } from './group-members.js';
 import { chatCommands } from './handlers/index.js';
 import { RecentFiles } from './recent-files.js';
 import { Hub } from './hub.js';
+import type { ServerObserver } from './metrics.js';
 import { SecureChatError } from '../errors.js';
 import { DEFAULT_LIMITS, SecureChatServer, type ServerLimits } from './server.js';
 import { DEFAULT_CHAT_LIMITS, type ChatLimits, type ChatServices } from './services.js';
@@ -37,6 +38,7 @@ export interface ChatServerOptions {
   spoolDir?: string;
   spool?: Partial<SpoolLimits>;
   passwordWork?: Partial<PasswordWorkLimits>;
+  observer?: ServerObserver;
 }
 
 export const DEFAULT_DELIVERY: DeliveryOptions = { highWaterBytes: 4 * 1024 * 1024, pageSize: 500, retryMs: 1000 };
@@ -84,6 +86,7 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
     log,
     services,
     commands: chatCommands,
+    ...(options.observer ? { observer: options.observer } : {}),
   });
   server.once('closed', () => services.spool.close());
   server.once('closing', () => services.accountEvents.stop());

@@ -6,6 +6,7 @@
 import { SecureChatError, toSecureChatError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AppMessage } from '../protocol/types.js';
+import type { ServerObserver } from './metrics.js';
 import { validateParams, type Params, type Schema } from './schema.js';
 
 export interface RoutedSession {
@@ -45,6 +46,7 @@ export class Router<Ctx extends { session: RoutedSession }> {
   constructor(
     commands: CommandSpec<Ctx, Schema>[],
     private readonly log: Logger,
+    private readonly observer?: ServerObserver,
   ) {
     for (const spec of commands) {
       if (this.table.has(spec.type)) throw new Error(`duplicate command ${spec.type}`);
@@ -72,6 +74,7 @@ export class Router<Ctx extends { session: RoutedSession }> {
       admitted = true;
       const result = await spec.handler(ctx, params, data);
       ctx.session.send({ type: 'response', id, ok: true, result: result ?? null });
+      this.observer?.request(msg.type, 'ok');
     } catch (err) {
       let scErr = toSecureChatError(err);
       if (!admitted && scErr.code !== 'rate_limited') {
@@ -89,6 +92,7 @@ export class Router<Ctx extends { session: RoutedSession }> {
         this.log.log(scErr.code === 'rate_limited' ? 'debug' : 'info', 'request refused', { command: msg.type, user: ctx.session.username, code: scErr.code, reason: scErr.reason });
       }
       ctx.session.send({ type: 'response', id, ok: false, error: scErr.toJSON() });
+      this.observer?.request(this.table.has(msg.type) ? msg.type : 'unknown', scErr.code);
     } finally {
       if (admitted) ctx.session.settle(bytes);
     }

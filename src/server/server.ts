@@ -17,6 +17,7 @@ import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME, DEFAULT_REPLAY_WINDOW_
 import { ConnectionCounts, FdBudget, HandshakeLimiter } from './limits.js';
 import type { RateLimits } from './rate.js';
 import { RefusalLog } from './refusal-log.js';
+import type { ServerObserver } from './metrics.js';
 import type { CommandSpec } from './router.js';
 import { Router } from './router.js';
 import { CrlMonitor } from './crl-monitor.js';
@@ -89,6 +90,8 @@ export interface ServerOptions<Services> {
   log: Logger;
   services: Services;
   commands: CommandSpec<HandlerContext<Services>>[];
+  /** Told the outcome of every request (metrics). */
+  observer?: ServerObserver;
 }
 
 export class SecureChatServer<Services = unknown> extends EventEmitter {
@@ -127,7 +130,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
       maxEntries: this.limits.replayCacheSize,
       maxEntriesPerSource: this.limits.replayCachePerIp,
     });
-    this.router = new Router(options.commands, componentLogger(options.log, 'router'));
+    this.router = new Router(options.commands, componentLogger(options.log, 'router'), options.observer);
     this.identity = options.identity;
     this.revalidator = new Revalidator({ verify: (path) => void options.trust.verifyDer(path, { purpose: 'client' }), log: this.log });
     this.crl = options.crlFile

@@ -21,6 +21,7 @@ import { createChatServer } from './app.js';
 import { openNamedStorage } from './db-target.js';
 import { reopenLogFile } from './log-file.js';
 import type { SecureChatServer, ServerLimits } from './server.js';
+import type { ServerMetrics } from './metrics.js';
 import type { ChatServices } from './services.js';
 
 export interface RunningServer {
@@ -31,6 +32,13 @@ export interface RunningServer {
   /** SIGHUP: re-reads the CRL, the server certificate and key, and reopens the log file; what fails keeps the old. */
   reload(): { crl: boolean; identity: boolean; logFile: boolean };
   stop(): Promise<void>;
+  /** The CRL file the server watches, if the CA directory has one. */
+  crlFile?: string;
+}
+
+export interface StartOptions {
+  /** Counts handshakes, requests and storage writes of this server. */
+  metrics?: ServerMetrics;
 }
 
 function readFile(path: string, what: string): string {
@@ -93,7 +101,7 @@ function hostileClientLimits(config: ServerConfig): Partial<ServerLimits> {
   };
 }
 
-export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
+export async function startServer(config: ServerConfig, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
   if (!caExists(config.certs)) {
     if (!config.autoGenerateCerts) {
       throw new SecureChatError('ca_missing', `No CA in ${config.certs}; run \`npm run generate-certs -- --out ${config.certs}\`.`);
@@ -106,7 +114,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   const identity = loadServerIdentity(config.certs);
   // The CRL monitor (crl-monitor.ts) warns about a stale CRL, and re-signs it when the CA key is here.
   const { trust, crlFile } = loadTrust(config.certs, { maxChainDepth: config.maxChainDepth });
-  const storage = await openNamedStorage(config.db, { log: log.child({ component: 'storage' }) });
+  const opened = await openNamedStorage(config.db, { log: log.child({ component: 'storage' }) });
+  const storage = options.metrics ? options.metrics.instrumentStorage(opened) : opened;
   log.info(`storage: ${redactDbUrl(config.db)}`);
   const server = createChatServer({
     identity,
@@ -145,7 +154,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       maxPerAddress: config.passwordHashesPerIp,
       maxPerCertificate: config.passwordHashesPerCertificate,
     },
+    ...(options.metrics ? { observer: options.metrics } : {}),
   });
+  options.metrics?.observeServer(server);
   let address;
   try {
     address = await server.listen(config.port, config.host);
@@ -161,8 +172,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     host: address.address,
     reload() {
       const reloaded = server.reload();
-      return { ...reloaded, logFile: config.logFile ? reopenLogFile(log, config.logFile) : false };
+      return { ...reloaded, logFile: config.logFile && config.logFile !== 'off' ? reopenLogFile(log, config.logFile) : false };
     },
+    ...(crlFile ? { crlFile } : {}),
     stop() {
       stopping ??= (async () => {
         await server.close();

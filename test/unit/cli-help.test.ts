@@ -18,15 +18,15 @@ function* walk(cmd: Command, path: string[] = []): Generator<[string, Command]> 
   }
 }
 
-test('every command and subcommand shows an example in --help', () => {
-  const program = buildProgram();
+test('every command and subcommand shows an example in --help', async () => {
+  const program = await buildProgram();
   assert.match(helpOf(program), /Example/);
   const names: string[] = [];
   for (const [name, cmd] of walk(program)) {
     names.push(name);
     assert.match(helpOf(cmd), /Examples?:[\s\S]*securechat /, `"securechat ${name} --help" has no example`);
   }
-  for (const expected of ['ca init', 'ca issue', 'ca verify', 'serve', 'chat', 'user list', 'db migrate']) {
+  for (const expected of ['ca init', 'ca issue', 'ca verify', 'serve', 'chat', 'user list', 'db migrate', 'status']) {
     assert.ok(names.some((n) => n.startsWith(expected)), `missing command ${expected}`);
   }
 });

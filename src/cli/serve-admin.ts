@@ -1,0 +1,40 @@
+/** `serve`'s admin listener: the health checks of a running server, wired to /healthz and /metrics. */
+import type { ServerConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import { startAdminServer, type AdminServer, type HealthCheck } from '../server/admin-http.js';
+import { crlSecondsToExpiry } from '../server/crl-expiry.js';
+import type { ServerMetrics } from '../server/metrics.js';
+import type { RunningServer } from '../server/start.js';
+
+function storageCheck(running: RunningServer): () => Promise<HealthCheck> {
+  return async () => {
+    const started = performance.now();
+    await running.storage.ping();
+    const ms = performance.now() - started;
+    return { ok: true, detail: `reachable (${ms.toFixed(1)} ms)`, latencyMs: Number(ms.toFixed(3)) };
+  };
+}
+
+function crlCheck(crlFile: string | undefined): () => HealthCheck {
+  return () => {
+    if (!crlFile) return { ok: true, detail: 'no CRL configured', secondsToExpiry: null };
+    const seconds = crlSecondsToExpiry(crlFile);
+    if (seconds === null) return { ok: true, detail: 'CRL without nextUpdate', secondsToExpiry: null };
+    return seconds > 0
+      ? { ok: true, detail: `next update in ${Math.floor(seconds / 3600)} h`, secondsToExpiry: seconds }
+      : { ok: false, detail: `expired ${Math.floor(-seconds / 3600)} h ago: clients are refused (crl_expired)`, secondsToExpiry: seconds };
+  };
+}
+
+export async function startServeAdmin(config: ServerConfig, running: RunningServer, metrics: ServerMetrics, version: string, log: Logger): Promise<AdminServer | undefined> {
+  if (config.adminPort === null) return undefined;
+  const admin = await startAdminServer({
+    host: config.adminHost,
+    port: config.adminPort,
+    metrics,
+    version,
+    checks: { storage: storageCheck(running), crl: crlCheck(running.crlFile) },
+  });
+  log.info(`admin listening on ${admin.url} (/healthz, /metrics)`);
+  return admin;
+}
