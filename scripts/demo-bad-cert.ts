@@ -62,7 +62,7 @@ async function main(): Promise<number> {
     await issueCertificate({ dir: pki, kind: 'client', name: 'expired', notBefore: tenDaysAgo, notAfter: '1d', now: tenDaysAgo });
     await revokeCertificate({ dir: pki, target: join(pki, 'revoked_cert.pem'), reason: 'keyCompromise' });
     // A second, unrelated CA: its certificates look fine but chain to nobody the other side trusts.
-    await initCa({ dir: rogue, name: 'Rogue Root CA' });
+    await initCa({ dir: rogue, name: 'Rogue Root CA', unencrypted: true });
     await issueCertificate({ dir: rogue, kind: 'client', name: 'alice' });
     await issueCertificate({ dir: rogue, kind: 'server', name: 'localhost', certOut: join(rogue, 'server_cert.pem'), keyOut: join(rogue, 'server_key.pem') });
 

@@ -108,7 +108,7 @@ async function main(): Promise<number> {
 
     step('a client with a certificate from a rogue CA is refused');
     const rogue = join(work, 'rogue');
-    await initCa({ dir: rogue, name: 'Rogue Root CA' });
+    await initCa({ dir: rogue, name: 'Rogue Root CA', unencrypted: true });
     await issueCertificate({ dir: rogue, kind: 'client', name: 'alice' });
     try {
       const impostor = await ChatClient.open({ host: '127.0.0.1', port: running.port, serverName: 'localhost', ca: join(certs, 'root_ca.pem'), cert: join(rogue, 'alice_cert.pem'), key: join(rogue, 'alice_key.pem') });

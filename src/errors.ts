@@ -26,6 +26,7 @@ export const ERROR_CATALOGUE = {
   bad_csr: { message: 'The certificate signing request is malformed or its signature does not verify.' },
   bad_certificate: { message: 'Certificate validation failed.' },
   bad_crl: { message: 'The CRL is malformed or not signed by its issuer.' },
+  server_crl_expired: { message: "The server's certificate revocation list is out of date, so it refuses every certificate; your certificate is not at fault. The server operator must re-sign it (`securechat ca crl`)." },
 
   // --- protocol / channel ---
   malformed: { message: 'Malformed message.' },
@@ -51,6 +52,7 @@ export const ERROR_CATALOGUE = {
   exists: { message: 'Already exists.' },
   not_logged_in: { message: 'Log in first.' },
   account_disabled: { message: 'This account is disabled; contact the operator.' },
+  credentials_changed: { message: 'The password of this account was changed or reset elsewhere; log in again with the new password.' },
   storage_unavailable: { message: 'Storage is unavailable; the request was not stored. Retry shortly.' },
   schema_too_new: { message: 'The database schema is newer than this version of SecureChat; upgrade SecureChat.' },
 

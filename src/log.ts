@@ -47,6 +47,15 @@ const consoleLine = winston.format.printf((info) => {
   return `${String(timestamp)} ${level} ${where}${String(message)}${extras}`;
 });
 
+/**
+ * The JSON-lines file transport. The log holds user names and addresses: its directory is created
+ * 0700 and the file 0600, whatever the umask (issue 9 §4).
+ */
+export function jsonFileTransport(file: string): winston.transport {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  return new winston.transports.File({ filename: file, format: winston.format.json(), options: { flags: 'a', mode: 0o600 } });
+}
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   const transports: winston.transport[] = [];
   if (options.console !== false) {
@@ -58,8 +67,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     );
   }
   if (options.file) {
-    mkdirSync(dirname(options.file), { recursive: true });
-    transports.push(new winston.transports.File({ filename: options.file, format: winston.format.json() }));
+    transports.push(jsonFileTransport(options.file));
   }
   return winston.createLogger({
     level: options.level ?? process.env.SECURECHAT_LOG_LEVEL ?? 'info',

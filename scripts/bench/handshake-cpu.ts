@@ -45,7 +45,7 @@ import { CLIENT_CONTEXT, SERVER_CONTEXT, signTranscript, verifyTranscript } from
 import { finishedHash, signatureHash } from '../../src/protocol/transcript.js';
 import { PROTOCOL_VERSION } from '../../src/protocol/types.js';
 import { DEFAULT_LIMITS, type ServerLimits } from '../../src/server/server.js';
-import { Session, type PeerIdentity } from '../../src/server/session.js';
+import { Session, identityFromPath, type PeerIdentity } from '../../src/server/session.js';
 import { loadServerIdentity } from '../../src/server/start.js';
 import { benchUser, makeBenchPki, type BenchPki } from './pki.js';
 import { runLoops } from './stats.js';
@@ -288,8 +288,7 @@ async function stages(pki: BenchPki, opts: { count: number; users: number }): Pr
     lap('application key schedule');
     // SecureChatServer.verifyClient
     const path = pki.trust.verifyDer(auth.certificate, { purpose: 'client' });
-    const leaf = path[0];
-    const peer: PeerIdentity = { username: leaf.commonName!, fingerprint: leaf.fingerprint256.replace(/:/g, '').toLowerCase(), path: path.map((c) => c.der) };
+    const peer: PeerIdentity = identityFromPath(path);
     lap('verify client chain (TrustStore)');
     verifyTranscript(auth.certificate[0], CLIENT_CONTEXT, signatureHash(clientPrefix, auth.certificate), auth.signature);
     lap('verify client signature');

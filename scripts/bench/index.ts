@@ -6,7 +6,7 @@
  *
  *   npm run bench [-- --json] [--quick] [--sessions N] [--profile DIR] [--mysql URL|--no-mysql] [--only a,b]
  *
- * Phases (ids for --only): handshake, latency, fanout, oneway, file, idle, writes.
+ * Phases (ids for --only): handshake, latency, fanout, oneway, file, idle, writes, revalidation.
  */
 import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -18,6 +18,7 @@ import mysql from 'mysql2/promise';
 import { BENCH_PASSWORD, dmLatency, fanout, fileRelay, handshakes, oneWay, openIdleSessions, setupFanout, type ChatTarget } from './chat-phases.js';
 import { benchUser, makeBenchPki, type BenchPki } from './pki.js';
 import { fmt, renderTable, type Row } from './report.js';
+import { benchRevalidation, revalidationRow } from './revalidation.js';
 import { ServerHandle } from './server-handle.js';
 import { sleep } from './stats.js';
 import { openIdleTls, tlsEchoLatency, tlsHandshakes, tlsOneWay, type TlsTarget } from './tls-phases.js';
@@ -31,7 +32,7 @@ interface Options {
   only: Set<string> | null;
 }
 
-const ALL_PHASES = ['handshake', 'latency', 'fanout', 'oneway', 'file', 'idle', 'writes'];
+const ALL_PHASES = ['handshake', 'latency', 'fanout', 'oneway', 'file', 'idle', 'writes', 'revalidation'];
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { json: false, quick: false, sessions: 0, profileDir: undefined, mysqlUrl: 'mysql://root@127.0.0.1:3306', only: null };
@@ -362,6 +363,7 @@ async function main(): Promise<void> {
     await chatPhases(pki);
     await idlePhase(pki);
     await writesPhase();
+    if (wants('revalidation')) rows.push(revalidationRow(await benchRevalidation({ sessions: Q ? 1000 : 10_000, progress })));
   } finally {
     rmSync(pki.dir, { recursive: true, force: true });
   }

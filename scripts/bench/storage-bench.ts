@@ -1,9 +1,13 @@
 /**
  * Durable message writes: storage.appendMessage (group commit: one transaction per batch) with
- * many appends in flight, against a single-row autocommit INSERT on the same database, one at a
- * time (what a naive server does per message). Runs inside a bench child process.
+ * many appends in flight, against one message per transaction, one at a time (what a naive server
+ * does per message: lock the conversation, bump its seq, insert, commit). Every message carries a
+ * client_msg_id, as every send of the client library does, so the idempotency lookup is measured
+ * too. Runs inside a bench child process.
  */
+import { randomBytes } from 'node:crypto';
 import type { SqlStorage } from '../../src/storage/index.js';
+import { writeMessageBatch } from '../../src/storage/message-batch.js';
 import { nowUs, runLoops } from './stats.js';
 
 export interface WriteResult {
@@ -34,20 +38,17 @@ export async function benchWrites(
   const b = await storage.createUser({ username: 'writer_b', passwordHash: 'x' });
   const dm = await storage.getOrCreateDm(a.id, b.id);
   const body = 'x'.repeat(200);
+  const prefix = randomBytes(6).toString('base64url');
+  let n = 0;
+  const message = () => ({ conversationId: dm.id, senderId: a.id, kind: 'text' as const, body, clientMsgId: `${prefix}-${++n}` });
   // Warm-up: prepared statements, page cache.
-  await Promise.all(Array.from({ length: 512 }, () => storage.appendMessage({ conversationId: dm.id, senderId: a.id, kind: 'text', body })));
+  await Promise.all(Array.from({ length: 512 }, () => storage.appendMessage(message())));
   const groupCommit = await timed(opts.seconds, opts.concurrency, async () => {
-    await storage.appendMessage({ conversationId: dm.id, senderId: a.id, kind: 'text', body });
+    await storage.appendMessage(message());
   });
+  const { db } = storage;
   const autocommit = await timed(opts.baselineSeconds, 1, async () => {
-    await storage.db.run('INSERT INTO messages (conversation_id, sender_id, kind, body, file_id, created_at) VALUES (?, ?, ?, ?, ?, ?)', [
-      dm.id,
-      a.id,
-      'text',
-      body,
-      null,
-      Date.now(),
-    ]);
+    await db.transaction((tx) => writeMessageBatch(tx, db.dialect, db.forUpdate, [message()], Date.now()));
   });
   return { groupCommit, autocommit };
 }

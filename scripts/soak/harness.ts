@@ -255,6 +255,9 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRep
     const drainStart = Date.now();
     const drainUntil = drainStart + opts.drainSeconds * 1000;
     while (inflight.size > 0 && Date.now() < drainUntil) await Promise.race([Promise.allSettled([...inflight]), sleep(200)]);
+    // Every client logs in again after the last kill (its backoff can outlast the message drain):
+    // wait for that, so `reconnects` is counted once it has happened, not when a timer says so.
+    while (all.some((u) => !u.client || u.client.closed) && Date.now() < drainUntil) await sleep(50);
     while (ledger.missing() > 0 && Date.now() < drainUntil) await sleep(100);
     // A little longer, so a late duplicate of something already delivered is still caught.
     await sleep(500);

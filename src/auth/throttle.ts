@@ -7,6 +7,8 @@
  *    apply to an address that logged in to that account successfully before, so an attacker
  *    elsewhere cannot lock the real user out.
  * Memory is bounded: each map is an LRU of at most `maxEntries`. The clock is injected.
+ * Known sources are only a cache here: AccountService persists them (storage login_sources) and
+ * calls `markKnown` for a pair the database remembers, so a restart does not forget them.
  */
 import { SecureChatError } from '../errors.js';
 
@@ -99,7 +101,8 @@ export class LoginThrottle {
     return `${a.username.toLowerCase()}\u0000${a.ip}`;
   }
 
-  private isKnownSource(a: Attempt): boolean {
+  /** Whether `a` logged in to this account successfully within knownSourceTtlMs (as far as this cache knows). */
+  isKnownSource(a: Attempt): boolean {
     const at = this.known.get(this.knownKey(a));
     return at !== undefined && this.now() - at < this.o.knownSourceTtlMs;
   }
@@ -134,6 +137,11 @@ export class LoginThrottle {
       }
       this.buckets.set(key, b);
     }
+  }
+
+  /** Trusts a pair that succeeded at `at` (read back from storage after a restart). */
+  markKnown(a: Attempt, at: number): void {
+    if (this.now() - at < this.o.knownSourceTtlMs) this.known.set(this.knownKey(a), at);
   }
 
   /** A success clears the (account, IP) bucket and trusts that address for this account. */

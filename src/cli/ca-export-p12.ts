@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { readSecretFile } from '../pki/files.js';
-import { exportPkcs12 } from '../pki/p12.js';
+import { exportPkcs12 } from '../pki/p12-files.js';
 import { action } from './run.js';
 import { addJsonOption, emit, example } from './ca-options.js';
 

@@ -33,7 +33,7 @@ function leafCommand(issue: Command, kind: LeafKind): Command {
     .option('--csr <file>', 'sign this PKCS#10 request instead of generating a key')
     .option('--out <file>', 'certificate output (default DIR/<name>_cert.pem)')
     .option('--key-out <file>', 'key output (default DIR/<name>_key.pem)')
-    .option('--force', 'overwrite existing output files');
+    .option('--force', 'overwrite existing output files; sign a --csr whose CN differs from the name given');
   addPassphraseOption(cmd);
   addJsonOption(cmd);
   return cmd.action(

@@ -11,13 +11,13 @@ interface RevokeCliOptions extends DirOptions, PassphraseOptions {
 export function registerCaRevoke(ca: Command): void {
   const cmd = ca
     .command('revoke <cert-or-serial>')
-    .description('revoke a certificate (by PEM file or hex serial) and publish a fresh CRL');
+    .description('revoke a certificate (by PEM file, hex serial, or a unique serial prefix of 4+ digits) and publish a fresh CRL');
   addDirOption(cmd)
     .option('--reason <reason>', `one of ${REVOCATION_REASONS.join(', ')}`, 'unspecified')
     .option('--next-update <when>', 'validity of the new CRL (default 7d)');
   addPassphraseOption(cmd);
   addJsonOption(cmd);
-  example(cmd, 'securechat ca revoke certs/alice_cert.pem --dir certs --reason keyCompromise');
+  example(cmd, 'securechat ca revoke certs/alice_cert.pem --dir certs --reason keyCompromise', 'securechat ca revoke 3f9a1c --dir certs   # serial prefix, as shown by ca list');
   cmd.action(
     action(async (target: string, opts: RevokeCliOptions) => {
       const r = await revokeCertificate({

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { SecureChatError } from '../errors.js';
 import { readSecretFile } from '../pki/files.js';
 import { AccountService, type Account } from '../server/accounts.js';
-import { openStorage } from '../storage/index.js';
+import { openNamedStorage } from '../server/db-target.js';
 import { formatTable } from './ca-list.js';
 import { emit, example } from './ca-options.js';
 import { addDbOptions, resolveDbUrl, type DbOptions } from './db.js';
@@ -18,7 +18,7 @@ interface ResetOptions extends DbOptions {
 }
 
 async function withAccounts<T>(opts: DbOptions, fn: (accounts: AccountService) => Promise<T>): Promise<T> {
-  const storage = await openStorage(resolveDbUrl(opts.db));
+  const storage = await openNamedStorage(resolveDbUrl(opts.db, process.env, opts.dbPasswordFile));
   try {
     return await fn(new AccountService({ storage }));
   } finally {
@@ -41,10 +41,10 @@ function readNewPassword(opts: ResetOptions): string {
 
 export function registerUser(program: Command): void {
   const user = program.command('user').description('manage accounts: list, show, disable, enable, reset-password');
-  example(user, 'securechat user list', 'securechat user disable mallory --db mysql://chat:secret@db:3306/securechat');
+  example(user, 'securechat user list', 'securechat user disable mallory --db mysql://chat@db:3306/securechat --db-password-file db.pass');
 
   const list = addDbOptions(user.command('list').description('list all accounts'));
-  example(list, 'securechat user list', 'securechat user list --db mysql://chat:secret@db:3306/securechat --json');
+  example(list, 'securechat user list', 'securechat user list --db mysql://chat@db:3306/securechat --db-password-file db.pass --json');
   list.action(
     action(async (opts: DbOptions) => {
       const accounts = await withAccounts(opts, (a) => a.listAccounts());

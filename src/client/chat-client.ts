@@ -41,6 +41,8 @@ export interface FileInfo {
 /** A `message` push or a history entry: exactly one of `to` (DM recipient) or `group` is set. */
 export interface ChatMessage {
   id: number;
+  /** Position in the conversation: 1, 2, 3, … without gaps. */
+  seq: number;
   conversation_id: number;
   kind: 'text' | 'file';
   from: string;
@@ -54,13 +56,17 @@ export interface ChatMessage {
 
 export interface SentMessage {
   id: number;
+  seq: number;
   conversation_id: number;
   created_at: number;
-  /** The idempotency key the library chose for this send (retried with it after a reconnect). */
+  /** The idempotency key of this send (retried with it after a reconnect). */
   client_msg_id?: string;
-  /** True when the server had stored it already (a retry after a lost answer): nothing new was stored. */
-  duplicate?: boolean;
+  /** The server had already stored this send (same client_msg_id): this is the first ack again. */
+  duplicate?: true;
 }
+
+/** A fresh idempotency key for one send (docs/MESSAGES.md `client_msg_id`); reuse it only to retry that send. */
+export { newClientMsgId };
 
 export interface OnlineUser {
   uuid: string;
@@ -367,9 +373,9 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     return (await this.call<{ users: OnlineUser[] }>('who')).users;
   }
 
-  /** Resolves once the server has durably stored the message. */
-  dm(to: string, text: string): Promise<SentMessage> {
-    return this.send<SentMessage>('dm', { to, text });
+  /** Resolves once the server has durably stored the message. Pass the first try's `clientMsgId` to retry a send yourself. */
+  dm(to: string, text: string, clientMsgId: string = newClientMsgId()): Promise<SentMessage> {
+    return this.send<SentMessage>('dm', { to, text }, clientMsgId);
   }
 
   async history(q: { with?: string; group?: string; before?: number; limit?: number }): Promise<ChatMessage[]> {
@@ -423,8 +429,8 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     await this.call('group_delete', { group });
   }
 
-  groupSend(group: string, text: string): Promise<SentMessage> {
-    return this.send<SentMessage>('group_send', { group, text });
+  groupSend(group: string, text: string, clientMsgId: string = newClientMsgId()): Promise<SentMessage> {
+    return this.send<SentMessage>('group_send', { group, text }, clientMsgId);
   }
 
   // --- files ---
@@ -434,7 +440,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
    * binary chunks with a bounded number in flight, and resolves when the server has checked the
    * sha256 and stored it.
    */
-  async sendFile(opts: { to?: string; group?: string; path: string; name?: string; onProgress?: Progress }): Promise<FileSent> {
+  async sendFile(opts: { to?: string; group?: string; path: string; name?: string; onProgress?: Progress; clientMsgId?: string }): Promise<FileSent> {
     if ((opts.to === undefined) === (opts.group === undefined)) {
       throw new SecureChatError('usage', 'sendFile needs exactly one of `to` or `group`.');
     }
@@ -444,7 +450,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       if (!stat.isFile()) throw new SecureChatError('bad_input', `${opts.path} is not a regular file.`);
       const size = stat.size;
       const sha256 = await hashFile(fh, size, opts.path);
-      const clientMsgId = newClientMsgId();
+      const clientMsgId = opts.clientMsgId ?? newClientMsgId();
       // An upload lives in one server session: after a drop it starts over on the new connection,
       // and file_complete's client_msg_id makes sure the file is stored once however often we try.
       for (;;) {
@@ -679,8 +685,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   }
 
   /** dm / group_send with an idempotency key: resent after a reconnect, stored once. */
-  private send<T>(type: string, params: Record<string, unknown>): Promise<T> {
-    const clientMsgId = newClientMsgId();
+  private send<T>(type: string, params: Record<string, unknown>, clientMsgId: string): Promise<T> {
     return this.track(
       (async () => {
         for (;;) {

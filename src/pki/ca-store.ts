@@ -8,14 +8,14 @@
  *   crl.pem                                        intermediate CRL (if any) then root CRL
  *   issued/<serial>.pem                            a copy of each issued certificate
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import type { webcrypto } from 'node:crypto';
 import { SecureChatError } from '../errors.js';
 import { readInputText, writeFileAtomic } from './files.js';
-import { keyTypeOf, toSigningKey, type KeyType } from './keys.js';
-import { readPrivateKey, toPem } from './pem.js';
+import { keyProtectionOf, keyTypeOf, toSigningKey, type KeyProtection, type KeyType } from './keys.js';
+import { readPemBlocks, readPrivateKey, toPem } from './pem.js';
 import { x509 } from './x509.js';
 
 export type IssuerRole = 'root' | 'intermediate';
@@ -36,6 +36,8 @@ export interface IndexEntry {
   reason?: string;
   /** Path of the stored copy, relative to the CA directory. */
   file: string;
+  /** Set by `ca renew`: the serial of the certificate this one renews. */
+  renewedFrom?: string;
 }
 
 export interface CaIndex {
@@ -86,6 +88,59 @@ export function readCaIndex(dir: string): CaIndex {
   return index;
 }
 
+// ------------------------------------------------------------ finding a certificate in the index
+
+function normaliseSerial(value: string): string | undefined {
+  const hex = value.trim().toLowerCase().replace(/^0x/, '').replace(/:/g, '');
+  if (!/^[0-9a-f]+$/.test(hex)) return undefined;
+  return hex.replace(/^0+(?=[0-9a-f])/, '');
+}
+
+/** Shorter prefixes are refused: revocation cannot be undone, and "a" matches every 16th serial. */
+export const MIN_SERIAL_PREFIX = 4;
+
+function serialOfCertificateFile(path: string): string {
+  const block = readPemBlocks(readInputText(path, 'certificate file')).find((b) => b.label === 'CERTIFICATE');
+  if (!block) throw new SecureChatError('bad_input', `${path} holds no PEM certificate.`);
+  let cert: x509.X509Certificate;
+  try {
+    cert = new x509.X509Certificate(new Uint8Array(block.der));
+  } catch (err) {
+    throw new SecureChatError('bad_input', `${path} holds a malformed certificate.`, { cause: err });
+  }
+  return normaliseSerial(cert.serialNumber) ?? '';
+}
+
+/**
+ * The index entry a revoke target names: an existing file wins; otherwise a full serial or a
+ * unique prefix (an ambiguous one lists the candidates, so the next attempt can be exact).
+ */
+export function findIndexEntry(index: CaIndex, target: string, dir: string): IndexEntry {
+  const asHex = normaliseSerial(target);
+  if (existsSync(target) || asHex === undefined) {
+    const serial = serialOfCertificateFile(target);
+    const entry = index.certificates.find((e) => normaliseSerial(e.serial) === serial);
+    if (!entry) throw new SecureChatError('not_found', `The certificate in ${target} (serial ${serial}) was not issued by the CA in ${dir}.`);
+    return entry;
+  }
+  const exact = index.certificates.find((e) => normaliseSerial(e.serial) === asHex);
+  if (exact) return exact;
+  // A prefix is matched against the serial as written (leading zeros kept), as a user copies it.
+  const prefix = target.trim().toLowerCase().replace(/^0x/, '').replace(/:/g, '');
+  if (prefix.length < MIN_SERIAL_PREFIX) {
+    throw new SecureChatError('usage', `"${target}" is neither a file nor a serial; a serial prefix needs at least ${MIN_SERIAL_PREFIX} hex digits.`);
+  }
+  const matches = index.certificates.filter((e) => e.serial.toLowerCase().startsWith(prefix) || normaliseSerial(e.serial)!.startsWith(prefix));
+  if (matches.length === 0) throw new SecureChatError('not_found', `No certificate with a serial starting ${prefix} in the index of ${dir}.`);
+  if (matches.length > 1) {
+    const list = matches.map((e) => `  ${e.serial}  ${e.subject}  ${e.status}`).join('\n');
+    throw new SecureChatError('usage', `The serial prefix ${prefix} is ambiguous; it matches ${matches.length} certificates:\n${list}\nGive more digits.`, {
+      details: { candidates: matches.map((e) => ({ serial: e.serial, subject: e.subject, status: e.status })) },
+    });
+  }
+  return matches[0];
+}
+
 export function writeCaIndex(dir: string, index: CaIndex): void {
   writeFileAtomic(caPaths(dir).index, JSON.stringify(index, null, 2) + '\n');
 }
@@ -121,9 +176,23 @@ export async function caMember(role: IssuerRole, certPem: string, privateKey: Ke
   return { role, cert, certPem: toPem(cert.rawData, 'CERTIFICATE'), privateKey, signingKey: await toSigningKey(privateKey), keyType: keyTypeOf(privateKey) };
 }
 
-async function loadMember(role: IssuerRole, certPath: string, keyPath: string, passphrase?: string): Promise<CaMember> {
+/**
+ * Where a CA key's passphrase comes from: the text itself (a --passphrase-file), or a function
+ * asked only when a key turns out to be encrypted (a terminal prompt), so that argument errors
+ * and unencrypted development CAs never make anyone type a passphrase.
+ */
+export type PassphraseSource = string | (() => Promise<string>);
+
+/** Resolves a PassphraseSource at most once (root and intermediate share one passphrase). */
+export function passphraseResolver(source: PassphraseSource | undefined): () => Promise<string | undefined> {
+  let resolved: Promise<string | undefined> | undefined;
+  return () => (resolved ??= typeof source === 'function' ? source() : Promise.resolve(source));
+}
+
+async function loadMember(role: IssuerRole, certPath: string, keyPath: string, passphrase: () => Promise<string | undefined>): Promise<CaMember> {
   const certPem = readInputText(certPath, `${role} CA certificate`);
-  const privateKey = readPrivateKey(readInputText(keyPath, `${role} CA key`), passphrase);
+  const keyPem = readInputText(keyPath, `${role} CA key`);
+  const privateKey = readPrivateKey(keyPem, keyProtectionOf(keyPem).encrypted ? await passphrase() : undefined);
   const member = await caMember(role, certPem, privateKey);
   // A key that does not belong to the certificate would sign certificates nobody can verify.
   const certSpki = Buffer.from(member.cert.publicKey.rawData);
@@ -135,12 +204,34 @@ async function loadMember(role: IssuerRole, certPath: string, keyPath: string, p
 }
 
 /** Loads the CA certificates and (decrypted) keys from DIR. */
-export async function loadCa(dir: string, passphrase?: string): Promise<LoadedCa> {
+export async function loadCa(dir: string, passphrase?: PassphraseSource): Promise<LoadedCa> {
   const index = readCaIndex(dir);
   const paths = caPaths(dir);
-  const root = await loadMember('root', paths.rootCert, paths.rootKey, passphrase);
-  const intermediate = index.intermediate
-    ? await loadMember('intermediate', paths.intermediateCert, paths.intermediateKey, passphrase)
-    : undefined;
+  const ask = passphraseResolver(passphrase);
+  const root = await loadMember('root', paths.rootCert, paths.rootKey, ask);
+  const intermediate = index.intermediate ? await loadMember('intermediate', paths.intermediateCert, paths.intermediateKey, ask) : undefined;
   return { dir, paths, index, root, ...(intermediate ? { intermediate } : {}), issuer: intermediate ?? root };
+}
+
+/** How each CA key file in DIR is protected (read without decrypting); missing files are left out. */
+export function caKeyProtection(dir: string): { role: IssuerRole; path: string; protection: KeyProtection }[] {
+  const paths = caPaths(dir);
+  const files: [IssuerRole, string][] = [
+    ['root', paths.rootKey],
+    ['intermediate', paths.intermediateKey],
+  ];
+  return files.filter(([, path]) => existsSync(path)).map(([role, path]) => ({ role, path, protection: keyProtectionOf(readFileSync(path, 'utf8')) }));
+}
+
+/**
+ * True when DIR holds a CA key in plaintext (the zero-config development CA, or `ca init
+ * --no-passphrase`): the server says so at every start. False when the keys are encrypted or,
+ * as in a production deployment, not on this host at all.
+ */
+export function caKeyIsUnencrypted(dir: string): boolean {
+  try {
+    return caKeyProtection(dir).some((k) => !k.protection.encrypted);
+  } catch {
+    return false;
+  }
 }

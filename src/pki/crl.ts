@@ -1,12 +1,11 @@
 /** Revocation: marking index entries revoked and publishing freshly signed CRLs to DIR/crl.pem. */
-import { existsSync } from 'node:fs';
 import { SecureChatError } from '../errors.js';
 import { parseTimeSpec } from './duration.js';
 import { crlExtensions } from './profiles.js';
-import { readInputText, writeFileAtomic } from './files.js';
+import { writeFileAtomic } from './files.js';
 import { signingAlgorithm } from './keys.js';
-import { readPemBlocks, toPem } from './pem.js';
-import { loadCa, writeCaIndex, type CaMember, type IndexEntry, type LoadedCa } from './ca-store.js';
+import { toPem } from './pem.js';
+import { findIndexEntry, loadCa, readCaIndex, writeCaIndex, type CaMember, type IndexEntry, type LoadedCa, type PassphraseSource } from './ca-store.js';
 import { x509 } from './x509.js';
 
 export const DEFAULT_CRL_VALIDITY = '7d';
@@ -69,7 +68,7 @@ export async function publishCrl(ca: LoadedCa, opts: { now?: Date; nextUpdate?: 
 
 export interface WriteCrlOptions {
   dir: string;
-  passphrase?: string;
+  passphrase?: PassphraseSource;
   /** Duration (7d) or date; default 7 days. */
   nextUpdate?: string | Date;
   now?: Date;
@@ -89,10 +88,13 @@ export async function writeCrl(opts: WriteCrlOptions): Promise<WriteCrlResult> {
 
 export interface RevokeOptions {
   dir: string;
-  /** A serial number (hex, optional 0x and colons) or the path of a PEM certificate file. */
+  /**
+   * The path of a PEM certificate file, or a serial number (hex, optional 0x and colons), or a
+   * unique prefix of one of at least MIN_SERIAL_PREFIX digits.
+   */
   target: string;
   reason?: string;
-  passphrase?: string;
+  passphrase?: PassphraseSource;
   nextUpdate?: string | Date;
   now?: Date;
 }
@@ -102,40 +104,20 @@ export interface RevokeResult extends WriteCrlResult {
   subject: string;
 }
 
-function normaliseSerial(value: string): string | undefined {
-  const hex = value.trim().toLowerCase().replace(/^0x/, '').replace(/:/g, '');
-  if (!/^[0-9a-f]+$/.test(hex)) return undefined;
-  return hex.replace(/^0+(?=[0-9a-f])/, '');
-}
-
-function serialOfTarget(target: string): string {
-  const serial = normaliseSerial(target);
-  // An existing file wins; otherwise anything hex of at least 64 bits is a serial.
-  if (!existsSync(target) && serial !== undefined && serial.length >= 16) return serial;
-  const block = readPemBlocks(readInputText(target, 'certificate file')).find((b) => b.label === 'CERTIFICATE');
-  if (!block) throw new SecureChatError('bad_input', `${target} holds no PEM certificate.`);
-  let cert: x509.X509Certificate;
-  try {
-    cert = new x509.X509Certificate(new Uint8Array(block.der));
-  } catch (err) {
-    throw new SecureChatError('bad_input', `${target} holds a malformed certificate.`, { cause: err });
-  }
-  return normaliseSerial(cert.serialNumber) ?? '';
-}
-
 export async function revokeCertificate(opts: RevokeOptions): Promise<RevokeResult> {
   const reason = parseReason(opts.reason ?? 'unspecified');
-  const serial = serialOfTarget(opts.target);
-  const ca = await loadCa(opts.dir, opts.passphrase);
-  const entry = ca.index.certificates.find((e) => normaliseSerial(e.serial) === serial);
-  if (!entry) throw new SecureChatError('not_found', `No certificate with serial ${serial} in the index of ${opts.dir}.`);
+  // Resolve the target before the key is loaded: a typo must not cost a passphrase prompt.
+  const entry = findIndexEntry(readCaIndex(opts.dir), opts.target, opts.dir);
   if (entry.status === 'revoked') {
-    throw new SecureChatError('exists', `Certificate ${serial} (${entry.subject}) was already revoked on ${entry.revokedAt}.`);
+    throw new SecureChatError('exists', `Certificate ${entry.serial} (${entry.subject}) was already revoked on ${entry.revokedAt}.`);
   }
+  const ca = await loadCa(opts.dir, opts.passphrase);
+  // The index was re-read by loadCa; mark the entry in that copy, which is the one saved.
+  const current = ca.index.certificates.find((e) => e.serial === entry.serial)!;
   const now = opts.now ?? new Date();
-  entry.status = 'revoked';
-  entry.revokedAt = now.toISOString();
-  entry.reason = reason;
+  current.status = 'revoked';
+  current.revokedAt = now.toISOString();
+  current.reason = reason;
   const crl = await publishCrl(ca, { now, ...(opts.nextUpdate !== undefined ? { nextUpdate: opts.nextUpdate } : {}) });
-  return { ...crl, serial: entry.serial, subject: entry.subject };
+  return { ...crl, serial: current.serial, subject: current.subject };
 }

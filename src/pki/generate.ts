@@ -6,12 +6,18 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { caExists, initCa, issueCertificate, loadCa, writeCrl, DEFAULT_SERVER_SANS, type LoadedCa } from './ca.js';
+import { SecureChatError } from '../errors.js';
+import { caExists, initCa, issueCertificate, loadCa, writeCrl, DEFAULT_SERVER_SANS, type LoadedCa, type PassphraseSource } from './ca.js';
+import { passphraseResolver } from './ca-store.js';
 import type { KeyType } from './keys.js';
 import { readPemCertificates } from './pem.js';
 import { assertUsername } from './profiles.js';
 
 export const DEFAULT_USERS = ['alice', 'bob'];
+
+/** Said when a development CA is made, and by the server at every start while one is in place. */
+export const UNENCRYPTED_WARNING = (dir: string): string =>
+  `The CA keys in ${dir} are NOT encrypted (development CA): anyone who can read them can issue certificates your server accepts. Encrypt them with \`securechat ca change-passphrase --dir ${dir}\`; for production, create the CA with \`securechat ca init\` and keep its keys off the server.`;
 /** The CRL is refreshed when it would go stale within this window. */
 const CRL_REFRESH_MS = 24 * 3_600_000;
 
@@ -24,7 +30,12 @@ export interface EnsureCertificatesOptions {
   /** Only used when a new CA is created. */
   intermediate?: boolean;
   keyType?: KeyType;
-  passphrase?: string;
+  /**
+   * For an existing encrypted CA: the passphrase, or a function that asks for it (called only if
+   * needed). When a new CA is made, a string passphrase encrypts it; without one the new CA is a
+   * development CA with plaintext keys, and `log` says so.
+   */
+  passphrase?: PassphraseSource;
   log?: (message: string) => void;
   now?: Date;
 }
@@ -55,6 +66,13 @@ export async function ensureCertificates(opts: EnsureCertificatesOptions): Promi
   const [serverName = 'localhost', ...extraNames] = opts.serverNames ?? [];
   const created: string[] = [];
   const kept: string[] = [];
+  // One answer for every step below (loading, issuing, the CRL), asked at most once.
+  const once = passphraseResolver(opts.passphrase);
+  const ask = async (): Promise<string> => {
+    const p = await once();
+    if (p === undefined) throw new SecureChatError('bad_passphrase', `The CA key in ${opts.dir} is encrypted; pass --passphrase-file (or run on a terminal to be asked).`);
+    return p;
+  };
 
   if (caExists(opts.dir)) {
     log(`Keeping the existing CA in ${opts.dir}.`);
@@ -64,13 +82,13 @@ export async function ensureCertificates(opts: EnsureCertificatesOptions): Promi
       dir: opts.dir,
       ...(opts.keyType ? { keyType: opts.keyType } : {}),
       ...(opts.intermediate ? { intermediate: true } : {}),
-      ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}),
+      ...(typeof opts.passphrase === 'string' ? { passphrase: opts.passphrase } : { unencrypted: true }),
       now,
     });
-    log(`Created a new CA in ${opts.dir}.`);
+    log(`Created a new ${init.encrypted ? 'encrypted' : 'development (unencrypted)'} CA in ${opts.dir} (${init.rootName}).`);
     created.push(...init.files);
   }
-  const ca = await loadCa(opts.dir, opts.passphrase);
+  const ca = await loadCa(opts.dir, ask);
 
   const wanted: { kind: 'server' | 'client'; name: string; stem: string }[] = [
     { kind: 'server', name: serverName, stem: 'server' },
@@ -93,7 +111,7 @@ export async function ensureCertificates(opts: EnsureCertificatesOptions): Promi
       keyOut,
       force: true,
       now,
-      ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}),
+      passphrase: ask,
     });
     log(`Issued ${certOut} (${w.kind} ${w.name}).`);
     created.push(certOut, keyOut);
@@ -103,7 +121,7 @@ export async function ensureCertificates(opts: EnsureCertificatesOptions): Promi
   const nextUpdate = ca.index.crlNextUpdate ? new Date(ca.index.crlNextUpdate).getTime() : 0;
   if (!created.includes(crlPath)) {
     if (!existsSync(crlPath) || nextUpdate < now.getTime() + CRL_REFRESH_MS) {
-      await writeCrl({ dir: opts.dir, now, ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}) });
+      await writeCrl({ dir: opts.dir, now, passphrase: ask });
       log(`Published a fresh ${crlPath}.`);
       created.push(crlPath);
     } else {

@@ -7,7 +7,7 @@ import { assertUsername, commonName, leafExtensions, parseSan, randomSerialHex, 
 import { assertWritable, PRIVATE_MODE, writeFileAtomic } from './files.js';
 import { exportPrivateKeyPem, generateKeyPair, keyTypeOf, signingAlgorithm, toPublicCryptoKey, type KeyType } from './keys.js';
 import { readPemBlocks, toPem } from './pem.js';
-import { ensureIssuedDir, loadCa, writeCaIndex, type IndexEntry } from './ca-store.js';
+import { ensureIssuedDir, loadCa, writeCaIndex, type IndexEntry, type LoadedCa, type PassphraseSource } from './ca-store.js';
 import { x509 } from './x509.js';
 
 export const DEFAULT_SERVER_SANS = ['localhost', '127.0.0.1', '::1'];
@@ -29,10 +29,11 @@ export interface IssueOptions {
   keyType?: KeyType;
   /** PEM text of a PKCS#10 request: the certificate gets its key, no key is generated or written. */
   csrPem?: string;
-  passphrase?: string;
+  passphrase?: PassphraseSource;
   /** Default DIR/<name>_cert.pem and DIR/<name>_key.pem. */
   certOut?: string;
   keyOut?: string;
+  /** Overwrite existing outputs, and sign a CSR whose CN is not `name` (the certificate still gets `name`). */
   force?: boolean;
   now?: Date;
 }
@@ -57,8 +58,8 @@ function serverSans(name: string, extra: string[] | undefined): SanEntry[] {
   return all.filter((s) => (seen.has(sanText(s)) ? false : (seen.add(sanText(s)), true)));
 }
 
-/** The public key of a CSR whose self-signature verifies; anything else is `bad_csr`. */
-async function csrPublicKey(csrPem: string): Promise<KeyObject> {
+/** The public key and requested CN of a CSR whose self-signature verifies; anything else is `bad_csr`. */
+async function readCsr(csrPem: string): Promise<{ key: KeyObject; commonName: string | undefined }> {
   const block = readPemBlocks(csrPem).find((b) => b.label === 'CERTIFICATE REQUEST' || b.label === 'NEW CERTIFICATE REQUEST');
   if (!block) throw new SecureChatError('bad_input', 'No PEM CERTIFICATE REQUEST block found in the CSR file.');
   let csr: x509.Pkcs10CertificateRequest;
@@ -76,7 +77,62 @@ async function csrPublicKey(csrPem: string): Promise<KeyObject> {
   } catch (err) {
     throw new SecureChatError('bad_csr', 'The CSR key type is not accepted (use P-256, P-384, Ed25519 or RSA >= 2048).', { cause: err });
   }
-  return key;
+  return { key, commonName: csr.subjectName.getField('CN')[0] };
+}
+
+/**
+ * The certificate's subject is always the name on the command line, never the CSR's. When the
+ * two differ, someone is probably signing the wrong request (bob's CSR as alice): refuse unless
+ * the operator says --force.
+ */
+function assertCsrName(csrCommonName: string | undefined, name: string, force: boolean): void {
+  if (csrCommonName === undefined || csrCommonName === name || force) return;
+  throw new SecureChatError(
+    'usage',
+    `The CSR asks for CN=${csrCommonName}, but the certificate would be issued to CN=${name}. Check that this is the right request; pass --force to issue it as CN=${name} anyway.`,
+    { details: { csrCommonName, name } },
+  );
+}
+
+export interface LeafSpec {
+  kind: LeafKind;
+  /** X.500 name text (`CN=alice`), or the Name of a certificate being renewed (kept byte for byte). */
+  subject: string | x509.Name;
+  sans: SanEntry[];
+  publicKey: KeyObject;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** Signs a leaf with the CA's issuer; checks that it fits in the issuer's validity. */
+export async function signLeaf(ca: LoadedCa, spec: LeafSpec): Promise<{ serial: string; leafPem: string; chainPem: string }> {
+  if (spec.notAfter > ca.issuer.cert.notAfter) {
+    throw new SecureChatError('usage', `--not-after ${spec.notAfter.toISOString()} is beyond the issuing CA's expiry ${ca.issuer.cert.notAfter.toISOString()}.`);
+  }
+  const publicKey = await toPublicCryptoKey(spec.publicKey);
+  const serial = randomSerialHex();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial,
+    subject: spec.subject,
+    issuer: ca.issuer.cert.subjectName,
+    notBefore: spec.notBefore,
+    notAfter: spec.notAfter,
+    publicKey,
+    signingKey: ca.issuer.signingKey,
+    signingAlgorithm: signingAlgorithm(ca.issuer.keyType),
+    extensions: await leafExtensions({ kind: spec.kind, keyType: keyTypeOf(spec.publicKey), publicKey, issuer: ca.issuer.cert, sans: spec.sans }),
+  });
+  const leafPem = toPem(cert.rawData, 'CERTIFICATE');
+  return { serial, leafPem, chainPem: leafPem + (ca.intermediate ? ca.intermediate.certPem : '') };
+}
+
+/** Keeps a copy under issued/ and adds the entry to the index (saved). */
+export function recordIssued(ca: LoadedCa, entry: Omit<IndexEntry, 'file' | 'issuer' | 'status'>, leafPem: string): IndexEntry {
+  writeFileAtomic(join(ensureIssuedDir(ca.dir), `${entry.serial}.pem`), leafPem);
+  const full: IndexEntry = { ...entry, issuer: ca.issuer.role, status: 'valid', file: join('issued', `${entry.serial}.pem`) };
+  ca.index.certificates.push(full);
+  writeCaIndex(ca.dir, ca.index);
+  return full;
 }
 
 export async function issueCertificate(opts: IssueOptions): Promise<IssueResult> {
@@ -94,50 +150,21 @@ export async function issueCertificate(opts: IssueOptions): Promise<IssueResult>
   const keyPath = opts.csrPem === undefined ? (opts.keyOut ?? join(opts.dir, `${fileStem}_key.pem`)) : undefined;
   assertWritable(keyPath ? [certPath, keyPath] : [certPath], Boolean(opts.force));
 
-  const csrKey = opts.csrPem !== undefined ? await csrPublicKey(opts.csrPem) : undefined;
+  const csr = opts.csrPem !== undefined ? await readCsr(opts.csrPem) : undefined;
+  if (csr) assertCsrName(csr.commonName, opts.name, Boolean(opts.force));
   const ca = await loadCa(opts.dir, opts.passphrase);
-  if (notAfter > ca.issuer.cert.notAfter) {
-    throw new SecureChatError('usage', `--not-after ${notAfter.toISOString()} is beyond the issuing CA's expiry ${ca.issuer.cert.notAfter.toISOString()}.`);
-  }
 
-  const generated = csrKey ? undefined : generateKeyPair(opts.keyType ?? 'p256');
-  const publicKeyObject = csrKey ?? generated!.publicKey;
-  const publicKey = await toPublicCryptoKey(publicKeyObject);
-  const serial = randomSerialHex();
+  const generated = csr ? undefined : generateKeyPair(opts.keyType ?? 'p256');
   const subject = commonName(opts.name);
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serial,
-    subject,
-    issuer: ca.issuer.cert.subjectName,
-    notBefore,
-    notAfter,
-    publicKey,
-    signingKey: ca.issuer.signingKey,
-    signingAlgorithm: signingAlgorithm(ca.issuer.keyType),
-    extensions: await leafExtensions({ kind: opts.kind, keyType: keyTypeOf(publicKeyObject), publicKey, issuer: ca.issuer.cert, sans }),
-  });
-
-  const leafPem = toPem(cert.rawData, 'CERTIFICATE');
-  const chainPem = leafPem + (ca.intermediate ? ca.intermediate.certPem : '');
+  const { serial, leafPem, chainPem } = await signLeaf(ca, { kind: opts.kind, subject, sans, publicKey: csr?.key ?? generated!.publicKey, notBefore, notAfter });
   const keyPem = generated ? exportPrivateKeyPem(generated.privateKey) : undefined;
   if (keyPath && keyPem) writeFileAtomic(keyPath, keyPem, PRIVATE_MODE);
   writeFileAtomic(certPath, chainPem);
-  const storedFile = join('issued', `${serial}.pem`);
-  writeFileAtomic(join(ensureIssuedDir(opts.dir), `${serial}.pem`), leafPem);
-
-  const entry: IndexEntry = {
-    serial,
-    kind: opts.kind,
-    subject,
-    sans: sans.map(sanText),
-    notBefore: notBefore.toISOString(),
-    notAfter: notAfter.toISOString(),
-    issuer: ca.issuer.role,
-    status: 'valid',
-    file: storedFile,
-  };
-  ca.index.certificates.push(entry);
-  writeCaIndex(opts.dir, ca.index);
+  const entry = recordIssued(
+    ca,
+    { serial, kind: opts.kind, subject, sans: sans.map(sanText), notBefore: notBefore.toISOString(), notAfter: notAfter.toISOString() },
+    leafPem,
+  );
   return {
     serial,
     subject,

@@ -4,6 +4,9 @@
  */
 import { KeyObject, generateKeyPairSync, webcrypto } from 'node:crypto';
 import { SecureChatError } from '../errors.js';
+import { describeEncryptedPkcs8, encryptPkcs8 } from './encrypted-key.js';
+import type { Kdf } from './pbes2.js';
+import { readPemBlocks, toPem } from './pem.js';
 
 export const KEY_TYPES = ['p256', 'p384', 'ed25519', 'rsa3072'] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
@@ -88,8 +91,29 @@ export async function toPublicCryptoKey(publicKey: KeyObject): Promise<webcrypto
   return webcrypto.subtle.importKey('spki', der, importAlgorithm(keyTypeOf(publicKey)), true, ['verify']);
 }
 
-/** PKCS#8 PEM; with a passphrase, encrypted PKCS#8 (PBES2, PBKDF2-SHA256, AES-256-CBC). */
-export function exportPrivateKeyPem(privateKey: KeyObject, passphrase?: string): string {
-  if (passphrase === undefined) return privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
-  return privateKey.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase }) as string;
+/**
+ * PKCS#8 PEM; with a passphrase, an EncryptedPrivateKeyInfo under PBES2 (scrypt N=2^14 r=8 p=5 by
+ * default, AES-256-CBC) that `openssl pkey -passin` opens. Node's own encrypted export would use
+ * PBKDF2 with 2,048 iterations.
+ */
+export function exportPrivateKeyPem(privateKey: KeyObject, passphrase?: string, kdf: Kdf = { kind: 'scrypt' }): string {
+  const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' });
+  if (passphrase === undefined) return toPem(pkcs8, 'PRIVATE KEY');
+  return toPem(encryptPkcs8(pkcs8, passphrase, kdf), 'ENCRYPTED PRIVATE KEY');
+}
+
+export interface KeyProtection {
+  encrypted: boolean;
+  /** e.g. "scrypt N=16384 r=8 p=5, aes-256-cbc"; "unknown" for encryption we cannot describe. */
+  scheme?: string;
+  /** False for a plaintext key or a weak KDF (Node's default 2,048 PBKDF2 iterations, PBES1). */
+  strong: boolean;
+}
+
+/** How a PEM key file is protected, without decrypting it. */
+export function keyProtectionOf(pemText: string): KeyProtection {
+  if (/Proc-Type: 4,ENCRYPTED/.test(pemText)) return { encrypted: true, scheme: 'legacy PEM encryption (MD5 key derivation)', strong: false };
+  const block = readPemBlocks(pemText).find((b) => b.label.endsWith('PRIVATE KEY'));
+  if (!block || block.label !== 'ENCRYPTED PRIVATE KEY') return { encrypted: false, strong: false };
+  return { encrypted: true, ...describeEncryptedPkcs8(block.der) };
 }

@@ -1,6 +1,7 @@
 /** PEM <-> DER, and private keys from PEM text (optionally encrypted PKCS#8). */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { SecureChatError } from '../errors.js';
+import { decryptPkcs8, isPbes2 } from './encrypted-key.js';
 
 export interface PemBlock {
   label: string;
@@ -44,14 +45,26 @@ export function readPemCertificates(text: string): Buffer[] {
 
 /**
  * The first private key in the text. An encrypted key without a passphrase, or with the wrong
- * one, is `bad_passphrase`; text that holds no parsable key is `bad_input`.
+ * one, is `bad_passphrase`; text that holds no parsable key is `bad_input`. PBES2 keys (ours:
+ * scrypt) are decrypted here with the work limits of pbes2.ts; anything older goes to OpenSSL.
  */
 export function readPrivateKey(pemText: string, passphrase?: string): KeyObject {
   const block = readPemBlocks(pemText).find((b) => b.label.endsWith('PRIVATE KEY'));
   if (!block) throw new SecureChatError('bad_input', 'No PEM PRIVATE KEY block found.');
   const encrypted = block.label === 'ENCRYPTED PRIVATE KEY' || /Proc-Type: 4,ENCRYPTED/.test(pemText);
   if (encrypted && passphrase === undefined) {
-    throw new SecureChatError('bad_passphrase', 'The key is encrypted; pass --passphrase-file.');
+    throw new SecureChatError('bad_passphrase', 'The key is encrypted; pass --passphrase-file (or run on a terminal to be asked).');
+  }
+  if (block.label === 'ENCRYPTED PRIVATE KEY' && passphrase !== undefined && isPbes2(block.der)) {
+    const pkcs8 = decryptPkcs8(block.der, passphrase);
+    try {
+      return createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+    } catch (err) {
+      // Padding that happens to check out under a wrong password leaves garbage.
+      throw new SecureChatError('bad_passphrase', undefined, { cause: err });
+    } finally {
+      pkcs8.fill(0);
+    }
   }
   try {
     return createPrivateKey({ key: pemText, format: 'pem', ...(encrypted ? { passphrase } : {}) });

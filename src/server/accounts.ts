@@ -16,6 +16,9 @@ import type { AuditEvent, Storage, User } from '../storage/types.js';
 /** What callers get back about an account: never the password hash. */
 export type Account = Omit<User, 'passwordHash'>;
 
+/** A successful register/login: the account and the credential version the session runs under. */
+export type LoginResult = Account & { credentialVersion: number };
+
 export interface AccountServiceOptions {
   storage: Storage;
   log?: Logger;
@@ -43,6 +46,8 @@ export interface ChangePasswordRequest {
   oldPassword: string;
   newPassword: string;
   ip: string;
+  /** The session making the change: it stays logged in, the user's other sessions end. */
+  originSession?: string;
 }
 
 /** Letters, digits, '.', '_', '-'; starts with a letter or digit; at most 64 characters. */
@@ -91,16 +96,37 @@ export class AccountService {
     }
   }
 
-  async register(req: RegisterRequest): Promise<Account> {
+  async register(req: RegisterRequest): Promise<LoginResult> {
     await this.checkCertificateName(req.username, req.certUsername, req.ip);
     validateUsername(req.username);
     checkPasswordPolicy(req.password, req.username);
     const passwordHash = await hashPassword(req.password, this.params);
     const user = await this.storage.createUser({ username: req.username, passwordHash });
     await this.storage.recordCertificate(user.id, req.fingerprint);
+    // The address a user registered from is a known source, like one they logged in from.
+    await this.rememberSource(user, req.ip);
     await this.audit('register', user.username, req.ip);
     this.log.info('account registered', { username: user.username, ip: req.ip });
-    return toAccount(user);
+    return { ...toAccount(user), credentialVersion: 0 };
+  }
+
+  /** Trusts (user, ip) against the account-wide throttle, in memory and in storage (survives a restart). */
+  private async rememberSource(user: Pick<User, 'id' | 'username'>, ip: string): Promise<void> {
+    this.throttle.recordSuccess({ username: user.username, ip });
+    try {
+      await this.storage.recordLoginSource(user.id, ip);
+    } catch (err) {
+      this.log.warn('could not record the login source', { username: user.username, ip, error: (err as Error).message });
+    }
+  }
+
+  /** After a restart the in-memory throttle has forgotten known sources: ask storage once. */
+  private async loadKnownSource(user: User | null, ip: string): Promise<void> {
+    if (!user) return;
+    const attempt = { username: user.username, ip };
+    if (this.throttle.isKnownSource(attempt)) return;
+    const at = await this.storage.loginSourceLastSeen(user.id, ip);
+    if (at !== null) this.throttle.markKnown(attempt, at);
   }
 
   /** Runs a full scrypt against a throwaway hash so that unknown users cost as much as known ones. */
@@ -132,25 +158,39 @@ export class AccountService {
    * throttled, auth_failed (same for an unknown user and a wrong password), account_disabled (only
    * revealed after a correct password), storage_unavailable.
    */
-  async login(req: LoginRequest): Promise<Account> {
+  async login(req: LoginRequest): Promise<LoginResult> {
     await this.checkCertificateName(req.username, req.certUsername, req.ip);
-    await this.checkThrottle(req);
     const user = await this.storage.getUserByName(req.username);
+    await this.loadKnownSource(user, req.ip);
+    await this.checkThrottle(req);
     if (!user || user.username !== req.username) {
       await this.equaliseTiming(req.password);
       return this.failLogin(req, user ? 'name differs in case' : 'unknown user');
     }
+    const versionBefore = await this.storage.credentialVersion(user.id);
     if (!(await verifyPassword(req.password, user.passwordHash))) return this.failLogin(req, 'wrong password');
     if (user.disabled) {
       await this.audit('login_failed', user.username, req.ip, 'account disabled');
       throw new SecureChatError('account_disabled');
     }
-    this.throttle.recordSuccess(req);
+    // Checked again after the (slow) password check: a disable or reset that landed meanwhile must
+    // not let this login through, because its account event may already have been processed.
+    const credentialVersion = await this.checkUnchanged(user, versionBefore, req.ip);
+    await this.rememberSource(user, req.ip);
     await this.storage.recordCertificate(user.id, req.fingerprint);
     if (needsRehash(user.passwordHash, this.params)) await this.rehash(user, req.password);
     await this.audit('login_ok', user.username, req.ip);
     this.log.info('login ok', { username: user.username, ip: req.ip });
-    return toAccount(user);
+    return { ...toAccount(user), credentialVersion };
+  }
+
+  private async checkUnchanged(user: User, versionBefore: number, ip: string): Promise<number> {
+    const version = await this.storage.credentialVersion(user.id);
+    if (version === versionBefore) return version;
+    const fresh = await this.storage.getUserById(user.id);
+    const code = fresh?.disabled !== false ? 'account_disabled' : 'credentials_changed';
+    await this.audit('login_failed', user.username, ip, code === 'account_disabled' ? 'account disabled' : 'credentials changed during login');
+    throw new SecureChatError(code);
   }
 
   private async rehash(user: User, password: string): Promise<void> {
@@ -163,8 +203,12 @@ export class AccountService {
     }
   }
 
-  /** Session-bound: `username` is the logged-in account. Throttled like a login (it checks a password). */
-  async changePassword(req: ChangePasswordRequest): Promise<void> {
+  /**
+   * Session-bound: `username` is the logged-in account. Throttled like a login (it checks a
+   * password). Ends the user's other sessions (credentials_changed); returns the new credential
+   * version, which the calling session now runs under.
+   */
+  async changePassword(req: ChangePasswordRequest): Promise<number> {
     await this.checkThrottle(req);
     const user = await this.storage.getUserByName(req.username);
     if (!user) {
@@ -174,10 +218,15 @@ export class AccountService {
     if (!(await verifyPassword(req.oldPassword, user.passwordHash))) return this.failLogin(req, 'wrong password (change password)');
     if (user.disabled) throw new SecureChatError('account_disabled');
     checkPasswordPolicy(req.newPassword, user.username);
-    await this.storage.setPasswordHash(user.id, await hashPassword(req.newPassword, this.params));
+    const version = await this.storage.changeCredentials(user.id, {
+      kind: 'credentials_changed',
+      passwordHash: await hashPassword(req.newPassword, this.params),
+      originSession: req.originSession ?? null,
+    });
     this.throttle.recordSuccess(req);
     await this.audit('password_changed', user.username, req.ip);
     this.log.info('password changed', { username: user.username, ip: req.ip });
+    return version;
   }
 
   async logout(req: { username: string; ip: string }): Promise<void> {
@@ -201,9 +250,11 @@ export class AccountService {
     return (await this.storage.listUsers()).map(toAccount);
   }
 
+  /** Disabling ends the user's live sessions on every server process sharing the database (account_disabled). */
   async setDisabled(username: string, disabled: boolean, actor = 'operator'): Promise<Account> {
     const user = await this.mustGet(username);
-    await this.storage.setDisabled(user.id, disabled);
+    if (disabled) await this.storage.changeCredentials(user.id, { kind: 'disabled', disabled: true });
+    else await this.storage.setDisabled(user.id, false);
     await this.audit(disabled ? 'disabled' : 'enabled', user.username, null, `by ${actor}`);
     return { ...toAccount(user), disabled };
   }
@@ -211,7 +262,8 @@ export class AccountService {
   async resetPassword(username: string, newPassword: string, actor = 'operator'): Promise<void> {
     const user = await this.mustGet(username);
     checkPasswordPolicy(newPassword, user.username);
-    await this.storage.setPasswordHash(user.id, await hashPassword(newPassword, this.params));
+    // Ends the user's live sessions (credentials_changed): whoever knew the old password is out.
+    await this.storage.changeCredentials(user.id, { kind: 'credentials_changed', passwordHash: await hashPassword(newPassword, this.params) });
     await this.audit('password_reset', user.username, null, `by ${actor}`);
   }
 }

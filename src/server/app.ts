@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import type { TrustStore } from '../pki/trust-store.js';
 import type { LocalIdentity } from '../protocol/types.js';
 import type { Storage } from '../storage/types.js';
+import { AccountWatcher } from './account-events.js';
 import { AccountService } from './accounts.js';
 import { Delivery, type DeliveryOptions } from './delivery.js';
 import { GroupMembers } from './group-members.js';
@@ -17,6 +18,9 @@ export interface ChatServerOptions {
   identity: LocalIdentity;
   trust: TrustStore;
   crlFile?: string;
+  /** See ServerOptions.caDir / loadIdentity. */
+  caDir?: string;
+  loadIdentity?: () => LocalIdentity;
   storage: Storage;
   log: Logger;
   limits?: Partial<ServerLimits>;
@@ -43,6 +47,7 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
   const services: ChatServices = {
     storage,
     accounts: new AccountService({ storage, log: log.child({ component: 'accounts' }) }),
+    accountEvents: new AccountWatcher(storage, hub, log.child({ component: 'accounts' })),
     hub,
     delivery,
     members: new GroupMembers(storage),
@@ -50,13 +55,17 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
     limits,
     log,
   };
-  return new SecureChatServer<ChatServices>({
+  const server = new SecureChatServer<ChatServices>({
     identity: options.identity,
     trust: options.trust,
     ...(options.crlFile ? { crlFile: options.crlFile } : {}),
+    ...(options.caDir ? { caDir: options.caDir } : {}),
+    ...(options.loadIdentity ? { loadIdentity: options.loadIdentity } : {}),
     limits: options.limits,
     log,
     services,
     commands: chatCommands,
   });
+  server.once('closing', () => services.accountEvents.stop());
+  return server;
 }

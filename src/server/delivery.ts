@@ -46,6 +46,7 @@ export function messagePush(view: MessageView, dmRecipient: string): AppMessage 
   const push: AppMessage = {
     type: 'message',
     id: view.id,
+    seq: view.seq,
     conversation_id: view.conversationId,
     kind: view.kind,
     from: view.senderName,

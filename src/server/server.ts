@@ -5,12 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { SecureChatError, toSecureChatError } from '../errors.js';
 import { componentLogger, type Logger } from '../log.js';
-import { parseCrlsPem } from '../pki/parsed-crl.js';
 import type { TrustStore } from '../pki/trust-store.js';
 import { encodeFrame } from '../protocol/frame.js';
 import { ReplayGuard } from '../protocol/replay-guard.js';
@@ -20,7 +18,10 @@ import { HandshakeLimiter } from './limits.js';
 import type { RateLimits } from './rate.js';
 import type { CommandSpec } from './router.js';
 import { Router } from './router.js';
-import { Session, type PeerIdentity } from './session.js';
+import { CrlMonitor } from './crl-monitor.js';
+import { crlStatus, type CrlStatus } from './crl-status.js';
+import { Revalidator } from './revalidation.js';
+import { Session, identityFromPath, type PeerIdentity } from './session.js';
 
 export interface ServerLimits {
   maxFrameSize: number;
@@ -46,8 +47,6 @@ export const DEFAULT_LIMITS: ServerLimits = {
   rate: { requestsPerSecond: 50, burst: 200, maxInflightBytes: 8 * 1024 * 1024 },
 };
 
-const REVALIDATE_EVERY_MS = 60_000;
-
 /** What a handler sees: its session plus whatever services the server was built with. */
 export interface HandlerContext<Services> {
   session: Session;
@@ -57,8 +56,12 @@ export interface HandlerContext<Services> {
 export interface ServerOptions<Services> {
   identity: LocalIdentity;
   trust: TrustStore;
-  /** CRL file to watch: reloaded on change without a restart. */
+  /** CRL file to watch: reloaded on change (and by `reload`) without a restart. */
   crlFile?: string;
+  /** CA directory holding the CRL's signing key: with an unencrypted key the server re-signs a CRL about to go stale. */
+  caDir?: string;
+  /** Re-reads the server certificate and key (SIGHUP); absent = the identity is fixed. */
+  loadIdentity?: () => LocalIdentity;
   limits?: Partial<ServerLimits>;
   log: Logger;
   services: Services;
@@ -78,6 +81,10 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
   private tcp: net.Server | null = null;
   private closing = false;
   private readonly keepalive: NodeJS.Timeout;
+  private identity: LocalIdentity;
+  private readonly revalidator: Revalidator;
+  private readonly crl: CrlMonitor | null;
+  private staleCrlLoggedAt = 0;
 
   constructor(private readonly options: ServerOptions<Services>) {
     super();
@@ -87,15 +94,21 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     this.limiter = new HandshakeLimiter(this.limits);
     this.replayGuard = new ReplayGuard({ windowMs: this.limits.replayWindowMs, maxEntries: this.limits.replayCacheSize });
     this.router = new Router(options.commands, componentLogger(options.log, 'router'));
-    if (options.crlFile) this.watchCrl(options.crlFile);
-    let lastRevalidation = Date.now();
+    this.identity = options.identity;
+    this.revalidator = new Revalidator({ verify: (path) => void options.trust.verifyDer(path, { purpose: 'client' }), log: this.log });
+    this.crl = options.crlFile
+      ? new CrlMonitor({
+          file: options.crlFile,
+          trust: options.trust,
+          log: this.log,
+          ...(options.caDir ? { caDir: options.caDir } : {}),
+          onLoaded: (revoked) => {
+            void this.revalidator.revoked(revoked).then((closed) => this.emit('crlReloaded', closed));
+          },
+        })
+      : null;
     this.keepalive = setInterval(() => {
       for (const session of this.sessions) session.checkAlive();
-      // Certificates expire while sessions last: check the paths again once a minute.
-      if (Date.now() - lastRevalidation >= REVALIDATE_EVERY_MS) {
-        lastRevalidation = Date.now();
-        this.revalidateSessions();
-      }
     }, Math.max(50, Math.floor(this.limits.pingIntervalMs / 2)));
     this.keepalive.unref();
   }
@@ -115,7 +128,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     this.pending.add(stream);
     const sessionId = randomUUID();
     serverHandshake<PeerIdentity>(stream, {
-      identity: this.options.identity,
+      identity: this.identity,
       verifyPeer: (chain) => this.verifyClient(chain),
       replayGuard: this.replayGuard,
       timeoutMs: this.limits.handshakeTimeoutMs,
@@ -172,8 +185,10 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.emit('closing');
     clearInterval(this.keepalive);
-    if (this.options.crlFile) unwatchFile(this.options.crlFile);
+    this.crl?.stop();
+    this.revalidator.stop();
     const tcp = this.tcp;
     const stopped = tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : Promise.resolve();
     for (const stream of this.pending) stream.destroy();
@@ -190,42 +205,62 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
   }
 
   private verifyClient(chain: Buffer[]): PeerIdentity {
-    const path = this.options.trust.verifyDer(chain, { purpose: 'client' });
+    let path;
+    try {
+      path = this.options.trust.verifyDer(chain, { purpose: 'client' });
+    } catch (err) {
+      const scErr = toSecureChatError(err);
+      // A stale CRL is the server's problem, not the client's certificate: say so to both.
+      if (scErr.code === 'bad_certificate' && (scErr.reason === 'crl_expired' || scErr.reason === 'crl_not_yet_valid')) {
+        // Once a minute at most: every client retrying must not flood the log.
+        if (Date.now() - this.staleCrlLoggedAt >= 60_000) {
+          this.staleCrlLoggedAt = Date.now();
+          this.log.error(`refusing clients because the server's CRL is out of date (${scErr.reason}); re-sign it with \`securechat ca crl\``);
+        }
+        throw new SecureChatError('server_crl_expired', undefined, { reason: scErr.reason });
+      }
+      throw err;
+    }
     const leaf = path[0];
     if (!leaf.commonName) {
       throw new SecureChatError('bad_certificate', 'The client certificate has no subject CN to use as the account name.', { reason: 'malformed' });
     }
-    return { username: leaf.commonName, fingerprint: leaf.fingerprint256.replace(/:/g, '').toLowerCase(), path: path.map((c) => c.der) };
+    return identityFromPath(path);
+  }
+
+  /** Freshness of the CRL in force (for health/admin views: see crl-status.ts). */
+  crlStatus(): CrlStatus {
+    return this.crl?.status() ?? crlStatus([]);
   }
 
   /**
-   * Re-validates every live session's certificate path (after a CRL reload, and periodically for
-   * expiry): a certificate revoked or expired since the handshake ends its session, fail closed.
+   * SIGHUP: re-reads the CRL and the server certificate and key. A file that fails to load keeps
+   * the previous one in force, with an error line. Returns what was reloaded.
    */
-  revalidateSessions(): number {
-    let closed = 0;
-    for (const session of this.sessions) {
+  reload(): { crl: boolean; identity: boolean } {
+    const crl = this.crl ? this.crl.reload('reload requested') : false;
+    let identity = false;
+    if (this.options.loadIdentity) {
       try {
-        this.options.trust.verifyDer(session.identity.path, { purpose: 'client' });
+        this.identity = this.options.loadIdentity();
+        identity = true;
+        this.log.info('server certificate and key reloaded');
       } catch (err) {
-        const scErr = toSecureChatError(err);
-        this.log.warn(`[Server] Certificate validation failed: ${scErr.reason ?? scErr.code} — closing a live session`, {
-          session: session.id, user: session.username, reason: scErr.reason,
-        });
-        session.fail(scErr.code === 'bad_certificate' ? scErr : new SecureChatError('bad_certificate', undefined, { reason: 'untrusted' }));
-        closed++;
+        this.log.error('server certificate reload failed; keeping the previous certificate and key', { error: toSecureChatError(err).message });
       }
     }
-    return closed;
+    return { crl, identity };
   }
 
   private startSession(session: Session): void {
     this.sessions.add(session);
+    this.revalidator.track(session);
     this.log.info('session started', { session: session.id, user: session.username, ip: session.ip });
     const ctx: HandlerContext<Services> = { session, services: this.options.services };
     session.on('request', (msg, data) => void this.router.dispatch(ctx, msg, data));
     session.on('close', (err?: SecureChatError) => {
       this.sessions.delete(session);
+      this.revalidator.untrack(session);
       this.log.info('session ended', { session: session.id, user: session.username, code: err?.code });
       this.emit('sessionClosed', session, err);
     });
@@ -238,21 +273,5 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     stream.on('error', () => undefined);
     stream.end(encodeFrame(body));
     setTimeout(() => stream.destroy(), 1000).unref();
-  }
-
-  private watchCrl(file: string): void {
-    // watchFile polls, which also sees atomic replace-by-rename (how `ca crl` writes the file).
-    watchFile(file, { interval: 500, persistent: false }, (curr, prev) => {
-      if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size) return;
-      try {
-        this.options.trust.setCrls(parseCrlsPem(readFileSync(file, 'utf8')));
-        const closed = this.revalidateSessions();
-        this.log.info('CRL reloaded', { file, sessionsClosed: closed });
-        this.emit('crlReloaded', closed);
-      } catch (err) {
-        // Keep the previous CRL: an unreadable file must not silently un-revoke anyone.
-        this.log.error('CRL reload failed; keeping the previous CRL', { file, error: toSecureChatError(err).message });
-      }
-    });
   }
 }

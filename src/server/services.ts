@@ -1,6 +1,7 @@
 /** What the chat handlers run against: storage, accounts, presence, delivery and the chat limits. */
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/types.js';
+import type { AccountWatcher } from './account-events.js';
 import type { AccountService } from './accounts.js';
 import type { Delivery } from './delivery.js';
 import type { GroupMembers } from './group-members.js';
@@ -30,6 +31,8 @@ export const DEFAULT_CHAT_LIMITS: ChatLimits = {
 export interface ChatServices {
   storage: Storage;
   accounts: AccountService;
+  /** Ends live sessions after disable / password reset / password change (issue 9 §3). */
+  accountEvents: AccountWatcher;
   hub: Hub;
   delivery: Delivery;
   /** Group member lists; the group handlers invalidate it on every membership change. */

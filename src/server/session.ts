@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { SecureChatError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { ParsedCert } from '../pki/cert.js';
 import type { AppMessage, SecureChannel } from '../protocol/types.js';
 import { SessionRate, type RateLimits } from './rate.js';
 
@@ -16,6 +17,22 @@ export interface PeerIdentity {
   fingerprint: string;
   /** The validated path (leaf first, DER), kept to re-check it while the session lasts. */
   path: Buffer[];
+  /** Earliest notAfter of the path (ms): the session ends then (revalidation.ts). */
+  notAfter: number;
+  /** Serials (ParsedCert.serialHex) of the path's certificates below the anchor: a CRL listing one re-checks the session. */
+  serials: string[];
+}
+
+/** The identity of a path the validator accepted (leaf first, anchor last). */
+export function identityFromPath(path: readonly ParsedCert[]): PeerIdentity {
+  const leaf = path[0];
+  return {
+    username: leaf.commonName ?? '',
+    fingerprint: leaf.fingerprint256.replace(/:/g, '').toLowerCase(),
+    path: path.map((c) => c.der),
+    notAfter: Math.min(...path.map((c) => c.notAfter.getTime())),
+    serials: path.slice(0, -1).map((c) => c.serialHex),
+  };
 }
 
 export interface SessionOptions {
@@ -32,6 +49,8 @@ export class Session extends EventEmitter {
   readonly identity: PeerIdentity;
   userId: number | null = null;
   userUuid: string | null = null;
+  /** The account's credential version at login: a newer account event ends this session (account-events.ts). */
+  credentialVersion = 0;
   private lastHeard = Date.now();
   private readonly rate: SessionRate;
 

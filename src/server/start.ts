@@ -3,20 +3,23 @@
  * first run, loudly), opens the storage, listens, and returns a handle whose `stop` shuts down
  * gracefully (stop accepting, finish in-flight writes, close the database).
  */
+import { createPublicKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerConfig } from '../config.js';
 import { SecureChatError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { caExists } from '../pki/ca.js';
-import { ensureCertificates } from '../pki/generate.js';
-import { parseCrlsPem } from '../pki/parsed-crl.js';
+import { caExists, caKeyIsUnencrypted } from '../pki/ca.js';
+import { ensureCertificates, UNENCRYPTED_WARNING } from '../pki/generate.js';
+import { ParsedCert } from '../pki/cert.js';
 import { readPemCertificates, readPrivateKey } from '../pki/pem.js';
 import { TrustStore } from '../pki/trust-store.js';
 import type { LocalIdentity } from '../protocol/types.js';
-import { openStorage, redactDbUrl } from '../storage/index.js';
+import { redactDbUrl } from '../storage/index.js';
 import type { Storage } from '../storage/types.js';
 import { createChatServer } from './app.js';
+import { openNamedStorage } from './db-target.js';
+import { reopenLogFile } from './log-file.js';
 import type { SecureChatServer } from './server.js';
 import type { ChatServices } from './services.js';
 
@@ -25,6 +28,8 @@ export interface RunningServer {
   storage: Storage;
   port: number;
   host: string;
+  /** SIGHUP: re-reads the CRL, the server certificate and key, and reopens the log file; what fails keeps the old. */
+  reload(): { crl: boolean; identity: boolean; logFile: boolean };
   stop(): Promise<void>;
 }
 
@@ -36,10 +41,17 @@ function readFile(path: string, what: string): string {
   }
 }
 
-/** The server's chain (leaf first) and key, as objects: never PEM strings on the hot path. */
+/**
+ * The server's chain (leaf first) and key, as objects: never PEM strings on the hot path. Refuses a
+ * key that does not belong to the certificate (a reload must not swap in a pair that cannot sign).
+ */
 export function loadServerIdentity(certsDir: string, passphrase?: string): LocalIdentity {
   const chain = readPemCertificates(readFile(join(certsDir, 'server_cert.pem'), 'the server certificate'));
   const privateKey = readPrivateKey(readFile(join(certsDir, 'server_key.pem'), 'the server key'), passphrase);
+  const certKey = ParsedCert.fromDer(chain[0]).publicKey.export({ type: 'spki', format: 'der' });
+  if (!certKey.equals(createPublicKey(privateKey).export({ type: 'spki', format: 'der' }))) {
+    throw new SecureChatError('bad_input', `${join(certsDir, 'server_key.pem')} is not the key of ${join(certsDir, 'server_cert.pem')}.`);
+  }
   return { chain, privateKey };
 }
 
@@ -48,15 +60,6 @@ export function loadTrust(certsDir: string): { trust: TrustStore; crlFile?: stri
   const hasCrl = existsSync(crlFile);
   const trust = TrustStore.fromPem(readFile(join(certsDir, 'root_ca.pem'), 'the root CA certificate'), hasCrl ? readFileSync(crlFile, 'utf8') : undefined);
   return hasCrl ? { trust, crlFile } : { trust };
-}
-
-/** A CRL past its nextUpdate makes every client fail closed (crl_expired): say so while there is time. */
-function warnIfCrlStale(crlFile: string, certsDir: string, log: Logger): void {
-  const soonest = Math.min(...parseCrlsPem(readFileSync(crlFile, 'utf8')).map((c) => c.nextUpdate?.getTime() ?? Infinity));
-  const hoursLeft = (soonest - Date.now()) / 3_600_000;
-  if (hoursLeft < 48) {
-    log.warn(`The CRL in ${crlFile} ${hoursLeft < 0 ? 'has expired' : `expires in ${Math.max(0, Math.floor(hoursLeft))} h`}: clients will be refused (crl_expired) until it is re-signed. Run \`securechat ca crl --dir ${certsDir}\` (the server reloads it by itself).`);
-  }
 }
 
 export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
@@ -68,15 +71,18 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     const result = await ensureCertificates({ dir: config.certs, log: (line) => log.info(line) });
     log.warn(`*** Generated ${result.created.length} files in ${config.certs}/; give clients root_ca.pem and their own <user>_cert.pem/<user>_key.pem. ***`);
   }
+  if (caKeyIsUnencrypted(config.certs)) log.warn(UNENCRYPTED_WARNING(config.certs));
   const identity = loadServerIdentity(config.certs);
+  // The CRL monitor (crl-monitor.ts) warns about a stale CRL, and re-signs it when the CA key is here.
   const { trust, crlFile } = loadTrust(config.certs);
-  if (crlFile) warnIfCrlStale(crlFile, config.certs, log);
-  const storage = await openStorage(config.db, { log: log.child({ component: 'storage' }) });
+  const storage = await openNamedStorage(config.db, { log: log.child({ component: 'storage' }) });
   log.info(`storage: ${redactDbUrl(config.db)}`);
   const server = createChatServer({
     identity,
     trust,
     ...(crlFile ? { crlFile } : {}),
+    caDir: config.certs,
+    loadIdentity: () => loadServerIdentity(config.certs),
     storage,
     log,
     limits: {
@@ -104,6 +110,10 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     storage,
     port: address.port,
     host: address.address,
+    reload() {
+      const reloaded = server.reload();
+      return { ...reloaded, logFile: config.logFile ? reopenLogFile(log, config.logFile) : false };
+    },
     stop() {
       stopping ??= (async () => {
         await server.close();

@@ -1,8 +1,8 @@
 /**
  * Group commit: calls made while a batch is being written (or in the same tick) are queued and
  * written together in ONE transaction, so durable throughput is one fsync per batch, not per call.
- * Batches are written one at a time, which also keeps server message ids in commit order (a cursor
- * never skips an id that commits later).
+ * Batches of one writer are written one at a time. Order is not kept here: the database allocates
+ * it inside the batch's transaction (message-batch.ts), so several processes may write at once.
  *
  * A promise resolves only after its batch committed. If the batch fails because the database is
  * unavailable, every item in it is rejected with storage_unavailable and none was stored. If it
@@ -109,12 +109,15 @@ export class GroupCommit<I, O> {
 }
 
 /** Group commit of message appends, batches also cut by body size. */
-export class MessageWriter extends GroupCommit<NewMessage, StoredMessage> {
-  constructor(writeBatch: BatchWrite<NewMessage, StoredMessage>, maxBatch = DEFAULT_MAX_BATCH) {
+export class MessageWriter extends GroupCommit<NewMessage, StoredMessage | SecureChatError> {
+  /** `writeBatch` may fail one message alone by returning an error in its place. */
+  constructor(writeBatch: BatchWrite<NewMessage, StoredMessage | SecureChatError>, maxBatch = DEFAULT_MAX_BATCH) {
     super(writeBatch, { maxBatch, maxWeight: MAX_BATCH_CHARS, weight: (m) => m.body.length });
   }
 
-  append(message: NewMessage): Promise<StoredMessage> {
-    return this.submit(message);
+  async append(message: NewMessage): Promise<StoredMessage> {
+    const out = await this.submit(message);
+    if (out instanceof SecureChatError) throw out;
+    return out;
   }
 }

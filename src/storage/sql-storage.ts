@@ -5,11 +5,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { SecureChatError } from '../errors.js';
 import type { SqlDriver, SqlExecutor, SqlValue } from './driver.js';
-import { insertMessages, messageIdHighWater } from './message-batch.js';
+import { findByClientMsgId, toStoredMessage, writeMessageBatch } from './message-batch.js';
 import { DEFAULT_MAX_BATCH, GroupCommit, MessageWriter } from './message-writer.js';
 import { currentSchemaVersion } from './migrations/index.js';
 import type {
+  AccountEvent,
+  AccountEventKind,
   AuditEntry,
+  CredentialChange,
   BackendKind,
   AuditEvent,
   CertificateRecord,
@@ -21,7 +24,6 @@ import type {
   LeaveResult,
   Member,
   MemberRole,
-  MessageKind,
   MessageView,
   NewAuditEntry,
   NewFile,
@@ -33,15 +35,16 @@ import type {
   StoredMessage,
   User,
 } from './types.js';
+import { CLIENT_MSG_ID } from './types.js';
 
 type Row = Record<string, unknown>;
 
 const USER_COLS = 'id, uuid, username, password_hash, disabled, created_at';
 const CONV_COLS = 'id, kind, name, created_at';
 const MEMBER_COLS =
-  'cm.user_id, u.uuid, u.username, cm.role, cm.joined_at, cm.delivered_upto';
+  'cm.user_id, u.uuid, u.username, cm.role, cm.joined_at, cm.delivered_seq';
 const VIEW_COLS =
-  'm.id, m.conversation_id, m.sender_id, m.kind, m.body, m.file_id, m.created_at, ' +
+  'm.id, m.conversation_id, m.seq, m.sender_id, m.kind, m.body, m.file_id, m.created_at, m.client_msg_id, ' +
   'u.uuid AS sender_uuid, u.username AS sender_name, c.kind AS conv_kind, c.name AS conv_name';
 const VIEW_FROM = 'messages m JOIN users u ON u.id = m.sender_id JOIN conversations c ON c.id = m.conversation_id';
 const FILE_META_COLS = 'id, uuid, name, size, sha256, sender_id, created_at';
@@ -72,19 +75,7 @@ function toMember(r: Row): Member {
     username: str(r.username),
     role: str(r.role) as MemberRole,
     joinedAt: num(r.joined_at),
-    deliveredUpto: num(r.delivered_upto),
-  };
-}
-
-function toStoredMessage(r: Row): StoredMessage {
-  return {
-    id: num(r.id),
-    conversationId: num(r.conversation_id),
-    senderId: num(r.sender_id),
-    kind: str(r.kind) as MessageKind,
-    body: str(r.body),
-    fileId: r.file_id === null || r.file_id === undefined ? null : num(r.file_id),
-    createdAt: num(r.created_at),
+    deliveredSeq: num(r.delivered_seq),
   };
 }
 
@@ -145,6 +136,11 @@ interface CursorUpdate {
   uptoId: number;
 }
 
+/** A retry must be the same send: same conversation and kind, and for text the same text. */
+function sameSend(stored: StoredMessage, m: NewMessage): boolean {
+  return stored.conversationId === m.conversationId && stored.kind === m.kind && (m.kind !== 'text' || stored.body === m.body);
+}
+
 export interface SqlStorageOptions {
   maxBatch?: number;
   now?: () => number;
@@ -155,8 +151,6 @@ export class SqlStorage implements Storage {
   private readonly writer: MessageWriter;
   /** Acks come at messages × recipients: their cursor updates share transactions too. */
   private readonly cursors: GroupCommit<CursorUpdate, number | null>;
-  /** Next message id on MySQL once known (see message-batch.ts); null = read it in the next batch. */
-  private nextMessageId: number | null = null;
   private readonly now: () => number;
   private closing: Promise<void> | null = null;
 
@@ -259,7 +253,7 @@ export class SqlStorage implements Storage {
         const r = await tx.run("INSERT INTO conversations (kind, name, conv_key, created_at) VALUES ('dm', NULL, ?, ?)", [key, createdAt]);
         for (const uid of [userA, userB]) {
           await tx.run(
-            "INSERT INTO conversation_members (conversation_id, user_id, role, delivered_upto, joined_at) VALUES (?, ?, 'member', 0, ?)",
+            "INSERT INTO conversation_members (conversation_id, user_id, role, delivered_seq, joined_at) VALUES (?, ?, 'member', 0, ?)",
             [r.insertId, uid, createdAt],
           );
         }
@@ -281,7 +275,7 @@ export class SqlStorage implements Storage {
         name, groupKey(name), createdAt,
       ]);
       await tx.run(
-        "INSERT INTO conversation_members (conversation_id, user_id, role, delivered_upto, joined_at) VALUES (?, ?, 'owner', 0, ?)",
+        "INSERT INTO conversation_members (conversation_id, user_id, role, delivered_seq, joined_at) VALUES (?, ?, 'owner', 0, ?)",
         [r.insertId, ownerId, createdAt],
       );
       return { id: r.insertId, kind: 'group' as const, name, createdAt };
@@ -339,24 +333,22 @@ export class SqlStorage implements Storage {
     return this.memberIn(this.db, conversationId, userId);
   }
 
-  /** Locks the group row for the rest of the transaction (MySQL) so membership changes serialise. */
-  private async lockGroup(tx: SqlExecutor, conversationId: number): Promise<void> {
-    const rows = await tx.all<Row>(`SELECT id FROM conversations WHERE id = ? AND kind = 'group'${this.db.forUpdate}`, [conversationId]);
+  /**
+   * Locks the group row for the rest of the transaction (MySQL) so membership changes serialise,
+   * and with it the message writer (which takes the same lock). Returns the group's newest seq.
+   */
+  private async lockGroup(tx: SqlExecutor, conversationId: number): Promise<number> {
+    const rows = await tx.all<Row>(`SELECT next_seq FROM conversations WHERE id = ? AND kind = 'group'${this.db.forUpdate}`, [conversationId]);
     if (rows.length === 0) throw new SecureChatError('not_found', 'No such group.');
-  }
-
-  private async newestMessageId(ex: SqlExecutor, conversationId: number): Promise<number> {
-    const rows = await ex.all<Row>('SELECT COALESCE(MAX(id), 0) AS m FROM messages WHERE conversation_id = ?', [conversationId]);
-    return num(rows[0]?.m ?? 0);
+    return num(rows[0].next_seq) - 1;
   }
 
   async addMember(conversationId: number, userId: number, role: Exclude<MemberRole, 'owner'> = 'member'): Promise<Member> {
     if (role !== 'member' && role !== 'admin') throw new SecureChatError('bad_request', 'Invalid role.');
     return this.db.transaction(async (tx) => {
-      await this.lockGroup(tx, conversationId);
-      const cursor = await this.newestMessageId(tx, conversationId);
+      const cursor = await this.lockGroup(tx, conversationId);
       await tx.run(
-        'INSERT INTO conversation_members (conversation_id, user_id, role, delivered_upto, joined_at) VALUES (?, ?, ?, ?, ?)',
+        'INSERT INTO conversation_members (conversation_id, user_id, role, delivered_seq, joined_at) VALUES (?, ?, ?, ?, ?)',
         [conversationId, userId, role, cursor, this.now()],
       );
       const member = await this.memberIn(tx, conversationId, userId);
@@ -427,28 +419,38 @@ export class SqlStorage implements Storage {
 
   // --- messages ---
 
-  appendMessage(message: NewMessage): Promise<StoredMessage> {
-    if (message.kind !== 'text' && message.kind !== 'file') {
-      return Promise.reject(new SecureChatError('bad_request', 'Invalid message kind.'));
+  async appendMessage(message: NewMessage): Promise<StoredMessage> {
+    if (message.kind !== 'text' && message.kind !== 'file') throw new SecureChatError('bad_request', 'Invalid message kind.');
+    if (message.clientMsgId !== undefined && message.clientMsgId !== null && !CLIENT_MSG_ID.test(message.clientMsgId)) {
+      throw new SecureChatError('bad_request', 'client_msg_id must be 1..64 characters of A-Z a-z 0-9 _ -.', { details: { field: 'client_msg_id' } });
     }
-    return this.writer.append(message);
+    const stored = await this.writer.append(message).catch(async (err: unknown) => {
+      // Lost a race with another process storing the same send (unique key): theirs is the one.
+      const prior = err instanceof SecureChatError && err.code === 'exists' && message.clientMsgId
+        ? await this.findByClientMsgId(message.senderId, message.clientMsgId)
+        : null;
+      if (!prior) throw err;
+      return { ...prior, duplicate: true as const };
+    });
+    if (stored.duplicate && !sameSend(stored, message)) {
+      throw new SecureChatError('bad_request', 'That client_msg_id was already used for a different message.', {
+        reason: 'client_msg_id_reused',
+        details: { field: 'client_msg_id' },
+      });
+    }
+    return stored;
   }
 
-  private async writeBatch(batch: NewMessage[]): Promise<StoredMessage[]> {
-    try {
-      const stored = await this.db.writerTransaction(async (tx) => {
-        // SQLite re-reads under its write lock (exact, cheap); MySQL counts on from the last commit.
-        const known = this.db.dialect === 'mysql' ? this.nextMessageId : null;
-        const firstId = known ?? (await messageIdHighWater(tx, this.db.dialect)) + 1;
-        return insertMessages(tx, batch, firstId, this.now());
-      });
-      this.nextMessageId = stored[stored.length - 1].id + 1;
-      return stored;
-    } catch (err) {
-      // Unknown whether a failed COMMIT landed: read the high-water mark again before the next batch.
-      this.nextMessageId = null;
-      throw err;
-    }
+  private writeBatch(batch: NewMessage[]): Promise<(StoredMessage | SecureChatError)[]> {
+    return this.db.writerTransaction((tx) => writeMessageBatch(tx, this.db.dialect, this.db.forUpdate, batch, this.now()));
+  }
+
+  findByClientMsgId(senderId: number, clientMsgId: string): Promise<StoredMessage | null> {
+    return findByClientMsgId(this.db, senderId, clientMsgId);
+  }
+
+  messageIdAtSeq(conversationId: number, seq: number): Promise<number> {
+    return this.messageIdAtSeqIn(this.db, conversationId, Math.trunc(seq));
   }
 
   async getMessage(id: number): Promise<MessageView | null> {
@@ -472,7 +474,7 @@ export class SqlStorage implements Storage {
     const rows = await this.db.all<Row>(
       `SELECT ${VIEW_COLS}
          FROM conversation_members cm
-         JOIN messages m ON m.conversation_id = cm.conversation_id AND m.id > cm.delivered_upto
+         JOIN messages m ON m.conversation_id = cm.conversation_id AND m.seq > cm.delivered_seq
          JOIN users u ON u.id = m.sender_id
          JOIN conversations c ON c.id = m.conversation_id
         WHERE cm.user_id = ? AND m.sender_id <> ?
@@ -489,13 +491,25 @@ export class SqlStorage implements Storage {
   private async advanceCursor(tx: SqlExecutor, { userId, conversationId, uptoId }: CursorUpdate): Promise<number | null> {
     const member = await this.memberIn(tx, conversationId, userId, this.db.forUpdate);
     if (!member) return null;
-    // Never past the newest message: a cursor ahead of it would silently skip future messages.
-    const target = Math.min(Math.trunc(uptoId), await this.newestMessageId(tx, conversationId));
-    if (target <= member.deliveredUpto) return member.deliveredUpto;
-    await tx.run('UPDATE conversation_members SET delivered_upto = ? WHERE conversation_id = ? AND user_id = ? AND delivered_upto < ?', [
-      target, conversationId, userId, target,
+    // The newest stored message with id ≤ uptoId (ids increase with seq within a conversation), so
+    // the cursor never passes the newest message: a cursor ahead of it would skip future messages.
+    const newest = first(
+      await tx.all<Row>('SELECT id, seq FROM messages WHERE conversation_id = ? AND id <= ? ORDER BY id DESC LIMIT 1', [
+        conversationId,
+        Math.trunc(uptoId),
+      ]),
+    );
+    if (!newest || num(newest.seq) <= member.deliveredSeq) return this.messageIdAtSeqIn(tx, conversationId, member.deliveredSeq);
+    await tx.run('UPDATE conversation_members SET delivered_seq = ? WHERE conversation_id = ? AND user_id = ? AND delivered_seq < ?', [
+      num(newest.seq), conversationId, userId, num(newest.seq),
     ]);
-    return target;
+    return num(newest.id);
+  }
+
+  private async messageIdAtSeqIn(ex: SqlExecutor, conversationId: number, seq: number): Promise<number> {
+    if (seq <= 0) return 0;
+    const rows = await ex.all<Row>('SELECT id FROM messages WHERE conversation_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1', [conversationId, seq]);
+    return rows.length > 0 ? num(rows[0].id) : 0;
   }
 
 
@@ -554,6 +568,76 @@ export class SqlStorage implements Storage {
             [options.username],
           );
     return rows.map(toAudit);
+  }
+
+  // --- account events and login sources (issue 9 §3, migration 003) ---
+
+  async changeCredentials(userId: number, change: CredentialChange): Promise<number> {
+    const at = change.at ?? this.now();
+    return this.db.transaction(async (tx) => {
+      // Locks the user row (MySQL) so concurrent changes to one user get distinct versions.
+      const users = await tx.all<Row>(`SELECT id FROM users WHERE id = ?${this.db.forUpdate}`, [userId]);
+      if (users.length === 0) throw new SecureChatError('not_found', 'No such user.');
+      if (change.disabled !== undefined) await tx.run('UPDATE users SET disabled = ? WHERE id = ?', [change.disabled ? 1 : 0, userId]);
+      if (change.passwordHash !== undefined) await tx.run('UPDATE users SET password_hash = ? WHERE id = ?', [change.passwordHash, userId]);
+      const rows = await tx.all<Row>(`SELECT version FROM credential_versions WHERE user_id = ?${this.db.forUpdate}`, [userId]);
+      const version = (rows.length > 0 ? num(rows[0].version) : 0) + 1;
+      if (rows.length > 0) await tx.run('UPDATE credential_versions SET version = ?, updated_at = ? WHERE user_id = ?', [version, at, userId]);
+      else await tx.run('INSERT INTO credential_versions (user_id, version, updated_at) VALUES (?, ?, ?)', [userId, version, at]);
+      await tx.run('INSERT INTO account_events (user_id, version, kind, origin_session, at) VALUES (?, ?, ?, ?, ?)', [
+        userId, version, change.kind, change.originSession ?? null, at,
+      ]);
+      return version;
+    });
+  }
+
+  async credentialVersion(userId: number): Promise<number> {
+    const rows = await this.db.all<Row>('SELECT version FROM credential_versions WHERE user_id = ?', [userId]);
+    return rows.length > 0 ? num(rows[0].version) : 0;
+  }
+
+  async accountEventsAfter(afterId: number, limit?: number): Promise<AccountEvent[]> {
+    const n = clampLimit(limit, 1000, 10_000);
+    const rows = await this.db.all<Row>(
+      `SELECT id, user_id, version, kind, origin_session, at FROM account_events WHERE id > ? ORDER BY id LIMIT ${n}`,
+      [afterId],
+    );
+    return rows.map((r) => ({
+      id: num(r.id),
+      userId: num(r.user_id),
+      version: num(r.version),
+      kind: str(r.kind) as AccountEventKind,
+      originSession: strOrNull(r.origin_session),
+      at: num(r.at),
+    }));
+  }
+
+  async latestAccountEventId(): Promise<number> {
+    const rows = await this.db.all<Row>('SELECT COALESCE(MAX(id), 0) AS m FROM account_events');
+    return num(rows[0]?.m ?? 0);
+  }
+
+  async pruneAccountEvents(before: number): Promise<number> {
+    // The newest row always stays, so an old MySQL that re-seeds AUTO_INCREMENT from MAX(id) at
+    // restart can never hand out an id a poller has already passed.
+    const newest = await this.latestAccountEventId();
+    return (await this.db.run('DELETE FROM account_events WHERE at < ? AND id < ?', [before, newest])).affectedRows;
+  }
+
+  async recordLoginSource(userId: number, ip: string, at: number = this.now()): Promise<void> {
+    const addr = ip.slice(0, 64);
+    await this.db.transaction(async (tx) => {
+      const r = await tx.run('UPDATE login_sources SET last_seen = ? WHERE user_id = ? AND ip = ? AND last_seen <= ?', [at, userId, addr, at]);
+      if (r.affectedRows > 0) return;
+      const seen = await tx.all<Row>(`SELECT 1 AS x FROM login_sources WHERE user_id = ? AND ip = ?${this.db.forUpdate}`, [userId, addr]);
+      if (seen.length > 0) return;
+      await tx.run('INSERT INTO login_sources (user_id, ip, first_seen, last_seen) VALUES (?, ?, ?, ?)', [userId, addr, at, at]);
+    });
+  }
+
+  async loginSourceLastSeen(userId: number, ip: string): Promise<number | null> {
+    const rows = await this.db.all<Row>('SELECT last_seen FROM login_sources WHERE user_id = ? AND ip = ?', [userId, ip.slice(0, 64)]);
+    return rows.length > 0 ? num(rows[0].last_seen) : null;
   }
 
   // --- lifecycle ---

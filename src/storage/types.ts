@@ -57,8 +57,8 @@ export interface Member {
   username: string;
   role: MemberRole;
   joinedAt: number;
-  /** Every message of the conversation with id ≤ this has reached this member's client. */
-  deliveredUpto: number;
+  /** Every message of the conversation with seq ≤ this has reached this member's client. */
+  deliveredSeq: number;
 }
 
 export interface GroupSummary extends Conversation {
@@ -87,17 +87,33 @@ export interface NewMessage {
   body: string;
   fileId?: number | null;
   createdAt?: number;
+  /**
+   * The sender's idempotency key (1..64 of [A-Za-z0-9_-], see CLIENT_MSG_ID): a second append with
+   * the same sender and key stores nothing and resolves to the first message, `duplicate: true`.
+   */
+  clientMsgId?: string | null;
 }
 
+/** What a client-chosen message key may look like (checked by the handlers' schemas too). */
+export const CLIENT_MSG_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
 export interface StoredMessage {
-  /** Server id: strictly increasing in commit order, so it totally orders each conversation. */
+  /**
+   * Global id from the database's AUTO_INCREMENT: unique, never reused, and increasing within each
+   * conversation (a later seq has a larger id). Across conversations ids need not follow commit order.
+   */
   id: number;
   conversationId: number;
+  /** Position in the conversation: 1, 2, 3, … gap-free, allocated by the database in commit order. */
+  seq: number;
   senderId: number;
   kind: MessageKind;
   body: string;
   fileId: number | null;
   createdAt: number;
+  clientMsgId: string | null;
+  /** Set by appendMessage when the send was a retry: this is the message stored the first time. */
+  duplicate?: true;
 }
 
 /** A message joined with what a handler needs to deliver it without further queries. */
@@ -231,23 +247,32 @@ export interface Storage {
   /**
    * Resolves only after the transaction holding the message committed durably. Concurrent calls
    * are batched into one transaction (group commit); on failure every message of the batch is
-   * rejected with `storage_unavailable` and none was stored.
+   * rejected with `storage_unavailable` and none was stored. The database allocates `seq` and `id`
+   * (several processes may append to one database). With a `clientMsgId` the sender already used,
+   * nothing is stored and the first message is returned with `duplicate: true`; if that message is
+   * in another conversation or differs in kind or text, the call fails with `bad_request` (reason
+   * `client_msg_id_reused`).
    */
   appendMessage(message: NewMessage): Promise<StoredMessage>;
+  /** The message a sender stored under `clientMsgId`, or null (kept as long as the message). */
+  findByClientMsgId(senderId: number, clientMsgId: string): Promise<StoredMessage | null>;
   getMessage(id: number): Promise<MessageView | null>;
   /** One page, returned oldest first; pass the first element's id as the next `beforeId`. */
   history(conversationId: number, options?: HistoryOptions): Promise<MessageView[]>;
   /**
-   * Undelivered messages across all of the user's conversations, in id order: id > the member's
+   * Undelivered messages across all of the user's conversations, in id order: seq > the member's
    * cursor and sent by someone else (a sender's own messages are never pending for them: the ack
    * told them). At most `limit` (default 500).
    */
   pendingFor(userId: number, limit?: number): Promise<MessageView[]>;
   /**
-   * Advances the member's cursor to `uptoId`, monotonically (never backwards) and never past the
-   * conversation's newest message. Returns the cursor after the call, or null if not a member.
+   * Advances the member's cursor (a seq) to cover every message with id ≤ `uptoId`, monotonically
+   * (never backwards) and never past the conversation's newest message. Returns the cursor after
+   * the call as the id of the newest message it covers (0: none), or null if not a member.
    */
   markDelivered(userId: number, conversationId: number, uptoId: number): Promise<number | null>;
+  /** The id of the newest message of the conversation with seq ≤ `seq` (0 when none): maps a seq to an id. */
+  messageIdAtSeq(conversationId: number, seq: number): Promise<number>;
 
   // --- files ---
   storeFile(file: NewFile): Promise<FileMeta>;
@@ -259,12 +284,55 @@ export interface Storage {
   /** Newest first. */
   listAudit(options?: { username?: string; limit?: number }): Promise<AuditEntry[]>;
 
+  // --- account events and login sources (issue 9 §3, migration 003) ---
+  /**
+   * Applies a change that must end the user's other live sessions (disable, password reset or
+   * change) in one transaction: sets `disabled` and/or the password hash, bumps the user's
+   * credential version and appends an account event. Returns the new version. `not_found` for an
+   * unknown user.
+   */
+  changeCredentials(userId: number, change: CredentialChange): Promise<number>;
+  /** The user's credential version (0 before any change). */
+  credentialVersion(userId: number): Promise<number>;
+  /** Account events with id > afterId, oldest first, at most `limit` (default 1000). */
+  accountEventsAfter(afterId: number, limit?: number): Promise<AccountEvent[]>;
+  /** The newest account event id (0 when none): where a starting process begins polling. */
+  latestAccountEventId(): Promise<number>;
+  /** Deletes account events older than `before` (ms); returns how many. */
+  pruneAccountEvents(before: number): Promise<number>;
+  /** Upserts a (user, address) pair that registered or logged in successfully. */
+  recordLoginSource(userId: number, ip: string, at?: number): Promise<void>;
+  /** When the pair last logged in successfully (ms), or null if never. */
+  loginSourceLastSeen(userId: number, ip: string): Promise<number | null>;
+
   // --- lifecycle ---
   info(): Promise<StorageInfo>;
   /** Cheap round trip; rejects with storage_unavailable when the database is unreachable. */
   ping(): Promise<void>;
   /** Flushes pending appends, then closes. Idempotent. */
   close(): Promise<void>;
+}
+
+/** What `changeCredentials` applies (issue 9 §3). */
+export interface CredentialChange {
+  kind: AccountEventKind;
+  disabled?: boolean;
+  passwordHash?: string;
+  /** The session that made the change (change_password), which stays logged in. */
+  originSession?: string | null;
+  at?: number;
+}
+
+export type AccountEventKind = 'disabled' | 'credentials_changed';
+
+export interface AccountEvent {
+  id: number;
+  userId: number;
+  /** The user's credential version after the change: sessions logged in under an older one end. */
+  version: number;
+  kind: AccountEventKind;
+  originSession: string | null;
+  at: number;
 }
 
 export interface OpenStorageOptions {

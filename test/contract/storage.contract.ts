@@ -5,13 +5,17 @@
  * how a server restart is simulated.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { SecureChatError } from '../../src/errors.js';
-import { openStorage } from '../../src/storage/index.js';
-import { LATEST_SCHEMA_VERSION, migrate, migrationStatus } from '../../src/storage/migrations/index.js';
+import { openDriverForAdmin, openStorage } from '../../src/storage/index.js';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, migrate, migrationStatus } from '../../src/storage/migrations/index.js';
 import type { SqlStorage } from '../../src/storage/sql-storage.js';
-import type { Storage, User } from '../../src/storage/types.js';
+import type { MessageView, NewMessage, Storage, User } from '../../src/storage/types.js';
+import type { WorkerAck, WorkerJob } from './append-worker.js';
 
 export interface BackendFixture {
   url: string;
@@ -29,6 +33,44 @@ function rejectsWith(code: string) {
 }
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+const WORKER = fileURLToPath(new URL('./append-worker.ts', import.meta.url));
+
+/**
+ * Runs each job in its own process (append-worker.ts: a second "server process" on the same
+ * database), released together once all have opened the database; resolves with each one's acks.
+ */
+async function runWorkers(url: string, jobs: WorkerJob[]): Promise<WorkerAck[][]> {
+  const children = jobs.map((job) => spawn(process.execPath, ['--import', 'tsx', WORKER, url, JSON.stringify(job)], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const outputs = children.map(
+    (child) =>
+      new Promise<{ ready: Promise<void>; acks: Promise<WorkerAck[]> }>((resolveOuter) => {
+        const lines = createInterface({ input: child.stdout });
+        let markReady!: () => void;
+        const ready = new Promise<void>((r) => (markReady = r));
+        const acks = new Promise<WorkerAck[]>((resolve, reject) => {
+          lines.on('line', (line) => {
+            if (line === 'ready') markReady();
+            else if (line.startsWith('[')) resolve(JSON.parse(line) as WorkerAck[]);
+          });
+          child.on('exit', (code) => reject(new Error(`append worker exited with ${code} before reporting`)));
+        });
+        resolveOuter({ ready, acks });
+      }),
+  );
+  const started = await Promise.all(outputs);
+  await Promise.race([Promise.all(started.map((o) => o.ready)), ...started.map((o) => o.acks)]);
+  for (const child of children) child.stdin.end('go\n');
+  return Promise.all(started.map((o) => o.acks));
+}
+
+/** Every message of each conversation, oldest first, checked gap-free (seq 1..n) with ids increasing. */
+async function assertGapFree(st: Storage, conversationId: number): Promise<MessageView[]> {
+  const all = await st.history(conversationId, { limit: 1000 });
+  assert.deepEqual(all.map((m) => m.seq), all.map((_, i) => i + 1), `conversation ${conversationId}: seq is 1..n in id order`);
+  for (let i = 1; i < all.length; i++) assert.ok(all[i].id > all[i - 1].id, 'ids increase with seq');
+  return all;
+}
 
 export function runStorageContract(name: string, makeStorage: MakeStorage, options: { skip?: string | false } = {}): void {
   describe(`storage contract: ${name}`, { skip: options.skip || false }, () => {
@@ -184,7 +226,9 @@ export function runStorageContract(name: string, makeStorage: MakeStorage, optio
         const sent = [];
         for (let i = 0; i < 7; i++) sent.push(await s.appendMessage({ conversationId: dm.id, senderId: i % 2 ? b.id : a.id, kind: 'text', body: `m${i} 🚀` }));
         for (let i = 1; i < sent.length; i++) assert.ok(sent[i].id > sent[i - 1].id);
+        assert.deepEqual(sent.map((m) => m.seq), [1, 2, 3, 4, 5, 6, 7], 'seq: 1-based, gap-free, per conversation');
         const view = await s.getMessage(sent[0].id);
+        assert.equal(view?.seq, 1);
         assert.equal(view?.body, 'm0 🚀');
         assert.equal(view?.senderName, a.username);
         assert.equal(view?.senderUuid, a.uuid);
@@ -264,38 +308,99 @@ export function runStorageContract(name: string, makeStorage: MakeStorage, optio
         assert.deepEqual((await s.history(g.id)).map((m) => m.body), ['before', 'after']);
       });
 
-      test('a second process writing the same database fails loudly, never out of order', async () => {
+      test('ids and seqs are not reused after deleting the newest messages and reopening', async () => {
         const a = await mkUser();
-        const g = await s.createGroup(uniq('Two'), a.id);
-        const other = await openStorage(fixture.url);
-        try {
-          const resolved: number[] = [];
-          const conflicts: string[] = [];
-          for (let i = 0; i < 6; i++) {
-            const writer = i % 2 === 0 ? s : other;
-            try {
-              const m = await writer.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body: `w${i}` });
-              resolved.push(m.id);
-            } catch (err) {
-              // Allowed, but only as this explicit error; the message must not be stored.
-              assert.ok(err instanceof SecureChatError);
-              assert.equal(err.code, 'storage_unavailable');
-              assert.equal(err.reason, 'message_id_conflict');
-              assert.match(err.message, /another process/);
-              conflicts.push(`w${i}`);
-            }
+        const g = await s.createGroup(uniq('Reuse'), a.id);
+        const sent = [];
+        for (const body of ['one', 'two', 'three']) {
+          // MySQL 8+ caches information_schema table stats (AUTO_INCREMENT) for a day once anything
+          // reads them outside a transaction (SHOW TABLE STATUS, a monitoring tool): the old writer
+          // then seeded its ids from that stale cache and reused ids. Warm the cache the same way.
+          if (body === 'two' && s.backend === 'mysql') {
+            await s.db.all("SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'messages'");
           }
-          for (let i = 1; i < resolved.length; i++) assert.ok(resolved[i] > resolved[i - 1], 'ids follow commit order');
-          const hist = await s.history(g.id);
-          assert.deepEqual(hist.map((m) => m.id), resolved);
-          assert.ok(hist.every((m) => !conflicts.includes(m.body)));
-          // Each writer recovers after a conflict: the next append from either one is stored.
-          const m1 = await s.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body: 'again' }).catch(() => null);
-          const m2 = await s.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body: 'again2' });
-          assert.ok(m2.id > (m1?.id ?? 0) && m2.id > resolved[resolved.length - 1]);
-        } finally {
-          await other.close();
+          sent.push(await s.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body }));
         }
+        // An operator (or a retention job) deletes the newest messages; then the server restarts.
+        await s.db.run('DELETE FROM messages WHERE id >= ?', [sent[1].id]);
+        await reopen();
+        const next = await s.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body: 'four' });
+        assert.ok(next.id > sent[2].id, `id ${next.id} must be above the deleted ${sent[2].id}: clients drop ids they have seen`);
+        assert.equal(next.seq, 4, 'a deleted seq is not handed out again either');
+        assert.deepEqual((await s.history(g.id)).map((m) => [m.body, m.seq]), [['one', 1], ['four', 4]]);
+      });
+
+      test('two server processes writing the same conversations at once keep each one gap-free and strictly increasing', async () => {
+        const [a, b] = [await mkUser('a'), await mkUser('b')];
+        const convs = [(await s.getOrCreateDm(a.id, b.id)).id];
+        for (let i = 0; i < 3; i++) {
+          const g = await s.createGroup(uniq('Shared'), a.id);
+          await s.addMember(g.id, b.id);
+          convs.push(g.id);
+        }
+        const job = (w: number): WorkerJob => ({
+          concurrency: 64,
+          sends: Array.from({ length: 400 }, (_, i): NewMessage => ({
+            conversationId: convs[i % convs.length], senderId: i % 2 ? a.id : b.id, kind: 'text', body: `w${w}-${i}`,
+          })),
+        });
+        const acks = (await runWorkers(fixture.url, [job(0), job(1)])).flat();
+        assert.deepEqual(acks.filter((x) => x.error), [], 'no append failed');
+        const stored = new Map<string, MessageView>();
+        for (const conv of convs) for (const m of await assertGapFree(s, conv)) stored.set(m.body, m);
+        assert.equal(stored.size, 800, 'every acknowledged message stored exactly once');
+        for (const ack of acks) {
+          const m = stored.get(ack.body);
+          assert.deepEqual([m?.id, m?.seq], [ack.id, ack.seq], `ack of ${ack.body} names the stored row`);
+        }
+        // And the next append, from this process, continues each sequence.
+        const more = await s.appendMessage({ conversationId: convs[1], senderId: a.id, kind: 'text', body: 'after' });
+        assert.equal(more.seq, 201);
+      });
+
+      test('a retried send (same client_msg_id) is stored once and answered with the first ack', async () => {
+        const [a, b] = [await mkUser('a'), await mkUser('b')];
+        const dm = await s.getOrCreateDm(a.id, b.id);
+        const send = (body: string, clientMsgId: string, senderId = a.id) => s.appendMessage({ conversationId: dm.id, senderId, kind: 'text', body, clientMsgId });
+        const first = await send('hello', 'key-1');
+        assert.equal(first.duplicate, undefined);
+        const retry = await send('hello', 'key-1');
+        assert.deepEqual(retry, { ...first, duplicate: true });
+        // Repeats inside one group-commit batch, too.
+        const burst = await Promise.all([send('burst', 'key-2'), send('burst', 'key-2'), send('burst', 'key-2')]);
+        assert.equal(new Set(burst.map((m) => m.id)).size, 1);
+        assert.deepEqual(burst.map((m) => Boolean(m.duplicate)), [false, true, true]);
+        // The key is per sender: another sender may use the same one.
+        const other = await send('hello', 'key-1', b.id);
+        assert.notEqual(other.id, first.id);
+        await assert.rejects(send('something else', 'key-1'), (err: unknown) => err instanceof SecureChatError && err.code === 'bad_request' && err.reason === 'client_msg_id_reused');
+        await assert.rejects(send('x', 'bad key!'), rejectsWith('bad_request'));
+        await assert.rejects(send('x', 'k'.repeat(65)), rejectsWith('bad_request'));
+        assert.equal((await s.findByClientMsgId(a.id, 'key-1'))?.id, first.id);
+        assert.equal(await s.findByClientMsgId(b.id, 'key-2'), null);
+        await reopen(); // kept with the message: a retry after a restart (or via another process) still matches
+        assert.deepEqual(await send('hello', 'key-1'), { ...first, duplicate: true });
+        assert.deepEqual((await assertGapFree(s, dm.id)).map((m) => m.body), ['hello', 'burst', 'hello']);
+      });
+
+      test('two processes retrying the same sends at once store each exactly once', async () => {
+        const [a, b] = [await mkUser('a'), await mkUser('b')];
+        const dm = await s.getOrCreateDm(a.id, b.id);
+        const g = await s.createGroup(uniq('Retry'), a.id);
+        const job: WorkerJob = {
+          concurrency: 32,
+          sends: Array.from({ length: 200 }, (_, i): NewMessage => ({
+            conversationId: i % 2 ? dm.id : g.id, senderId: a.id, kind: 'text', body: `r${i}`, clientMsgId: `retry-${i}`,
+          })),
+        };
+        const [w0, w1] = await runWorkers(fixture.url, [job, job]);
+        assert.deepEqual([...w0, ...w1].filter((x) => x.error), [], 'no append failed');
+        for (let i = 0; i < job.sends.length; i++) {
+          assert.deepEqual([w0[i].id, w0[i].seq], [w1[i].id, w1[i].seq], `both processes got the same ack for r${i}`);
+          assert.equal(Boolean(w0[i].duplicate) !== Boolean(w1[i].duplicate), true, `exactly one of them stored r${i}`);
+        }
+        const rows = [...(await assertGapFree(s, dm.id)), ...(await assertGapFree(s, g.id))];
+        assert.deepEqual(rows.map((m) => m.body).sort(), job.sends.map((m) => m.body).sort());
       });
     });
 
@@ -347,7 +452,7 @@ export function runStorageContract(name: string, makeStorage: MakeStorage, optio
         const dm = await s.getOrCreateDm(a.id, b.id);
         const msgs = await Promise.all(Array.from({ length: 10 }, (_, i) => s.appendMessage({ conversationId: dm.id, senderId: a.id, kind: 'text', body: String(i) })));
         await Promise.all(msgs.slice().reverse().map((m) => s.markDelivered(b.id, dm.id, m.id)));
-        assert.equal((await s.getMember(dm.id, b.id))?.deliveredUpto, msgs[9].id);
+        assert.equal((await s.getMember(dm.id, b.id))?.deliveredSeq, msgs[9].seq);
       });
 
       test('acks of many members at once (one group-commit batch) each get their own cursor; a non-member gets null', async () => {
@@ -362,8 +467,8 @@ export function runStorageContract(name: string, makeStorage: MakeStorage, optio
           s.markDelivered(stranger.id, g.id, msgs[4].id),
         ]);
         assert.deepEqual(results, [...members.map((_, i) => msgs[i % 5].id), null]);
-        const cursors = new Map((await s.getMembers(g.id)).map((m) => [m.userId, m.deliveredUpto]));
-        members.forEach((m, i) => assert.equal(cursors.get(m.id), msgs[i % 5].id));
+        const cursors = new Map((await s.getMembers(g.id)).map((m) => [m.userId, m.deliveredSeq]));
+        members.forEach((m, i) => assert.equal(cursors.get(m.id), msgs[i % 5].seq));
       });
     });
 
@@ -415,12 +520,80 @@ export function runStorageContract(name: string, makeStorage: MakeStorage, optio
         try {
           const st = await openStorage(f.url);
           assert.deepEqual(await migrate(st.db), [], 'second run applies nothing');
-          assert.deepEqual(await migrationStatus(st.db), { current: LATEST_SCHEMA_VERSION, latest: LATEST_SCHEMA_VERSION, pending: [] });
+          const status = await migrationStatus(st.db);
+          assert.deepEqual([status.current, status.latest, status.pending], [LATEST_SCHEMA_VERSION, LATEST_SCHEMA_VERSION, []]);
+          assert.deepEqual(status.migrations.map((m) => [m.version, m.applied]), MIGRATIONS.map((m) => [m.version, true]));
           assert.equal((await st.info()).schemaVersion, LATEST_SCHEMA_VERSION);
           await st.db.run('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)', [LATEST_SCHEMA_VERSION + 1, 'from the future', 0]);
           await st.close();
           await assert.rejects(openStorage(f.url), rejectsWith('schema_too_new'));
           await assert.rejects(openStorage(f.url, { migrate: false }), rejectsWith('schema_too_new'));
+        } finally {
+          await f.dispose();
+        }
+      });
+    });
+
+    describe('migration 002', () => {
+      test('converts a version-1 database with data: seq in id order per conversation, cursors as seq, ids go on', async () => {
+        const f = await makeStorage();
+        try {
+          const driver = openDriverForAdmin(f.url);
+          let dm = 0;
+          let g = 0;
+          try {
+            await migrate(driver, Date.now, 1);
+            const before = await migrationStatus(driver);
+            assert.equal(before.current, 1);
+            assert.ok(before.pending.includes(2), 'db status shows 002 pending');
+            assert.equal(before.migrations.find((m) => m.version === 2)?.applied, false);
+            const user = async (name: string) =>
+              (await driver.run('INSERT INTO users (uuid, username, username_key, password_hash, disabled, created_at) VALUES (?, ?, ?, ?, 0, 1)', [
+                randomBytes(18).toString('hex').slice(0, 36), name, name, 'h',
+              ])).insertId;
+            const [a, b, c] = [await user('mig_a'), await user('mig_b'), await user('mig_c')];
+            const conv = async (kind: string, key: string) =>
+              (await driver.run('INSERT INTO conversations (kind, name, conv_key, created_at) VALUES (?, ?, ?, 1)', [kind, kind === 'group' ? key : null, key])).insertId;
+            dm = await conv('dm', `dm:${a}:${b}`);
+            g = await conv('group', 'group:mig');
+            const member = (cid: number, uid: number, upto: number) =>
+              driver.run("INSERT INTO conversation_members (conversation_id, user_id, role, delivered_upto, joined_at) VALUES (?, ?, 'member', ?, 1)", [cid, uid, upto]);
+            // Version 1 wrote explicit ids; the gaps are ids of failed batches or deleted messages.
+            const dmIds = [10, 11, 14, 20];
+            const groupIds = [12, 13, 15, 16, 21];
+            for (const id of [...dmIds, ...groupIds].sort((x, y) => x - y)) {
+              await driver.run("INSERT INTO messages (id, conversation_id, sender_id, kind, body, file_id, created_at) VALUES (?, ?, ?, 'text', ?, NULL, ?)", [
+                id, dmIds.includes(id) ? dm : g, a, `m${id}`, id,
+              ]);
+            }
+            await member(dm, a, 0);
+            await member(dm, b, 14); // has 10, 11, 14 → seq 3
+            await member(g, a, 21);
+            await member(g, b, 14); // id 14 is not in the group: the newest group message ≤ 14 is 13 → seq 2
+            await member(g, c, 0);
+          } finally {
+            await driver.close();
+          }
+
+          const st = await openStorage(f.url); // migrates
+          try {
+            const status = await migrationStatus(st.db);
+            assert.ok(status.current >= 2 && !status.pending.includes(2));
+            assert.deepEqual((await assertGapFree(st, dm)).map((m) => [m.id, m.seq]), [[10, 1], [11, 2], [14, 3], [20, 4]]);
+            assert.deepEqual((await assertGapFree(st, g)).map((m) => [m.id, m.seq]), [[12, 1], [13, 2], [15, 3], [16, 4], [21, 5]]);
+            const cursors = async (cid: number) => Object.fromEntries((await st.getMembers(cid)).map((m) => [m.username, m.deliveredSeq]));
+            assert.deepEqual(await cursors(dm), { mig_a: 0, mig_b: 3 });
+            assert.deepEqual(await cursors(g), { mig_a: 5, mig_b: 2, mig_c: 0 });
+            const bob = await st.getUserByName('mig_b');
+            assert.deepEqual((await st.pendingFor(bob!.id)).map((m) => m.id), [15, 16, 20, 21], 'exactly what was pending before');
+            const next = await st.appendMessage({ conversationId: dm, senderId: bob!.id, kind: 'text', body: 'after' });
+            assert.deepEqual([next.seq, next.id > 21], [5, true]);
+            assert.equal((await st.appendMessage({ conversationId: g, senderId: bob!.id, kind: 'text', body: 'after' })).seq, 6);
+            assert.equal(await st.markDelivered(bob!.id, dm, 20), 20);
+            assert.equal((await st.getMember(dm, bob!.id))?.deliveredSeq, 4);
+          } finally {
+            await st.close();
+          }
         } finally {
           await f.dispose();
         }

@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -32,7 +32,8 @@ const verify = (d: string, purpose: string, cert: string, ...extra: string[]) =>
   runTool('openssl', ['verify', '-x509_strict', '-purpose', purpose, '-CAfile', join(d, 'root_ca.pem'), ...extra, join(d, cert)]);
 
 test('the promised files exist; every key file is mode 0600', () => {
-  assert.match(firstRun, /Created a new CA/);
+  assert.match(firstRun, /Created a new development \(unencrypted\) CA .*\(SecureChat Root CA [0-9a-f]{4}\)/);
+  assert.match(firstRun, /^WARNING: The CA keys in \S+ are NOT encrypted \(development CA\)/m);
   for (const stem of ['server', 'client', 'alice', 'bob']) {
     assert.ok(existsSync(join(dir, `${stem}_cert.pem`)), stem);
     assert.equal(statSync(join(dir, `${stem}_key.pem`)).mode & 0o777, 0o600, stem);
@@ -56,6 +57,7 @@ test('re-running keeps the CA and every good certificate, issuing only the new u
   const aliceBefore = readFileSync(join(dir, 'alice_cert.pem'));
   const out = await generate('--out', dir, '--users', 'alice,bob,carol');
   assert.match(out, /Keeping the existing CA/);
+  assert.match(out, /^WARNING: .*NOT encrypted/m, 'said again on every run');
   assert.match(out, /Issued .*carol_cert\.pem/);
   assert.doesNotMatch(out, /Issued .*(alice|bob|server|client)_cert\.pem/);
   assert.deepEqual(readFileSync(join(dir, 'root_ca.pem')), rootBefore);
@@ -82,4 +84,24 @@ test('--intermediate: server_cert.pem holds leaf + intermediate and the chain ve
   assert.equal(verify(interDir, 'sslclient', 'alice_cert.pem', '-untrusted', join(interDir, 'alice_cert.pem'), ...crl).code, 0);
   // Without the intermediate there is no path.
   assert.notEqual(verify(interDir, 'sslserver', 'server_cert.pem').code, 0);
+});
+
+test('--passphrase-file makes an encrypted CA; re-running without it (no terminal) fails clearly and writes nothing', async () => {
+  const encDir = join(base, 'certs-enc');
+  const pass = join(base, 'gen.pass');
+  writeFileSync(pass, 'generate-certs passphrase\n');
+  const out = await generate('--out', encDir, '--users', 'alice', '--passphrase-file', pass);
+  assert.match(out, /Created a new encrypted CA/);
+  assert.doesNotMatch(out, /WARNING/);
+  assert.match(readFileSync(join(encDir, 'root_ca_key.pem'), 'utf8'), /BEGIN ENCRYPTED PRIVATE KEY/);
+  assert.equal(verify(encDir, 'sslclient', 'alice_cert.pem').code, 0);
+  const again = await run(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts/generate-certs.ts'), '--out', encDir, '--users', 'alice,zoe'], { cwd: REPO_ROOT }).then(
+    () => ({ code: 0, stderr: '' }),
+    (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+  );
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /bad_passphrase: .*encrypted; pass --passphrase-file/);
+  assert.ok(!existsSync(join(encDir, 'zoe_cert.pem')));
+  const withIt = await generate('--out', encDir, '--users', 'alice,zoe', '--passphrase-file', pass);
+  assert.match(withIt, /Issued .*zoe_cert\.pem/);
 });

@@ -63,8 +63,8 @@ for (const backend of ['sqlite', 'mysql'] as const) {
 
       await c.alice.request('group_add', { group: 'team', user: 'bob' });
       await c.alice.request('group_add', { group: 'Team', user: (await srv.storage.getUserByName('carol'))!.uuid });
-      assert.deepEqual(await events.bob.waitFor((m) => m.user === 'carol'), { type: 'group_event', group: 'team', event: 'added', user: 'carol', role: 'member' });
-      assert.deepEqual(await events.carol.waitFor(), { type: 'group_event', group: 'team', event: 'added', user: 'carol', role: 'member' });
+      assert.deepEqual(await events.bob.waitFor((m) => m.user === 'carol'), { type: 'group_event', group: 'team', event: 'added', user: 'carol', role: 'member', by: 'alice' });
+      assert.deepEqual(await events.carol.waitFor(), { type: 'group_event', group: 'team', event: 'added', user: 'carol', role: 'member', by: 'alice' });
       assert.deepEqual(events.alice.messages, [], 'the acting session learns from its response, not from an event');
       assert.deepEqual(events.eve.messages, []);
 
@@ -163,24 +163,24 @@ for (const backend of ['sqlite', 'mysql'] as const) {
     test('admins add and remove members; the owner promotes and demotes; the affected hear of it', async () => {
       const id = await setupGroup('crew', [['bob', 'member']]);
       await c.alice.request('group_promote', { group: 'crew', user: 'bob' });
-      assert.deepEqual(await events.bob.waitFor(), { type: 'group_event', group: 'crew', event: 'role', user: 'bob', role: 'admin' });
+      assert.deepEqual(await events.bob.waitFor(), { type: 'group_event', group: 'crew', event: 'role', user: 'bob', role: 'admin', by: 'alice' });
 
       await c.bob.request('group_add', { group: 'crew', user: 'carol' });
-      assert.deepEqual(await events.alice.waitFor((m) => m.event === 'added'), { type: 'group_event', group: 'crew', event: 'added', user: 'carol', role: 'member' });
+      assert.deepEqual(await events.alice.waitFor((m) => m.event === 'added'), { type: 'group_event', group: 'crew', event: 'added', user: 'carol', role: 'member', by: 'bob' });
       await c.bob.request('group_remove', { group: 'crew', user: 'carol' });
-      const removed = { type: 'group_event', group: 'crew', event: 'removed', user: 'carol' };
+      const removed = { type: 'group_event', group: 'crew', event: 'removed', user: 'carol', by: 'bob' };
       assert.deepEqual(await events.carol.waitFor((m) => m.event === 'removed'), removed);
       assert.deepEqual(await events.alice.waitFor((m) => m.event === 'removed'), removed);
       assert.equal(await srv.storage.getMember(id, (await srv.storage.getUserByName('carol'))!.id), null);
       await expectCode(c.carol.request('group_send', { group: 'crew', text: 'still here?' }), 'not_member');
 
       await c.bob.request('group_rename', { group: 'crew', name: 'Crew-2.0 x' });
-      assert.deepEqual(await events.alice.waitFor((m) => m.event === 'renamed'), { type: 'group_event', group: 'crew', event: 'renamed', name: 'Crew-2.0 x' });
+      assert.deepEqual(await events.alice.waitFor((m) => m.event === 'renamed'), { type: 'group_event', group: 'crew', event: 'renamed', name: 'Crew-2.0 x', by: 'bob' });
       await expectCode(c.alice.request('group_info', { group: 'crew' }), 'unknown_group');
       assert.equal((await c.alice.request<{ group: { id: number } }>('group_info', { group: 'crew-2.0 X' })).group.id, id);
 
       await c.alice.request('group_demote', { group: 'Crew-2.0 x', user: 'bob' });
-      assert.deepEqual(await events.bob.waitFor((m) => m.role === 'member'), { type: 'group_event', group: 'Crew-2.0 x', event: 'role', user: 'bob', role: 'member' });
+      assert.deepEqual(await events.bob.waitFor((m) => m.role === 'member'), { type: 'group_event', group: 'Crew-2.0 x', event: 'role', user: 'bob', role: 'member', by: 'alice' });
       assert.deepEqual(await roles(id), { alice: 'owner', bob: 'member' });
       await expectCode(c.bob.request('group_add', { group: 'Crew-2.0 x', user: 'carol' }), 'forbidden');
     });
@@ -188,8 +188,9 @@ for (const backend of ['sqlite', 'mysql'] as const) {
     test('the owner leaving passes ownership on (oldest admin first); the last one out deletes the group', async () => {
       const id = await setupGroup('relay', [['bob', 'member'], ['carol', 'admin']]);
       assert.deepEqual(await c.alice.request('group_leave', { group: 'relay' }), { deleted: false, new_owner: 'carol' });
-      assert.deepEqual(await events.bob.waitFor((m) => m.event === 'removed'), { type: 'group_event', group: 'relay', event: 'removed', user: 'alice' });
-      assert.deepEqual(await events.bob.waitFor((m) => m.event === 'role'), { type: 'group_event', group: 'relay', event: 'role', user: 'carol', role: 'owner' });
+      // Leaving is its own event, not a removal.
+      assert.deepEqual(await events.bob.waitFor((m) => m.event === 'left'), { type: 'group_event', group: 'relay', event: 'left', user: 'alice', by: 'alice' });
+      assert.deepEqual(await events.bob.waitFor((m) => m.event === 'role'), { type: 'group_event', group: 'relay', event: 'role', user: 'carol', role: 'owner', by: 'alice' });
       assert.deepEqual(await roles(id), { bob: 'member', carol: 'owner' });
       await expectCode(c.alice.request('group_info', { group: 'relay' }), 'not_member');
 
@@ -203,7 +204,7 @@ for (const backend of ['sqlite', 'mysql'] as const) {
       const id = await setupGroup('doomed', [['bob', 'member']]);
       const sent = await c.bob.request<{ id: number }>('group_send', { group: 'doomed', text: 'bye' });
       await c.alice.request('group_delete', { group: 'DOOMED' });
-      assert.deepEqual(await events.bob.waitFor((m) => m.event === 'deleted'), { type: 'group_event', group: 'doomed', event: 'deleted' });
+      assert.deepEqual(await events.bob.waitFor((m) => m.event === 'deleted'), { type: 'group_event', group: 'doomed', event: 'deleted', by: 'alice' });
       assert.equal(await srv.storage.getConversation(id), null);
       assert.equal(await srv.storage.getMessage(sent.id), null);
       await expectCode(c.bob.request('group_send', { group: 'doomed', text: 'hello?' }), 'unknown_group');

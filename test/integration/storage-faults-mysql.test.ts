@@ -83,13 +83,13 @@ describe('storage faults: MySQL', { skip }, () => {
     let waiting: number | undefined;
     for (let i = 0; i < 100 && waiting === undefined; i++) {
       const [rows] = await admin.query(
-        "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID() AND INFO LIKE 'INSERT INTO messages%'",
+        "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID() AND INFO LIKE 'SELECT id, next_seq FROM conversations%FOR UPDATE'",
         [db.name],
       );
       waiting = (rows as Array<{ id: number }>)[0]?.id;
       if (waiting === undefined) await new Promise((r) => setTimeout(r, 20));
     }
-    assert.ok(waiting, 'the batch reached its INSERT');
+    assert.ok(waiting, 'the batch is waiting for the conversation lock');
     await admin.query(`KILL ${Number(waiting)}`);
     await admin.query('ROLLBACK');
     const results = await settled;

@@ -16,7 +16,7 @@ test('reads are served while a message batch waits for a lock', { skip: await my
     const g = await s.createGroup('blocked', a.id);
     await s.appendMessage({ conversationId: g.id, senderId: a.id, kind: 'text', body: 'first' });
 
-    // Holding the conversation row FOR UPDATE blocks the writer's INSERT (its foreign key check).
+    // Holding the conversation row FOR UPDATE blocks the writer, which locks it to allocate the seq.
     await admin.query(`USE \`${db.name}\``);
     await admin.query('START TRANSACTION');
     await admin.query('SELECT id FROM conversations WHERE id = ? FOR UPDATE', [g.id]);
@@ -26,10 +26,10 @@ test('reads are served while a message batch waits for a lock', { skip: await my
       order.push('append');
       return m;
     });
-    // Wait until the writer's INSERT is actually waiting on the lock.
+    // Wait until the writer is actually waiting on the lock.
     for (;;) {
       const [rows] = await admin.query(
-        "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE 'INSERT INTO messages%'",
+        "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE 'SELECT id, next_seq FROM conversations%FOR UPDATE'",
         [db.name],
       );
       if (Number((rows as Array<{ n: number }>)[0].n) > 0) break;

@@ -14,7 +14,7 @@ test('every ca subcommand documents an example in --help', () => {
   const ca = program.commands.find((c) => c.name() === 'ca');
   assert.ok(ca);
   const names = leaves(ca).map((c) => c.name());
-  for (const expected of ['init', 'issue', 'server', 'client', 'revoke', 'crl', 'list', 'inspect', 'export-p12']) assert.ok(names.includes(expected), expected);
+  for (const expected of ['init', 'issue', 'server', 'client', 'renew', 'revoke', 'crl', 'list', 'change-passphrase', 'inspect', 'export-p12', 'import-p12']) assert.ok(names.includes(expected), expected);
   for (const cmd of leaves(ca)) {
     if (cmd.name() === 'verify') continue; // owned and tested by the validator's suite
     let out = '';

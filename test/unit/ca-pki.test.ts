@@ -97,9 +97,11 @@ describe('a CA with an encrypted key and an intermediate', () => {
 
   test('the initial CRL file holds two signed, empty CRLs (intermediate, then root) with numbers', async () => {
     const items = await inspectPem(readFileSync(join(dir, 'crl.pem'), 'utf8'));
+    const suffix = /^CN=SecureChat Root CA ([0-9a-f]{4})$/.exec(new X509Certificate(readFileSync(join(dir, 'root_ca.pem'))).subject)?.[1];
+    assert.ok(suffix, 'the default root name carries a random 4-hex suffix');
     assert.deepEqual(items.map((i) => i.type === 'crl' && [i.issuer, i.revoked.length, i.crlNumber]), [
-      ['CN=SecureChat Intermediate CA', 0, '1'],
-      ['CN=SecureChat Root CA', 0, '1'],
+      [`CN=SecureChat Intermediate CA ${suffix}`, 0, '1'],
+      [`CN=SecureChat Root CA ${suffix}`, 0, '1'],
     ]);
   });
 
@@ -110,7 +112,8 @@ describe('a CA with an encrypted key and an intermediate', () => {
 
   test('init again without force is ca_exists and changes no byte', async () => {
     const before = snapshot(dir);
-    await rejectsWith(initCa({ dir }), 'ca_exists');
+    await rejectsWith(initCa({ dir, unencrypted: true }), 'ca_exists');
+    await rejectsWith(initCa({ dir, passphrase: 'another passphrase' }), 'ca_exists');
     assert.deepEqual(snapshot(dir), before);
   });
 
@@ -167,7 +170,7 @@ describe('a CA with an encrypted key and an intermediate', () => {
 test('ed25519, p384 and rsa3072 CAs issue leaves openssl accepts (clientAuth, not serverAuth)', async () => {
   for (const keyType of ['ed25519', 'p384', 'rsa3072'] as const) {
     const dir = join(base, keyType);
-    await initCa({ dir, keyType });
+    await initCa({ dir, keyType, unencrypted: true });
     // One RSA key generation is enough (they are slow): the RSA CA signs a P-256 leaf.
     const r = await issueCertificate({ dir, kind: 'client', name: 'dave', keyType: keyType === 'rsa3072' ? 'p256' : keyType });
     const verify = (purpose: string): number => {
@@ -185,7 +188,7 @@ test('ed25519, p384 and rsa3072 CAs issue leaves openssl accepts (clientAuth, no
 
 test('usage errors come before any work: bad username, SANs on a client, not-after past the CA', async () => {
   const dir = join(base, 'plain');
-  await initCa({ dir, validity: '30d' });
+  await initCa({ dir, validity: '30d', unencrypted: true });
   await rejectsWith(issueCertificate({ dir, kind: 'client', name: 'not ok!' }), 'usage');
   await rejectsWith(issueCertificate({ dir, kind: 'client', name: 'eve', sans: ['x.com'] }), 'usage');
   await rejectsWith(issueCertificate({ dir, kind: 'client', name: 'eve', notAfter: '60d' }), 'usage');

@@ -19,7 +19,7 @@ test('colours only on a TTY without NO_COLOR and without --no-color', () => {
 
 test('messages and group events read as sentences', () => {
   const p = palette(false);
-  const base = { id: 1, conversation_id: 2, from: 'alice', from_uuid: 'u', created_at: Date.now() };
+  const base = { id: 1, seq: 1, conversation_id: 2, from: 'alice', from_uuid: 'u', created_at: Date.now() };
   assert.match(formatMessage({ ...base, kind: 'text', to: 'bob', text: 'hi' }, p), /alice → bob: hi$/);
   assert.match(
     formatMessage({ ...base, kind: 'file', group: 'team', text: '', file: { uuid: 'f', name: 'a.pdf', size: 2048, sha256: 'x'.repeat(64) } }, p),

@@ -11,7 +11,7 @@ function recordingWriter(): { sizes: number[]; write: (b: NewMessage[]) => Promi
     sizes,
     write: async (batch) => {
       sizes.push(batch.length);
-      return batch.map((m) => ({ ...m, id: next++, fileId: m.fileId ?? null, createdAt: 0 }));
+      return batch.map((m) => ({ ...m, id: next, seq: next++, fileId: m.fileId ?? null, createdAt: 0, clientMsgId: m.clientMsgId ?? null }));
     },
   };
 }

@@ -9,11 +9,15 @@ const password = { type: 'string', min: 1, max: 1024 } as const;
 const username = { type: 'string', min: 1, max: 64, optional: true } as const;
 
 /** Marks the session logged in, announces it and starts delivering what is pending. */
-function startUserSession(ctx: ChatContext, user: Pick<User, 'id' | 'uuid' | 'username'>): { user: { uuid: string; username: string } } {
+function startUserSession(
+  ctx: ChatContext,
+  user: Pick<User, 'id' | 'uuid' | 'username'> & { credentialVersion: number },
+): { user: { uuid: string; username: string } } {
   const { session, services } = ctx;
   if (session.loggedIn) throw new SecureChatError('bad_request', 'Already logged in.');
   session.userId = user.id;
   session.userUuid = user.uuid;
+  session.credentialVersion = user.credentialVersion;
   services.hub.add(session);
   // Undone at logout, so a logout/login cycle on one connection does not stack close listeners.
   const end = (): void => endUserSession(ctx, session);
@@ -75,12 +79,16 @@ export const authCommands = [
     schema: { old_password: password, new_password: password },
     cost: 5,
     async handler(ctx, p) {
-      await ctx.services.accounts.changePassword({
+      // This session stays logged in under the new version; the user's other sessions end.
+      ctx.session.credentialVersion = await ctx.services.accounts.changePassword({
         username: ctx.session.username,
         oldPassword: p.old_password,
         newPassword: p.new_password,
         ip: ctx.session.ip,
+        originSession: ctx.session.id,
       });
+      // Sessions of this process need not wait for the next poll.
+      void ctx.services.accountEvents.pollNow();
       return {};
     },
   }),

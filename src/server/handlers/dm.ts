@@ -3,10 +3,12 @@ import { SecureChatError } from '../../errors.js';
 import { resolveUser, userIdOf } from '../lookup.js';
 import { command } from '../router.js';
 import type { ChatContext } from '../services.js';
-import type { MessageView, StoredMessage } from '../../storage/types.js';
+import { CLIENT_MSG_ID, type MessageView, type StoredMessage } from '../../storage/types.js';
 
 const target = { type: 'string', min: 1, max: 64 } as const;
 export const textField = { type: 'string', min: 1, max: 64 * 1024 } as const;
+/** The sender's idempotency key for dm, group_send and file_complete (docs/MESSAGES.md). */
+export const clientMsgIdField = { type: 'string', min: 1, max: 64, pattern: CLIENT_MSG_ID, optional: true } as const;
 
 export function checkTextSize(ctx: ChatContext, text: string): void {
   const bytes = Buffer.byteLength(text, 'utf8');
@@ -26,15 +28,27 @@ export function viewOf(stored: StoredMessage, ctx: ChatContext, conversation: { 
   };
 }
 
-export function ackResult(stored: StoredMessage): { id: number; conversation_id: number; created_at: number } {
-  return { id: stored.id, conversation_id: stored.conversationId, created_at: stored.createdAt };
+export function ackResult(stored: StoredMessage): { id: number; seq: number; conversation_id: number; created_at: number; duplicate?: true } {
+  return {
+    id: stored.id,
+    seq: stored.seq,
+    conversation_id: stored.conversationId,
+    created_at: stored.createdAt,
+    ...(stored.duplicate ? { duplicate: true as const } : {}),
+  };
 }
 
+const ackSchema = {
+  conversation_id: { type: 'integer', min: 1 },
+  upto: { type: 'integer', min: 0, optional: true },
+  upto_seq: { type: 'integer', min: 0, optional: true },
+} as const;
+
 export const dmCommands = [
-  command<ChatContext, { to: typeof target; text: typeof textField }>({
+  command<ChatContext, { to: typeof target; text: typeof textField; client_msg_id: typeof clientMsgIdField }>({
     type: 'dm',
     requires: 'login',
-    schema: { to: target, text: textField },
+    schema: { to: target, text: textField, client_msg_id: clientMsgIdField },
     async handler(ctx, p) {
       checkTextSize(ctx, p.text);
       const { storage, delivery } = ctx.services;
@@ -42,19 +56,23 @@ export const dmCommands = [
       const recipient = await resolveUser(storage, p.to);
       if (recipient.id === senderId) throw new SecureChatError('bad_request', 'You cannot send a direct message to yourself.');
       const conversation = await storage.getOrCreateDm(senderId, recipient.id);
-      const stored = await storage.appendMessage({ conversationId: conversation.id, senderId, kind: 'text', body: p.text });
-      delivery.publish(viewOf(stored, ctx, { kind: 'dm', name: null }), [{ userId: recipient.id, username: recipient.username }]);
+      const stored = await storage.appendMessage({ conversationId: conversation.id, senderId, kind: 'text', body: p.text, clientMsgId: p.client_msg_id });
+      // A retry (duplicate) was published when it was first stored.
+      if (!stored.duplicate) delivery.publish(viewOf(stored, ctx, { kind: 'dm', name: null }), [{ userId: recipient.id, username: recipient.username }]);
       return ackResult(stored);
     },
   }),
-  command<ChatContext, { conversation_id: { type: 'integer'; min: 1 }; upto: { type: 'integer'; min: 0 } }>({
+  command<ChatContext, typeof ackSchema>({
     type: 'ack',
     requires: 'login',
-    schema: { conversation_id: { type: 'integer', min: 1 }, upto: { type: 'integer', min: 0 } },
+    schema: ackSchema,
     // Acks are the client's half of flow control; rate-limiting them would stall delivery.
     cost: 0,
     async handler(ctx, p) {
-      const upto = await ctx.services.delivery.acknowledge(ctx.session, p.conversation_id, p.upto);
+      if ((p.upto === undefined) === (p.upto_seq === undefined)) throw new SecureChatError('bad_request', 'ack needs exactly one of "upto" (a message id) or "upto_seq".');
+      // Cursors are seqs; a seq names the newest message at or below it.
+      const uptoId = p.upto ?? (await ctx.services.storage.messageIdAtSeq(p.conversation_id, p.upto_seq ?? 0));
+      const upto = await ctx.services.delivery.acknowledge(ctx.session, p.conversation_id, uptoId);
       return { upto };
     },
   }),

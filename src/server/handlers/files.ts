@@ -5,14 +5,14 @@
  * `file_data` records, pausing whenever the socket does not drain.
  */
 import { SecureChatError } from '../../errors.js';
-import type { Storage } from '../../storage/types.js';
+import type { Storage, StoredMessage } from '../../storage/types.js';
 import { requireMember, resolveGroup, resolveUser, userIdOf } from '../lookup.js';
 import { command } from '../router.js';
 import type { ChatContext } from '../services.js';
 import type { Session } from '../session.js';
 import { sanitizeFileName, transfersOf, type TransferTarget, type Upload } from '../transfers.js';
 import { recipientsOf } from './groups.js';
-import { viewOf } from './dm.js';
+import { ackResult, clientMsgIdField, viewOf } from './dm.js';
 
 const transferId = { type: 'string', min: 1, max: 64 } as const;
 
@@ -29,6 +29,11 @@ const getSchema = {
   message_id: { type: 'integer', min: 1 },
   file: { type: 'string', min: 1, max: 64, optional: true },
 } as const;
+
+/** The ack of a stored file message: its body is the file's wire description. */
+function fileAck(stored: StoredMessage): ReturnType<typeof ackResult> & { file: unknown } {
+  return { ...ackResult(stored), file: JSON.parse(stored.body) as unknown };
+}
 
 const backendLimits = new WeakMap<Storage, Promise<number>>();
 
@@ -133,10 +138,10 @@ export const fileCommands = [
     },
   }),
 
-  command<ChatContext, { transfer_id: typeof transferId }>({
+  command<ChatContext, { transfer_id: typeof transferId; client_msg_id: typeof clientMsgIdField }>({
     type: 'file_complete',
     requires: 'login',
-    schema: { transfer_id: transferId },
+    schema: { transfer_id: transferId, client_msg_id: clientMsgIdField },
     async handler(ctx, p) {
       const { storage, delivery } = ctx.services;
       const transfers = transfersOf(ctx.session);
@@ -144,6 +149,18 @@ export const fileCommands = [
       if (upload.completing) throw new SecureChatError('bad_request', 'The transfer is already being completed.');
       upload.completing = true;
       try {
+        // A retry (perhaps re-uploaded through another server process) of a file already sent: answer as before, store nothing.
+        const prior = p.client_msg_id === undefined ? null : await storage.findByClientMsgId(upload.userId, p.client_msg_id);
+        if (prior) {
+          if (prior.kind !== 'file' || prior.conversationId !== upload.target.conversationId) {
+            throw new SecureChatError('bad_request', 'That client_msg_id was already used for a different message.', {
+              reason: 'client_msg_id_reused',
+              details: { field: 'client_msg_id' },
+            });
+          }
+          transfers.drop(upload.id);
+          return fileAck({ ...prior, duplicate: true });
+        }
         const content = upload.verifiedContent();
         const audience = await currentAudience(ctx, upload);
         const { name, size, sha256 } = upload.file;
@@ -158,10 +175,12 @@ export const fileCommands = [
           kind: 'file',
           body: JSON.stringify(file),
           fileId: upload.stored.id,
+          clientMsgId: p.client_msg_id,
         });
         transfers.drop(upload.id);
+        if (stored.duplicate) return fileAck(stored);
         delivery.publish(viewOf(stored, ctx, audience.conversation), audience.recipients);
-        return { id: stored.id, conversation_id: stored.conversationId, created_at: stored.createdAt, file };
+        return { ...ackResult(stored), file };
       } catch (err) {
         if (retryable(err)) upload.completing = false;
         else transfers.drop(upload.id);

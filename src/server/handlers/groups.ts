@@ -2,7 +2,8 @@
  * Group commands. Only members read and post; the owner and admins manage membership and the name;
  * only the owner promotes, demotes and deletes. Storage keeps every group owned (removeMember hands
  * ownership on in the same transaction). Every change is announced to the affected online members
- * with a `group_event` push (docs/MESSAGES.md).
+ * with a `group_event` push that names who made it (`by`), so nobody is added to a group — e.g. one
+ * re-created under a deleted group's old name — without being told by whom (docs/MESSAGES.md).
  */
 import { SecureChatError } from '../../errors.js';
 import type { Conversation, Member, MemberRole } from '../../storage/types.js';
@@ -10,7 +11,7 @@ import type { Recipient } from '../delivery.js';
 import { requireMember, resolveGroup, resolveUser, roleRank, userIdOf } from '../lookup.js';
 import { command } from '../router.js';
 import type { ChatContext } from '../services.js';
-import { ackResult, checkTextSize, textField, viewOf } from './dm.js';
+import { ackResult, checkTextSize, clientMsgIdField, textField, viewOf } from './dm.js';
 
 const groupRef = { type: 'string', min: 1, max: 64 } as const;
 const userRef = { type: 'string', min: 1, max: 64 } as const;
@@ -30,7 +31,8 @@ export function checkGroupName(name: string): string {
 
 export interface GroupEvent {
   group: string;
-  event: 'added' | 'removed' | 'renamed' | 'deleted' | 'role';
+  /** `left`: the user left by themselves; `removed`: an admin or the owner removed them. */
+  event: 'added' | 'removed' | 'left' | 'renamed' | 'deleted' | 'role';
   user?: string;
   role?: MemberRole;
   name?: string;
@@ -39,9 +41,10 @@ export interface GroupEvent {
 /**
  * Pushes a group_event to every online session of `userIds`, except the session that made the
  * change (its response already says what happened; the user's other devices still hear of it).
+ * `by` is always the acting user: the caller's account.
  */
 function notify(ctx: ChatContext, userIds: Iterable<number>, event: GroupEvent): void {
-  const msg = { type: 'group_event', ...event };
+  const msg = { type: 'group_event', ...event, by: ctx.session.username };
   for (const userId of new Set(userIds)) {
     for (const session of ctx.services.hub.sessionsOf(userId)) {
       if (session !== ctx.session) session.send(msg);
@@ -192,7 +195,7 @@ export const groupCommands = [
       if (result.deleted) return { deleted: true };
       const remaining = await storage.getMembers(group.id);
       // The leaver's other devices hear of it too.
-      notify(ctx, [...idsOf(remaining), me.userId], { group: group.name, event: 'removed', user: me.username });
+      notify(ctx, [...idsOf(remaining), me.userId], { group: group.name, event: 'left', user: me.username });
       if (result.newOwnerId === undefined) return { deleted: false };
       const heir = remaining.find((m) => m.userId === result.newOwnerId);
       const newOwner = heir?.username ?? (await storage.getUserById(result.newOwnerId))?.username ?? '';
@@ -233,10 +236,10 @@ export const groupCommands = [
     },
   }),
 
-  command<ChatContext, { group: typeof groupRef; text: typeof textField }>({
+  command<ChatContext, { group: typeof groupRef; text: typeof textField; client_msg_id: typeof clientMsgIdField }>({
     type: 'group_send',
     requires: 'login',
-    schema: { group: groupRef, text: textField },
+    schema: { group: groupRef, text: textField, client_msg_id: clientMsgIdField },
     async handler(ctx, p) {
       checkTextSize(ctx, p.text);
       const { storage, delivery, members } = ctx.services;
@@ -245,8 +248,8 @@ export const groupCommands = [
       // One list serves as the membership check and as the recipients.
       const recipients = await members.of(group.id);
       if (!recipients.some((m) => m.userId === senderId)) throw new SecureChatError('not_member', `You are not a member of ${group.name}.`);
-      const stored = await storage.appendMessage({ conversationId: group.id, senderId, kind: 'text', body: p.text });
-      delivery.publish(viewOf(stored, ctx, group), recipients);
+      const stored = await storage.appendMessage({ conversationId: group.id, senderId, kind: 'text', body: p.text, clientMsgId: p.client_msg_id });
+      if (!stored.duplicate) delivery.publish(viewOf(stored, ctx, group), recipients);
       return ackResult(stored);
     },
   }),

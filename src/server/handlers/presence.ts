@@ -1,4 +1,4 @@
-/** who: the users online right now. */
+/** who: the users online right now (addresses only of the caller's own sessions). */
 import { command } from '../router.js';
 import type { ChatContext } from '../services.js';
 
@@ -8,7 +8,9 @@ export const presenceCommands = [
     requires: 'login',
     schema: {},
     handler(ctx) {
-      return { users: ctx.services.hub.online() };
+      // A user's address is theirs to see (their own sessions), not everyone's; operators see all in the admin view.
+      const me = ctx.session.userUuid;
+      return { users: ctx.services.hub.online().map(({ ip, ...user }) => (user.uuid === me ? { ...user, ip } : user)) };
     },
   }),
 ];

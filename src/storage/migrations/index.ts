@@ -8,17 +8,21 @@
  * implicitly, so a crash can leave some tables behind) simply completes on the next run.
  */
 import { SecureChatError } from '../../errors.js';
-import type { Dialect, SqlDriver } from '../driver.js';
+import type { Dialect, SqlDriver, SqlExecutor } from '../driver.js';
 import { migration001 } from './001_initial.js';
+import { migration002 } from './002_database_order.js';
+import { migration003 } from './003_account_events.js';
 
 export interface Migration {
   version: number;
   name: string;
   sqlite: readonly string[];
   mysql: readonly string[];
+  /** Steps that need to look before they change (data conversion, DDL without IF NOT EXISTS); runs after the statements. */
+  apply?: (tx: SqlExecutor, dialect: Dialect) => Promise<void>;
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration001];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003];
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 
 const CREATE_VERSION_TABLE: Record<Dialect, string> = {
@@ -36,6 +40,8 @@ export interface MigrationStatus {
   current: number;
   latest: number;
   pending: number[];
+  /** Every migration this code knows, and whether the database has it (what `db status` lists). */
+  migrations: { version: number; name: string; applied: boolean }[];
 }
 
 /** The schema version recorded in the database (0 for an empty one). */
@@ -47,12 +53,21 @@ export async function currentSchemaVersion(db: SqlDriver): Promise<number> {
   return Number(rows[0]?.v ?? 0);
 }
 
+/** Versions recorded in schema_version (a database may have skipped one that was merged later). */
+async function recordedVersions(db: SqlDriver, current: number): Promise<Set<number>> {
+  if (current === 0) return new Set();
+  const rows = await db.all<{ version: unknown }>('SELECT version FROM schema_version');
+  return new Set(rows.map((r) => Number(r.version)));
+}
+
 export async function migrationStatus(db: SqlDriver): Promise<MigrationStatus> {
   const current = await currentSchemaVersion(db);
+  const done = await recordedVersions(db, current);
   return {
     current,
     latest: LATEST_SCHEMA_VERSION,
-    pending: MIGRATIONS.filter((m) => m.version > current).map((m) => m.version),
+    pending: MIGRATIONS.filter((m) => !done.has(m.version)).map((m) => m.version),
+    migrations: MIGRATIONS.map((m) => ({ version: m.version, name: m.name, applied: done.has(m.version) })),
   };
 }
 
@@ -62,14 +77,18 @@ function refuseNewer(current: number): void {
   }
 }
 
-/** Applies every pending migration; returns the versions applied (empty when up to date). */
-export async function migrate(db: SqlDriver, now: () => number = Date.now): Promise<number[]> {
+/**
+ * Applies every pending migration (up to `target`, default all: tests build old schemas with it);
+ * returns the versions applied (empty when up to date).
+ */
+export async function migrate(db: SqlDriver, now: () => number = Date.now, target = LATEST_SCHEMA_VERSION): Promise<number[]> {
   const current = await currentSchemaVersion(db);
   refuseNewer(current);
   await db.run(CREATE_VERSION_TABLE[db.dialect]);
+  const done = await recordedVersions(db, current);
   const applied: number[] = [];
   for (const m of MIGRATIONS) {
-    if (m.version <= current) continue;
+    if (done.has(m.version) || m.version > target) continue;
     await runOne(db, m, now, applied);
   }
   return applied;
@@ -82,6 +101,7 @@ async function runOne(db: SqlDriver, m: Migration, now: () => number, applied: n
       const rows = await tx.all<{ n: number }>('SELECT COUNT(*) AS n FROM schema_version WHERE version = ?', [m.version]);
       if (Number(rows[0]?.n) > 0) return;
       for (const statement of m[db.dialect]) await tx.run(statement);
+      await m.apply?.(tx, db.dialect);
       await tx.run('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, now()]);
       applied.push(m.version);
     });

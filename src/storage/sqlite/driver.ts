@@ -6,7 +6,7 @@
  * Durability: WAL + synchronous=FULL, so a commit is fsynced before the promise resolves (NORMAL
  * could lose the last commits on power loss, and we acknowledge messages on commit).
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
@@ -32,7 +32,12 @@ export class SqliteDriver implements SqlDriver {
 
   constructor(readonly path: string, options: SqliteDriverOptions = {}) {
     try {
-      if (!options.readonly) mkdirSync(dirname(path), { recursive: true });
+      if (!options.readonly) {
+        // Messages, files and password hashes: 0700 / 0600 whatever the umask. SQLite gives the
+        // -wal and -shm files the database file's mode, so creating it first covers them too.
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+        if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+      }
       this.db = new Database(path, { readonly: Boolean(options.readonly), fileMustExist: Boolean(options.readonly) });
       this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
       if (!options.readonly) this.db.pragma('journal_mode = WAL');
