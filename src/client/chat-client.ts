@@ -712,7 +712,10 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
         return { ...r, client_msg_id: clientMsgId };
       } catch (err) {
         const e = toSecureChatError(err);
-        if (!(e.code === 'bad_request' && e.details?.field === 'client_msg_id')) throw err;
+        // Only an older server that does not know the field at all gets the send without a key;
+        // a key refused for another reason (reused for different content) is the caller's error.
+        const unknownField = e.code === 'bad_request' && e.details?.field === 'client_msg_id' && e.reason === undefined && /not allowed/.test(e.message);
+        if (!unknownField) throw err;
         this.msgIdSupported = false;
       }
     }
