@@ -59,11 +59,14 @@ export interface SentMessage {
   seq: number;
   conversation_id: number;
   created_at: number;
-  /** The idempotency key the library chose for this send (retried with it after a reconnect). */
+  /** The idempotency key of this send (retried with it after a reconnect). */
   client_msg_id?: string;
-  /** True when the server had stored it already (a retry after a lost answer): nothing new was stored. */
-  duplicate?: boolean;
+  /** The server had already stored this send (same client_msg_id): this is the first ack again. */
+  duplicate?: true;
 }
+
+/** A fresh idempotency key for one send (docs/MESSAGES.md `client_msg_id`); reuse it only to retry that send. */
+export { newClientMsgId };
 
 export interface OnlineUser {
   uuid: string;
@@ -190,8 +193,6 @@ export interface ChatOpenOptions extends ChatClientOptions {
   /** Shorthand: `certs` + `user` pick DIR/root_ca.pem, DIR/USER_cert.pem, DIR/USER_key.pem. */
   certs?: string;
   user?: string;
-  /** Most intermediate CAs accepted in the server's chain (`--max-chain-depth`, default 6). */
-  maxChainDepth?: number;
   connectTimeoutMs?: number;
   handshakeTimeoutMs?: number;
   requestTimeoutMs?: number;
@@ -201,7 +202,7 @@ const MAX_CHUNKS_IN_FLIGHT = 8;
 const DRAIN_THRESHOLD = 1024 * 1024;
 
 /** Resolves the file flags of `open`: explicit --ca/--cert/--key win over the --certs/--user shorthand. */
-export function resolveClientFiles(o: Pick<ChatOpenOptions, 'ca' | 'cert' | 'key' | 'keyPassphrase' | 'certs' | 'user' | 'maxChainDepth'>): ClientFiles {
+export function resolveClientFiles(o: Pick<ChatOpenOptions, 'ca' | 'cert' | 'key' | 'keyPassphrase' | 'certs' | 'user'>): ClientFiles {
   const short = o.certs && o.user ? filesFromCertsDir(o.certs, o.user) : undefined;
   const ca = o.ca ?? short?.ca;
   const cert = o.cert ?? short?.cert;
@@ -209,11 +210,7 @@ export function resolveClientFiles(o: Pick<ChatOpenOptions, 'ca' | 'cert' | 'key
   if (!ca || !cert || !key) {
     throw new SecureChatError('usage', 'Give --ca, --cert and --key, or the shorthand --certs DIR --user NAME.');
   }
-  return {
-    ca, cert, key,
-    ...(o.keyPassphrase !== undefined ? { keyPassphrase: o.keyPassphrase } : {}),
-    ...(o.maxChainDepth !== undefined ? { maxChainDepth: o.maxChainDepth } : {}),
-  };
+  return { ca, cert, key, ...(o.keyPassphrase !== undefined ? { keyPassphrase: o.keyPassphrase } : {}) };
 }
 
 /** Requests that may be sent again after the connection dropped before their answer. */
@@ -376,8 +373,8 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     return (await this.call<{ users: OnlineUser[] }>('who')).users;
   }
 
-  /** Resolves once the server has durably stored the message. `clientMsgId`: reuse a first try's key to retry it. */
-  dm(to: string, text: string, clientMsgId?: string): Promise<SentMessage> {
+  /** Resolves once the server has durably stored the message. Pass the first try's `clientMsgId` to retry a send yourself. */
+  dm(to: string, text: string, clientMsgId: string = newClientMsgId()): Promise<SentMessage> {
     return this.send<SentMessage>('dm', { to, text }, clientMsgId);
   }
 
@@ -432,7 +429,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     await this.call('group_delete', { group });
   }
 
-  groupSend(group: string, text: string, clientMsgId?: string): Promise<SentMessage> {
+  groupSend(group: string, text: string, clientMsgId: string = newClientMsgId()): Promise<SentMessage> {
     return this.send<SentMessage>('group_send', { group, text }, clientMsgId);
   }
 
@@ -688,7 +685,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   }
 
   /** dm / group_send with an idempotency key: resent after a reconnect, stored once. */
-  private send<T>(type: string, params: Record<string, unknown>, clientMsgId: string = newClientMsgId()): Promise<T> {
+  private send<T>(type: string, params: Record<string, unknown>, clientMsgId: string): Promise<T> {
     return this.track(
       (async () => {
         for (;;) {
@@ -715,7 +712,10 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
         return { ...r, client_msg_id: clientMsgId };
       } catch (err) {
         const e = toSecureChatError(err);
-        if (!(e.code === 'bad_request' && e.details?.field === 'client_msg_id')) throw err;
+        // Only an older server that does not know the field at all gets the send without a key;
+        // a key refused for another reason (reused for different content) is the caller's error.
+        const unknownField = e.code === 'bad_request' && e.details?.field === 'client_msg_id' && e.reason === undefined && /not allowed/.test(e.message);
+        if (!unknownField) throw err;
         this.msgIdSupported = false;
       }
     }

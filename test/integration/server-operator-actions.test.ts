@@ -49,7 +49,7 @@ async function loggedIn(server: ServeProcess, user: string, register = false, pa
 /** The error the session ended with (waits for the close itself, not for a timer). */
 async function closedWith(client: SecureChatClient, timeoutMs = 15_000): Promise<string | undefined> {
   if (client.closed) throw new Error('already closed');
-  const timer = setTimeout(() => client.emit('close', { code: 'test_timeout' } as never), timeoutMs);
+  const timer = setTimeout(() => client.emit('close', { code: 'test_timeout' } as unknown as SecureChatError), timeoutMs);
   const [err] = (await once(client, 'close')) as [SecureChatError | undefined];
   clearTimeout(timer);
   return err?.code;
