@@ -213,8 +213,10 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
         this.limiter.release(ticket);
         if (counted) this.countPeer(counted, -1);
         const scErr = toSecureChatError(err);
-        const code = scErr.reason ? `${scErr.code}:${scErr.reason}` : scErr.code;
-        if (scErr.details?.['fromPeer'] === true) {
+        const fromPeer = scErr.details?.['fromPeer'] === true;
+        // The summary's counter key: a peer's reason is its own text (any string), so it is not part of it.
+        const code = fromPeer ? `peer:${scErr.code}` : scErr.reason ? `${scErr.code}:${scErr.reason}` : scErr.code;
+        if (fromPeer) {
           this.refusals.warn(code, `client refused the handshake: ${scErr.code}${scErr.reason ? ` (${scErr.reason})` : ''}`, { ip });
         } else if (scErr.code === 'bad_certificate') {
           this.refusals.warn(code, `[Server] Certificate validation failed: ${scErr.reason ?? 'unknown'}`, { ip, reason: scErr.reason });
