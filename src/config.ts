@@ -20,6 +20,10 @@ export interface ServerConfig {
   /** Admin HTTP listener (/healthz, /metrics): off when null; 0 picks a free port. */
   adminPort: number | null;
   adminHost: string;
+  /** WebSocket + web client listener (HTTPS with the server certificate): off when null; 0 picks a free port. */
+  wsPort: number | null;
+  /** Plain HTTP on wsPort for a TLS-terminating reverse proxy; client addresses from X-Forwarded-For. */
+  wsBehindProxy: boolean;
   /** Generate a CA and certificates into `certs` when none exists. */
   autoGenerateCerts: boolean;
   maxFrameBytes: number;
@@ -73,6 +77,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   logFormat: 'auto',
   adminPort: null,
   adminHost: '127.0.0.1',
+  wsPort: null,
+  wsBehindProxy: false,
   autoGenerateCerts: true,
   maxFrameBytes: 1024 * 1024,
   handshakeTimeoutMs: 10_000,
@@ -127,7 +133,7 @@ const CHOICES: Partial<Record<Key, readonly string[]>> = {
 };
 
 /** Keys that take a port or "off" (null in a file; "off" or "" in the environment and on the command line). */
-const OPTIONAL_PORTS: ReadonlySet<Key> = new Set<Key>(['adminPort']);
+const OPTIONAL_PORTS: ReadonlySet<Key> = new Set<Key>(['adminPort', 'wsPort']);
 
 function coercePort(key: Key, value: unknown, source: string): number | null {
   if (value === null || value === 'off') return null;

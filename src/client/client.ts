@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { SecureChatError, isErrorCode } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { ParsedCert } from '../pki/cert.js';
@@ -25,9 +26,14 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   maxFrameSize?: number;
   log?: Logger;
+  /** How to reach the server; default TCP to host:port. `wsDialer` (ws-dial.ts) dials a WebSocket. */
+  dial?: Dialer;
   /** Only for tests of the server's defences. */
   helloOverrides?: Record<string, unknown>;
 }
+
+/** Opens the byte stream the handshake runs over (DESIGN §6: the client's dial takes a transport). */
+export type Dialer = (host: string, port: number, timeoutMs: number) => Promise<Duplex>;
 
 export interface ServerIdentity {
   subject: string;
@@ -87,7 +93,7 @@ export class SecureChatClient extends EventEmitter<ConnectionEvents> {
   /** Connects and completes the handshake; rejects with a SecureChatError (bad_certificate, connect_failed, …). */
   static async connect(options: ClientOptions): Promise<SecureChatClient> {
     const log = options.log ?? silentLogger();
-    const socket = await dial(options.host, options.port, options.connectTimeoutMs ?? 10_000);
+    const socket = await (options.dial ?? dialTcp)(options.host, options.port, options.connectTimeoutMs ?? 10_000);
     const expectedName = options.serverName ?? options.host;
     const channel = await clientHandshake<ServerIdentity>(socket, {
       identity: options.identity,
@@ -211,7 +217,7 @@ function identityOf(leaf: ParsedCert): ServerIdentity {
   return { subject: leaf.subject, fingerprint: leaf.fingerprint256 };
 }
 
-function dial(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+function dialTcp(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port, noDelay: true });
     const timer = setTimeout(() => {

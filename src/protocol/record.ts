@@ -3,25 +3,26 @@
  * the low 8 bytes); AAD = the 4-byte frame header; frame payload = ciphertext ‖ 16-byte tag.
  * Plaintext = 1 content-type byte ‖ body. Sequence numbers are implicit (never sent), so a
  * replayed, reordered, dropped or duplicated record fails authentication.
+ *
+ * This is the Node record layer: synchronous node:crypto, because the server seals and opens on
+ * every message. Framing, nonce, AAD and content types come from record-common.ts, which the
+ * provider-based (browser) records in record-async.ts share.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { SecureChatError } from '../errors.js';
 import { FRAME_HEADER_SIZE, checkFrameLength, encodeFrameHeader } from './frame.js';
 import { IV_SIZE, KEY_SIZE, erase, type TrafficKeys } from './keys.js';
+import {
+  MAX_RECORDS_PER_KEY,
+  TAG_SIZE,
+  checkPayloadLength,
+  checkSequence,
+  plaintextContentType,
+  xorSequence,
+  type ContentTypeValue,
+} from './record-common.js';
 
-export const TAG_SIZE = 16;
-/** Hard stop well before a 64-bit counter could wrap (and far below GCM's per-key safety limits). */
-export const MAX_RECORDS_PER_KEY = 2 ** 48;
-
-export const ContentType = {
-  handshake: 0x01,
-  application: 0x02,
-  applicationWithData: 0x03,
-  closeNotify: 0x04,
-  alert: 0x05,
-} as const;
-export type ContentTypeValue = (typeof ContentType)[keyof typeof ContentType];
-const KNOWN_TYPES = new Set<number>(Object.values(ContentType));
+export { ContentType, MAX_RECORDS_PER_KEY, TAG_SIZE, type ContentTypeValue } from './record-common.js';
 
 export interface OpenedRecord {
   contentType: ContentTypeValue;
@@ -31,11 +32,7 @@ export interface OpenedRecord {
 /** nonce = iv XOR (0^32 ‖ seq as uint64 BE). */
 export function recordNonce(iv: Buffer, seq: number): Buffer {
   const nonce = Buffer.from(iv);
-  // seq < 2^53, so its two 32-bit halves are exact without a BigInt (this runs once per record).
-  const high = Math.floor(seq / 2 ** 32);
-  const low = seq >>> 0;
-  nonce.writeUInt32BE((nonce.readUInt32BE(IV_SIZE - 8) ^ high) >>> 0, IV_SIZE - 8);
-  nonce.writeUInt32BE((nonce.readUInt32BE(IV_SIZE - 4) ^ low) >>> 0, IV_SIZE - 4);
+  xorSequence(nonce, seq);
   return nonce;
 }
 
@@ -60,9 +57,7 @@ abstract class RecordState {
   }
 
   protected nextNonce(): Buffer {
-    if (this.seq >= this.maxRecords) {
-      throw new SecureChatError('bad_record', 'Record sequence limit reached; reconnect.', { reason: 'sequence_exhausted' });
-    }
+    checkSequence(this.seq, this.maxRecords);
     return recordNonce(this.iv, this.seq++);
   }
 }
@@ -100,7 +95,7 @@ export class RecordSealer extends RecordState {
 export class RecordOpener extends RecordState {
   /** Opens one frame payload (the header is rebuilt from its length for the AAD). */
   open(payload: Buffer): OpenedRecord {
-    if (payload.length < 1 + TAG_SIZE) throw new SecureChatError('bad_record', undefined, { reason: 'too_short' });
+    checkPayloadLength(payload.length);
     const nonce = this.nextNonce();
     const header = encodeFrameHeader(payload.length);
     let plain: Buffer;
@@ -114,9 +109,7 @@ export class RecordOpener extends RecordState {
     } catch (cause) {
       throw new SecureChatError('bad_record', undefined, { reason: 'authentication_failed', cause });
     }
-    const contentType = plain[0];
-    if (!KNOWN_TYPES.has(contentType)) throw new SecureChatError('bad_record', undefined, { reason: 'unknown_content_type' });
-    return { contentType: contentType as ContentTypeValue, body: plain.subarray(1) };
+    return { contentType: plaintextContentType(plain), body: plain.subarray(1) };
   }
 }
 
