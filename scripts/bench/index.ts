@@ -21,7 +21,7 @@ import { fmt, renderTable, type Row } from './report.js';
 import { benchRevalidation, revalidationRow } from './revalidation.js';
 import { ServerHandle } from './server-handle.js';
 import { sleep } from './stats.js';
-import { openIdleTls, tlsEchoLatency, tlsHandshakes, tlsOneWay, type TlsTarget } from './tls-phases.js';
+import { closeTlsFanout, openIdleTls, setupTlsFanout, tlsEchoLatency, tlsFanout, tlsHandshakes, tlsOneWay, type TlsTarget } from './tls-phases.js';
 
 interface Options {
   json: boolean;
@@ -140,10 +140,20 @@ async function chatPhases(pki: BenchPki): Promise<void> {
         figure: `mutual-cert handshakes/s (${cfg.handshakeConcurrency} concurrent)`,
         ours: `${fmt(rate)}/s (${fmt(rate / baseRate, 2)}× TLS)`,
         baseline: `${fmt(baseRate)}/s, ${fmt(baseCpu)} µs CPU`,
-        serverCpu: `${fmt(cpu)} µs`,
-        target: '≥ 2× TLS; ≤ 400 µs CPU',
-        met: rate >= 2 * baseRate && cpu <= 400,
-        values: { perSecond: rate, cpuUs: cpu, tlsPerSecond: baseRate, tlsCpuUs: baseCpu, ratio: rate / baseRate, rateMet: String(rate >= 2 * baseRate), cpuMet: String(cpu <= 400) },
+        serverCpu: `${fmt(cpu)} µs (${fmt(cpu / baseCpu, 2)}× TLS)`,
+        // Issue 17: server CPU ≤ 0.33× Node TLS 1.3 with client certificates, ≤ 400 µs on this machine.
+        target: '≥ 2× TLS; CPU ≤ 0.33× TLS, ≤ 400 µs',
+        met: rate >= 2 * baseRate && cpu <= 400 && cpu <= 0.33 * baseCpu,
+        values: {
+          perSecond: rate,
+          cpuUs: cpu,
+          tlsPerSecond: baseRate,
+          tlsCpuUs: baseCpu,
+          ratio: rate / baseRate,
+          cpuRatio: cpu / baseCpu,
+          rateMet: String(rate >= 2 * baseRate),
+          cpuMet: String(cpu <= 400 && cpu <= 0.33 * baseCpu),
+        },
       });
     }
 
@@ -174,19 +184,26 @@ async function chatPhases(pki: BenchPki): Promise<void> {
     if (wants('fanout') && fan) {
       progress(`group fan-out: 1 → ${cfg.fanoutMembers}, ${cfg.fanoutWindow} sends in flight, ${cfg.fanoutSeconds} s`);
       const ours = await chat.measure(() => fanout(fan, cfg.fanoutWindow, cfg.fanoutSeconds));
+      const tlsFan = await setupTlsFanout(tt, cfg.fanoutMembers);
+      const base = await tlsServer.measure(() => tlsFanout(tlsFan, cfg.fanoutWindow, cfg.fanoutSeconds));
+      closeTlsFanout(tlsFan);
       const r = ours.result;
+      const b = base.result;
       const rate = r.delivered / r.seconds;
       const cpu = cpuPer(ours.cpuUs, r.delivered);
+      const baseRate = b.delivered / b.seconds;
+      const baseCpu = cpuPer(base.cpuUs, b.delivered);
       if (r.delivered !== r.expected) notes.push(`fan-out: ${r.delivered} of ${r.expected} deliveries arrived`);
+      if (b.delivered !== b.expected) notes.push(`fan-out TLS baseline: ${b.delivered} of ${b.expected} deliveries arrived`);
       rows.push({
         id: 'fanout',
         figure: `group fan-out 1 → ${cfg.fanoutMembers}, 200 B: deliveries/s`,
         ours: `${fmt(rate)}/s (${fmt(r.sent)} msgs)`,
-        baseline: '—',
-        serverCpu: `${fmt(cpu, 2)} µs/delivery`,
-        target: '≤ 3 µs CPU/delivery',
-        met: cpu <= 3,
-        values: { deliveriesPerSecond: rate, cpuUsPerDelivery: cpu, messages: r.sent, deliveries: r.delivered },
+        baseline: `${fmt(baseRate)}/s, ${fmt(baseCpu, 2)} µs CPU/delivery`,
+        serverCpu: `${fmt(cpu, 2)} µs/delivery (${fmt(cpu / baseCpu, 2)}× TLS)`,
+        target: '≤ 1.0× TLS CPU; ≤ 3 µs CPU/delivery',
+        met: cpu <= baseCpu && cpu <= 3,
+        values: { deliveriesPerSecond: rate, cpuUsPerDelivery: cpu, messages: r.sent, deliveries: r.delivered, tlsDeliveriesPerSecond: baseRate, tlsCpuUsPerDelivery: baseCpu, ratio: cpu / baseCpu },
       });
       // Members acknowledge after the timed window (coalesced acks are the client's own cost model).
     }
@@ -228,8 +245,8 @@ async function chatPhases(pki: BenchPki): Promise<void> {
         ours: `${fmt(rate)}/s (${fmt(rate / baseRate, 2)}× TLS)`,
         baseline: `${fmt(baseRate)}/s, ${fmt(cpuPer(base.cpuUs, base.result.sent), 2)} µs CPU`,
         serverCpu: `${fmt(cpuPer(ours.cpuUs, ours.result.sent), 2)} µs/msg`,
-        target: '≥ 0.5× TLS',
-        met: rate >= 0.5 * baseRate,
+        target: '≥ 1.0× TLS',
+        met: rate >= baseRate,
         values: { perSecond: rate, tlsPerSecond: baseRate, ratio: rate / baseRate, cpuUs: cpuPer(ours.cpuUs, ours.result.sent), tlsCpuUs: cpuPer(base.cpuUs, base.result.sent) },
       });
     }
