@@ -5,6 +5,8 @@
  * for a fixed time or count, and the whole run stops by itself (≈ 2 min; --quick ≈ 20 s).
  *
  *   npm run bench [-- --json] [--quick] [--sessions N] [--profile DIR] [--mysql URL|--no-mysql] [--only a,b]
+ *                 [--aead node|native]   record AEAD of both our server and the load generator
+ *                                        (default: native when built, see src/protocol/aead.ts)
  *
  * Phases (ids for --only): handshake, latency, fanout, oneway, file, idle, writes, revalidation.
  */
@@ -16,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import mysql from 'mysql2/promise';
 import { BENCH_PASSWORD, dmLatency, fanout, fileRelay, handshakes, oneWay, openIdleSessions, setupFanout, type ChatTarget } from './chat-phases.js';
+import { aeadImplementation, selectAeadImplementation, type AeadImplementation } from '../../src/protocol/aead.js';
 import { benchUser, makeBenchPki, type BenchPki } from './pki.js';
 import { fmt, renderTable, type Row } from './report.js';
 import { benchRevalidation, revalidationRow } from './revalidation.js';
@@ -30,12 +33,13 @@ interface Options {
   profileDir: string | undefined;
   mysqlUrl: string | null;
   only: Set<string> | null;
+  aead: AeadImplementation | null;
 }
 
 const ALL_PHASES = ['handshake', 'latency', 'fanout', 'oneway', 'file', 'idle', 'writes', 'revalidation'];
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { json: false, quick: false, sessions: 0, profileDir: undefined, mysqlUrl: 'mysql://root@127.0.0.1:3306', only: null };
+  const o: Options = { json: false, quick: false, sessions: 0, profileDir: undefined, mysqlUrl: 'mysql://root@127.0.0.1:3306', only: null, aead: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = (): string => {
@@ -50,6 +54,11 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--mysql') o.mysqlUrl = value();
     else if (a === '--no-mysql') o.mysqlUrl = null;
     else if (a === '--only') o.only = new Set(value().split(','));
+    else if (a === '--aead') {
+      const v = value();
+      if (v !== 'node' && v !== 'native') throw new Error('--aead takes node or native');
+      o.aead = v;
+    }
     else if (a === '--help' || a === '-h') {
       console.log('usage: npm run bench -- [--json] [--quick] [--sessions N] [--profile DIR] [--mysql URL | --no-mysql] [--only ' + ALL_PHASES.join(',') + ']');
       process.exit(0);
@@ -63,6 +72,7 @@ function parseArgs(argv: string[]): Options {
 }
 
 const opts = parseArgs(process.argv.slice(2));
+if (opts.aead) selectAeadImplementation(opts.aead);
 const Q = opts.quick;
 const cfg = {
   handshakeConcurrency: 16,
@@ -106,6 +116,8 @@ function machine() {
     fdLimit: fdLimit(),
     /** Other work on the machine skews rates (CPU per op much less): reported so a run can be judged. */
     loadAverage1m: Math.round(os.loadavg()[0] * 100) / 100,
+    /** The record AEAD of our server and of the load generator (src/protocol/aead.ts). */
+    aead: aeadImplementation(),
   };
 }
 
@@ -115,7 +127,7 @@ const cpuPer = (cpuUs: number, ops: number): number => (ops > 0 ? cpuUs / ops : 
 
 async function chatPhases(pki: BenchPki): Promise<void> {
   if (!['handshake', 'latency', 'fanout', 'oneway', 'file'].some(wants)) return;
-  const chat = ServerHandle.spawn('chat', opts.profileDir ? { profileDir: opts.profileDir } : {});
+  const chat = ServerHandle.spawn('chat', { ...(opts.profileDir ? { profileDir: opts.profileDir } : {}), aead: aeadImplementation() });
   const tlsServer = ServerHandle.spawn('tls');
   try {
     const users = Array.from({ length: cfg.fanoutMembers + 1 }, (_, i) => benchUser(i));
@@ -270,7 +282,7 @@ async function idlePhase(pki: BenchPki): Promise<void> {
   }
   progress(`idle sessions: ${n} on each server`);
   const measureIdle = async (kind: 'chat' | 'tls'): Promise<{ perSession: number; heapPerSession: number; count: number }> => {
-    const server = ServerHandle.spawn(kind);
+    const server = ServerHandle.spawn(kind, kind === 'chat' ? { aead: aeadImplementation() } : {});
     try {
       const { port } = await server.call<{ port: number }>('start', { certsDir: pki.dir, users: [benchUser(0)], password: BENCH_PASSWORD });
       const open = kind === 'chat' ? (c: number) => openIdleSessions({ port, pki }, c) : (c: number) => openIdleTls({ port, pki }, c);
@@ -391,7 +403,7 @@ async function main(): Promise<void> {
     return;
   }
   console.log(`\nSecureChat benchmark${opts.quick ? ' (--quick)' : ''} — ${new Date().toISOString()}, ${fmt(seconds)} s`);
-  console.log(`machine: ${m.cpus} × ${m.model}, ${m.memoryGiB} GiB RAM, ${m.platform}, node ${m.node}, ulimit -n ${m.fdLimit}, load average at start ${m.loadAverage1m}\n`);
+  console.log(`machine: ${m.cpus} × ${m.model}, ${m.memoryGiB} GiB RAM, ${m.platform}, node ${m.node}, ulimit -n ${m.fdLimit}, load average at start ${m.loadAverage1m}, record AEAD ${m.aead}\n`);
   console.log(renderTable(rows));
   console.log('');
   for (const n of notes) console.log(`note: ${n}`);

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashPassword } from '../../src/auth/password.js';
 import { silentLogger } from '../../src/log.js';
+import { selectAeadImplementation, type AeadImplementation } from '../../src/protocol/aead.js';
 import { createChatServer } from '../../src/server/app.js';
 import type { ServerLimits } from '../../src/server/server.js';
 import { loadServerIdentity, loadTrust } from '../../src/server/start.js';
@@ -32,6 +33,9 @@ export const BENCH_PASSWORD_WORK = { maxPerAddress: 1000 };
 type Handler = (args: Record<string, unknown>) => Promise<unknown>;
 
 const kind = process.argv[2];
+// --aead=node|native (from the bench's --aead): which record AEAD this server uses.
+const aeadArg = process.argv.find((a) => a.startsWith('--aead='))?.slice('--aead='.length);
+if (aeadArg) selectAeadImplementation(aeadArg as AeadImplementation);
 const cleanups: (() => Promise<void> | void)[] = [];
 let sessionCount: () => number = () => 0;
 
