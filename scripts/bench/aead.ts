@@ -115,6 +115,9 @@ async function main(): Promise<void> {
       const frames = Array.from({ length: Math.min(COUNT, 5000) + ROUNDS * COUNT }, () => s3.seal(ContentType.application, plain).subarray(4));
       let idx = 0;
       results.push({ variant: `record.open [${impl}]`, bytes, usPerCall: timeSync(() => opener.open(frames[idx++])) });
+      const opener2 = new RecordOpener({ key, iv });
+      let idx2 = 0;
+      results.push({ variant: `record.open in place [${impl}]`, bytes, usPerCall: timeSync(() => opener2.open(frames[idx2++], true)) });
     }
     selectAeadImplementation(initial);
     results.push({ variant: 'cipheriv(Buffer key)', bytes, usPerCall: timeSync(gcmSequence(key, 'aes-256-gcm', plain)) });

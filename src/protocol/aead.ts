@@ -22,8 +22,11 @@ export const AEAD_TAG_SIZE = 16;
 export interface RecordAead {
   /** Encrypts contentType ‖ parts into `out` at `offset`, followed by the tag; returns bytes written. */
   seal(nonce: Buffer, aad: Buffer, out: Buffer, offset: number, contentType: number, parts: readonly Buffer[]): number;
-  /** Authenticates ciphertext ‖ tag and returns the plaintext (a new buffer; payload is not changed); false on failure. */
-  open(nonce: Buffer, aad: Buffer, payload: Buffer): Buffer | false;
+  /**
+   * Authenticates ciphertext ‖ tag and returns the plaintext; false on failure. A new buffer, unless
+   * `inPlace` and the implementation can: then the plaintext overwrites the payload's ciphertext.
+   */
+  open(nonce: Buffer, aad: Buffer, payload: Buffer, inPlace?: boolean): Buffer | false;
   /** Erases the key (and, natively, its schedule) now. */
   erase(): void;
 }
@@ -88,9 +91,10 @@ class NativeAead implements RecordAead {
     return this.binding.seal(this.ctx, nonce, aad, out, offset, contentType, Buffer.concat(parts));
   }
 
-  open(nonce: Buffer, aad: Buffer, payload: Buffer): Buffer | false {
+  open(nonce: Buffer, aad: Buffer, payload: Buffer, inPlace = false): Buffer | false {
     if (!this.ctx) throw new Error('AEAD key erased');
-    const out = Buffer.allocUnsafe(payload.length - AEAD_TAG_SIZE);
+    // GCM decrypts in place (OpenSSL allows out == in); the tag is copied out before.
+    const out = inPlace ? payload.subarray(0, payload.length - AEAD_TAG_SIZE) : Buffer.allocUnsafe(payload.length - AEAD_TAG_SIZE);
     return this.binding.open(this.ctx, nonce, aad, payload, out) ? out : false;
   }
 

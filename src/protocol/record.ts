@@ -112,12 +112,15 @@ export class RecordOpener extends RecordState {
     super(keys, false, maxRecords);
   }
 
-  /** Opens one frame payload (the header is rebuilt from its length for the AAD). */
-  open(payload: Buffer): OpenedRecord {
+  /**
+   * Opens one frame payload (the header is rebuilt from its length for the AAD). `inPlace`: the
+   * caller owns the payload and will not read it again, so the plaintext may overwrite it.
+   */
+  open(payload: Buffer, inPlace = false): OpenedRecord {
     if (payload.length < 1 + TAG_SIZE) throw new SecureChatError('bad_record', undefined, { reason: 'too_short' });
     const nonce = this.nextNonce();
     this.aad.writeUInt32BE(payload.length, 0);
-    const plain = this.aead.open(nonce, this.aad, payload);
+    const plain = this.aead.open(nonce, this.aad, payload, inPlace);
     if (plain === false) throw new SecureChatError('bad_record', undefined, { reason: 'authentication_failed' });
     const contentType = plain[0];
     if (!KNOWN_TYPES.has(contentType)) throw new SecureChatError('bad_record', undefined, { reason: 'unknown_content_type' });

@@ -80,12 +80,20 @@ for (const which of implementations) {
       const keys = { key: randomBytes(32), iv: randomBytes(12) };
       const sealer = new RecordSealer(keys);
       const opener = new RecordOpener(keys);
+      const seen: Buffer[] = [];
+      let opened = 0;
       for (const body of [Buffer.alloc(0), Buffer.from('hello'), randomBytes(70_000)]) {
         const frame = sealer.seal(ContentType.application, [body.subarray(0, 3), body.subarray(3)]);
         const payload = frame.subarray(4);
         const copy = Buffer.from(payload);
         assert.deepEqual(opener.open(payload), { contentType: ContentType.application, body });
         assert.deepEqual(payload, copy, 'opening leaves the frame as it was');
+        // In place (the channel's way): same result; only the ciphertext bytes may be overwritten.
+        const inPlaceOpener = new RecordOpener(keys);
+        for (let k = 0; k < opened; k++) inPlaceOpener.open(Buffer.from(seen[k]), true);
+        assert.deepEqual(inPlaceOpener.open(Buffer.from(copy), true), { contentType: ContentType.application, body });
+        seen.push(copy);
+        opened++;
       }
       sealer.erase();
       assert.throws(() => sealer.seal(ContentType.application, Buffer.from('x')));
