@@ -24,6 +24,11 @@ import { startTlsServer, type TlsBaselineServer } from './tls-server.js';
 export const BENCH_LIMITS: Partial<ServerLimits> = {
   maxHandshakes: 100_000,
   maxHandshakesPerIp: 100_000,
+  // The idle phase opens 10,000 sessions with one certificate from one address.
+  maxSessions: 100_000,
+  maxSessionsPerIp: 100_000,
+  maxSessionsPerCertificate: 100_000,
+  maxSessionsPerUser: 100_000,
   rate: { requestsPerSecond: 1e9, burst: 1e9, maxInflightBytes: 64 * 1024 * 1024 },
 };
 
