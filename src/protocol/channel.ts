@@ -187,7 +187,8 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
   private onFrame(frame: Buffer): void {
     let record;
     try {
-      record = this.opener.open(frame);
+      // The frame is ours (a slice of a socket chunk or the decoder's copy) and is not read again.
+      record = this.opener.open(frame, true);
     } catch (err) {
       this.fail(toSecureChatError(err, 'bad_record'));
       return;
