@@ -54,6 +54,11 @@ export interface ServerConfig {
   replayCacheSize: number;
   replayCachePerIp: number;
   refusalLogIntervalMs: number;
+  // --- session resumption (docs/PROTOCOL.md §9) ---
+  ticketLifetimeMs: number;
+  ticketKeyRotationMs: number;
+  ticketsPerBatch: number;
+  ticketCacheSize: number;
   passwordHashConcurrency: number;
   passwordHashesPerIp: number;
   passwordHashesPerCertificate: number;
@@ -106,6 +111,10 @@ export const DEFAULT_CONFIG: ServerConfig = {
   replayCacheSize: 1_000_000,
   replayCachePerIp: 100_000,
   refusalLogIntervalMs: 10_000,
+  ticketLifetimeMs: 86_400_000,
+  ticketKeyRotationMs: 3_600_000,
+  ticketsPerBatch: 2,
+  ticketCacheSize: 1_000_000,
   passwordHashConcurrency: 2,
   passwordHashesPerIp: 8,
   passwordHashesPerCertificate: 2,

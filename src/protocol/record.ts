@@ -11,7 +11,7 @@
  */
 import { SecureChatError } from '../errors.js';
 import { createRecordAead, type RecordAead } from './aead.js';
-import { FRAME_HEADER_SIZE } from './frame.js';
+import { FRAME_HEADER_SIZE, checkFrameLength } from './frame.js';
 import { IV_SIZE, KEY_SIZE, erase, type TrafficKeys } from './keys.js';
 import {
   MAX_RECORDS_PER_KEY,

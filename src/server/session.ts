@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import type { ParsedCert } from '../pki/cert.js';
 import type { AppMessage, SecureChannel } from '../protocol/types.js';
 import { SessionRate, type RateLimits } from './rate.js';
+import type { TicketLogin } from './tickets.js';
 
 export interface PeerIdentity {
   /** Subject CN of the client certificate: the only name this session may log in as. */
@@ -29,6 +30,8 @@ export interface PeerIdentity {
   notAfter: number;
   /** Serials (ParsedCert.serialHex) of the path's certificates below the anchor: a CRL listing one re-checks the session. */
   serials: string[];
+  /** Set only on a resumed session: the login its ticket carried (null = none; docs/PROTOCOL.md §9.6). */
+  resumedLogin?: TicketLogin | null;
 }
 
 /** The identity of a path the validator accepted (leaf first, anchor last). */

@@ -102,6 +102,10 @@ function hostileClientLimits(config: ServerConfig): Partial<ServerLimits> {
     replayCacheSize: config.replayCacheSize,
     replayCachePerIp: config.replayCachePerIp,
     refusalLogIntervalMs: config.refusalLogIntervalMs,
+    ticketLifetimeMs: config.ticketLifetimeMs,
+    ticketKeyRotationMs: config.ticketKeyRotationMs,
+    ticketsPerBatch: config.ticketsPerBatch,
+    ticketCacheSize: config.ticketCacheSize,
   };
 }
 
