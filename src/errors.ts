@@ -56,6 +56,7 @@ export const ERROR_CATALOGUE = {
   account_disabled: { message: 'This account is disabled; contact the operator.' },
   credentials_changed: { message: 'The password of this account was changed or reset elsewhere; log in again with the new password.' },
   storage_unavailable: { message: 'Storage is unavailable; the request was not stored. Retry shortly.' },
+  cluster_unavailable: { message: 'The cluster bus (Redis or NATS) is unreachable; this node keeps serving its own users and catches up when it returns.' },
   schema_too_new: { message: 'The database schema is newer than this version of SecureChat; upgrade SecureChat.' },
 
   // --- chat ---
