@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { resolveConfig } from '../config.js';
 import { createLogger, type LogFormat } from '../log.js';
-import { crlSecondsToExpiry } from '../server/crl-expiry.js';
+import { crlSecondsToExpiry } from '../server/crl-status.js';
 import { ServerMetrics } from '../server/metrics.js';
 import { startServer } from '../server/start.js';
 import { checkConfig, formatCheck } from './check-config.js';
@@ -90,7 +90,8 @@ Examples:
           if (!reload) return log.warn('SIGHUP during start-up ignored: nothing to reload yet');
           reload();
         });
-        const metrics = new ServerMetrics({ crlSecondsToExpiry: () => (running.crlFile ? crlSecondsToExpiry(running.crlFile) : null) });
+        // The CRL in force (what the validator uses), not a fresh read of the file on every scrape.
+        const metrics = new ServerMetrics({ crlSecondsToExpiry: () => crlSecondsToExpiry(running.server) });
         const running = await startServer(config, log, { metrics });
         reload = () => {
           log.info('SIGHUP received: reloading the CRL, the server certificate and key, and the log file');
