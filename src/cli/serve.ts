@@ -75,7 +75,8 @@ Examples:
             ...(flags.generate === false ? { autoGenerateCerts: false } : {}),
           },
         });
-        config.db = withDbPassword(config.db, flags.dbPasswordFile || process.env.SECURECHAT_DB_PASSWORD_FILE || undefined);
+        // SECURECHAT_DB_PASSWORD(_FILE) is already in config.db (resolveConfig); only the flag is left to apply.
+        config.db = withDbPassword(config.db, flags.dbPasswordFile || undefined);
         if (flags.checkConfig) {
           const lines = checkConfig(config);
           process.stdout.write(formatCheck(lines) + '\n');
