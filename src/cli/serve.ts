@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { resolveConfig } from '../config.js';
 import { createLogger, type LogFormat } from '../log.js';
-import { crlSecondsToExpiry } from '../server/crl-expiry.js';
+import { crlSecondsToExpiry } from '../server/crl-status.js';
 import { ServerMetrics } from '../server/metrics.js';
 import { startServer } from '../server/start.js';
 import { checkConfig, formatCheck } from './check-config.js';
@@ -82,7 +82,8 @@ Examples:
             ...(flags.generate === false ? { autoGenerateCerts: false } : {}),
           },
         });
-        config.db = withDbPassword(config.db, flags.dbPasswordFile || process.env.SECURECHAT_DB_PASSWORD_FILE || undefined);
+        // SECURECHAT_DB_PASSWORD(_FILE) is already in config.db (resolveConfig); only the flag is left to apply.
+        config.db = withDbPassword(config.db, flags.dbPasswordFile || undefined);
         if (flags.checkConfig) {
           const lines = checkConfig(config);
           process.stdout.write(formatCheck(lines) + '\n');
@@ -97,7 +98,8 @@ Examples:
           if (!reload) return log.warn('SIGHUP during start-up ignored: nothing to reload yet');
           reload();
         });
-        const metrics = new ServerMetrics({ crlSecondsToExpiry: () => (running.crlFile ? crlSecondsToExpiry(running.crlFile) : null) });
+        // The CRL in force (what the validator uses), not a fresh read of the file on every scrape.
+        const metrics = new ServerMetrics({ crlSecondsToExpiry: () => crlSecondsToExpiry(running.server) });
         const running = await startServer(config, log, { metrics });
         reload = () => {
           log.info('SIGHUP received: reloading the CRL, the server certificate and key, and the log file');
