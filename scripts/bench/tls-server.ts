@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { FrameDecoder, encodeFrame } from '../../src/protocol/frame.js';
+import { pumpFrames } from '../lib/frame-pump.js';
 
 const WELCOME = encodeFrame(Buffer.from(JSON.stringify({ type: 'welcome' })));
 const PONG = encodeFrame(Buffer.from(JSON.stringify({ type: 'pong' })));
@@ -37,20 +38,10 @@ export async function startTlsServer(certsDir: string): Promise<TlsBaselineServe
       socket.setNoDelay(true);
       socket.on('error', () => socket.destroy());
       socket.on('close', () => sockets.delete(socket));
-      const decoder = new FrameDecoder(1024 * 1024);
-      socket.on('data', (chunk: Buffer) => {
-        let frames: Buffer[];
-        try {
-          frames = decoder.push(chunk);
-        } catch {
-          socket.destroy();
-          return;
-        }
-        for (const frame of frames) {
-          const msg = JSON.parse(frame.toString('utf8')) as { type?: string };
-          if (msg.type === 'echo') socket.write(encodeFrame(frame));
-          else if (msg.type === 'ping') socket.write(PONG);
-        }
+      pumpFrames(socket, new FrameDecoder(1024 * 1024), (frame) => {
+        const msg = JSON.parse(frame.toString('utf8')) as { type?: string };
+        if (msg.type === 'echo') socket.write(encodeFrame(frame));
+        else if (msg.type === 'ping') socket.write(PONG);
       });
       socket.write(WELCOME);
     },
