@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { SecureChatClient } from '../../src/client/client.js';
 import type { TrustStore } from '../../src/pki/trust-store.js';
 import type { LocalIdentity } from '../../src/protocol/types.js';
+import { dmRoundTrip } from '../../scripts/fuzz/round-trip.js';
 import { dialClient, makeTestPki, userIdentity } from './chat-server.js';
 import { startServe as spawnServe } from './serve-process.js';
 
@@ -110,23 +111,7 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeProce
   };
 }
 
-/** One DM round trip from `from` to `to` (sent → pushed), in ms. */
-export async function dmRoundTrip(from: SecureChatClient, to: SecureChatClient, toName: string, tag: string): Promise<number> {
-  const started = performance.now();
-  const got = new Promise<void>((resolve) => {
-    // Pushes arrive as 'push' (never sharing a name with the client's lifecycle events).
-    const on = (m: { type?: string; text?: string }): void => {
-      if (m.type === 'message' && m.text === tag) {
-        to.off('push', on);
-        resolve();
-      }
-    };
-    to.on('push', on);
-  });
-  await from.request('dm', { to: toName, text: tag });
-  await got;
-  return performance.now() - started;
-}
+export { dmRoundTrip };
 
 /** alice and bob log in afresh and exchange a DM: the server still serves well-behaved users. */
 export async function stillServed(srv: ServeProcess): Promise<void> {
