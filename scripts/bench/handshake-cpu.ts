@@ -47,6 +47,7 @@ import { PROTOCOL_VERSION } from '../../src/protocol/types.js';
 import { DEFAULT_LIMITS, type ServerLimits } from '../../src/server/server.js';
 import { Session, identityFromPath, type PeerIdentity } from '../../src/server/session.js';
 import { loadServerIdentity } from '../../src/server/start.js';
+import { clientHelloBytes as makeClientHello } from '../fuzz/raw-connection.js';
 import { benchUser, makeBenchPki, type BenchPki } from './pki.js';
 import { runLoops } from './stats.js';
 
@@ -200,14 +201,7 @@ async function stages(pki: BenchPki, opts: { count: number; users: number }): Pr
 
     // Client: hello (untimed).
     const client = untimed(() => {
-      const share = generateKeyShare();
-      const helloBytes = encodeJson({
-        type: 'client_hello',
-        version: PROTOCOL_VERSION,
-        nonce: randomBytes(32).toString('base64'),
-        timestamp: Date.now(),
-        key_share: share.publicRaw.toString('base64'),
-      });
+      const { bytes: helloBytes, keyShare: share } = makeClientHello();
       return { share, helloBytes, identity: pki.identity(benchUser(i % opts.users)) };
     });
     t = performance.now();

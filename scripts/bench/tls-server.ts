@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { FrameDecoder, encodeFrame } from '../../src/protocol/frame.js';
+import { pumpFrames } from '../lib/frame-pump.js';
 
 const WELCOME = encodeFrame(Buffer.from(JSON.stringify({ type: 'welcome' })));
 const PONG = encodeFrame(Buffer.from(JSON.stringify({ type: 'pong' })));
@@ -44,25 +45,15 @@ export async function startTlsServer(certsDir: string): Promise<TlsBaselineServe
         sockets.delete(socket);
         members.delete(socket);
       });
-      const decoder = new FrameDecoder(1024 * 1024);
-      socket.on('data', (chunk: Buffer) => {
-        let frames: Buffer[];
-        try {
-          frames = decoder.push(chunk);
-        } catch {
-          socket.destroy();
-          return;
-        }
-        for (const frame of frames) {
-          const msg = JSON.parse(frame.toString('utf8')) as { type?: string; id?: number; text?: string };
-          if (msg.type === 'echo') socket.write(encodeFrame(frame));
-          else if (msg.type === 'ping') socket.write(PONG);
-          else if (msg.type === 'join') members.add(socket);
-          else if (msg.type === 'fanout') {
-            const push = encodeFrame(Buffer.from(JSON.stringify({ type: 'message', id: msg.id, from: 'sender', text: msg.text })));
-            for (const member of members) if (member !== socket) member.write(push);
-            socket.write(encodeFrame(Buffer.from(JSON.stringify({ type: 'ok', id: msg.id }))));
-          }
+      pumpFrames(socket, new FrameDecoder(1024 * 1024), (frame) => {
+        const msg = JSON.parse(frame.toString('utf8')) as { type?: string; id?: number; text?: string };
+        if (msg.type === 'echo') socket.write(encodeFrame(frame));
+        else if (msg.type === 'ping') socket.write(PONG);
+        else if (msg.type === 'join') members.add(socket);
+        else if (msg.type === 'fanout') {
+          const push = encodeFrame(Buffer.from(JSON.stringify({ type: 'message', id: msg.id, from: 'sender', text: msg.text })));
+          for (const member of members) if (member !== socket) member.write(push);
+          socket.write(encodeFrame(Buffer.from(JSON.stringify({ type: 'ok', id: msg.id }))));
         }
       });
       socket.write(WELCOME);

@@ -9,6 +9,7 @@ import { encodeAppParts, decodeAppMessage } from '../../src/protocol/app-payload
 import { encodeJson } from '../../src/protocol/messages.js';
 import { ContentType } from '../../src/protocol/record.js';
 import type { AppMessage, LocalIdentity } from '../../src/protocol/types.js';
+import { pumpFrames } from '../lib/frame-pump.js';
 import { rawHandshake, type RawSession } from './raw-connection.js';
 
 export interface RawResponse {
@@ -32,17 +33,7 @@ export class RawClient extends EventEmitter {
     const socket = session.reader.socket;
     // Own pump instead of FrameReader.next: records are opened as they come, nothing piles up here.
     socket.removeAllListeners('data');
-    const decoder = (session.reader as unknown as { decoder: { push(b: Buffer): Buffer[] } }).decoder;
-    socket.on('data', (chunk: Buffer) => {
-      let frames: Buffer[];
-      try {
-        frames = decoder.push(chunk);
-      } catch {
-        socket.destroy();
-        return;
-      }
-      for (const f of frames) this.onRecord(f);
-    });
+    pumpFrames(socket, session.reader.decoder, (f) => this.onRecord(f));
     this.closed = new Promise((resolve) => {
       socket.once('close', () => {
         this.closedWith ??= '';

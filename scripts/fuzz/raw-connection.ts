@@ -22,21 +22,19 @@ import { ContentType, RecordOpener, RecordSealer } from '../../src/protocol/reco
 import { CLIENT_CONTEXT, signTranscript } from '../../src/protocol/signature.js';
 import { finishedHash, signatureHash } from '../../src/protocol/transcript.js';
 import { DEFAULT_MAX_FRAME, PROTOCOL_VERSION, type LocalIdentity } from '../../src/protocol/types.js';
+import { pumpFrames } from '../lib/frame-pump.js';
 
 /** Reads whole frames from a socket; `next` resolves null on close or timeout. */
 export class FrameReader {
-  private readonly decoder = new FrameDecoder(DEFAULT_MAX_FRAME * 2);
+  /** Public so a client that takes over the socket (RawClient) continues with the same stream state. */
+  readonly decoder = new FrameDecoder(DEFAULT_MAX_FRAME * 2);
   private readonly frames: Buffer[] = [];
   private waiter: (() => void) | null = null;
   closed = false;
 
   constructor(readonly socket: net.Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        this.frames.push(...this.decoder.push(chunk));
-      } catch {
-        socket.destroy();
-      }
+    pumpFrames(socket, this.decoder, (frame) => {
+      this.frames.push(frame);
       this.wake();
     });
     socket.on('close', () => {

@@ -112,6 +112,18 @@ export class SessionRate {
     return true;
   }
 
+  /**
+   * Charges `cost` more for work found to be larger once done (a history page of big messages):
+   * the balance may go below zero, so the session's next requests wait until it is paid back.
+   */
+  charge(cost: number, loggedIn: boolean): void {
+    if (cost <= 0) return;
+    for (const b of this.bucketsFor(loggedIn)) {
+      b.available();
+      b.take(cost);
+    }
+  }
+
   settle(bytes: number): void {
     this.inflight = Math.max(0, this.inflight - bytes);
   }

@@ -16,6 +16,13 @@ export interface RoutedSession {
   /** Flow control: throws rate_limited, else reserves `bytes` until `settle`. */
   admit(cost: number, bytes: number): void;
   settle(bytes: number): void;
+  /**
+   * Resolves once the session's send backlog is under its bound (at once if it is); false if the
+   * session closed meanwhile. Optional: sessions without a send path bound never wait.
+   */
+  untilWritable?(): Promise<boolean>;
+  /** Runs `work` after the session's earlier serial work has finished (one at a time, in order). */
+  serially?<T>(work: () => Promise<T>): Promise<T>;
 }
 
 export interface CommandSpec<Ctx, S extends Schema = Schema> {
@@ -23,6 +30,12 @@ export interface CommandSpec<Ctx, S extends Schema = Schema> {
   /** 'login': only after a successful login; 'handshake': any session with a valid certificate. */
   requires: 'login' | 'handshake';
   schema: S;
+  /**
+   * True for commands whose responses are large (history pages): one runs at a time per session,
+   * each only once the send backlog is under its bound, so a session holds one of them in memory
+   * being built, not maxConcurrentRequests of them.
+   */
+  serial?: boolean;
   /** True when the request carries binary data (file chunks); otherwise binary data is refused. */
   binary?: boolean;
   /**
@@ -72,7 +85,14 @@ export class Router<Ctx extends { session: RoutedSession }> {
       const params = validateParams(spec.schema, msg);
       ctx.session.admit(typeof spec.cost === 'function' ? spec.cost(params, data) : (spec.cost ?? 1), bytes);
       admitted = true;
-      const result = await spec.handler(ctx, params, data);
+      // No new work for a session that is not reading what it was sent (DESIGN §6): requests it
+      // pipelined wait here, so a client that never reads cannot make the server build response
+      // after response (each one a page of history, say) beyond the send bound.
+      const run = async (): Promise<unknown> => {
+        if (ctx.session.untilWritable && !(await ctx.session.untilWritable())) throw new SecureChatError('connection_closed');
+        return spec.handler(ctx, params, data);
+      };
+      const result = spec.serial && ctx.session.serially ? await ctx.session.serially(run) : await run();
       ctx.session.send({ type: 'response', id, ok: true, result: result ?? null });
       this.observer?.request(msg.type, 'ok');
     } catch (err) {

@@ -94,6 +94,7 @@ export class Session extends EventEmitter {
   private rateHold: NodeJS.Timeout | null = null;
   /** Keepalive pings sent and not yet answered (their pongs cost nothing; at most a few are owed). */
   private pingsOutstanding = 0;
+  private serialTail: Promise<void> = Promise.resolve();
 
   constructor(
     readonly channel: SecureChannel<PeerIdentity>,
@@ -121,6 +122,35 @@ export class Session extends EventEmitter {
   /** True while the socket holds more than the bound: pushes should wait (catch-up), not queue. */
   get sendBacklogged(): boolean {
     return this.backlogged || this.channel.bufferedBytes > this.sendLimits.maxSendQueueBytes;
+  }
+
+  /** Runs `work` once the session's earlier serial work is done (the router's `serial` commands). */
+  serially<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.serialTail.then(work);
+    this.serialTail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  /** Resolves when the backlog is under the bound (true) or the session closed (false). */
+  untilWritable(): Promise<boolean> {
+    if (this.channel.closed) return Promise.resolve(false);
+    if (!this.sendBacklogged) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.channel.closed) done(false);
+        else if (!this.sendBacklogged) done(true);
+      };
+      const done = (ok: boolean): void => {
+        this.off('drain', check);
+        this.off('close', check);
+        resolve(ok);
+      };
+      this.on('drain', check);
+      this.on('close', check);
+    });
   }
 
   /** Requests being handled now (the router's dispatch promises not yet settled). */
@@ -175,6 +205,11 @@ export class Session extends EventEmitter {
 
   settle(bytes: number): void {
     this.rate.settle(bytes);
+  }
+
+  /** Rate tokens for work that turned out larger than its up-front price (SessionRate.charge). */
+  charge(cost: number): void {
+    this.rate.charge(cost, this.loggedIn);
   }
 
   fail(err: SecureChatError): void {

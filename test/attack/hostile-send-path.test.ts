@@ -6,9 +6,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { RawClient } from '../../scripts/fuzz/raw-client.js';
-import { MiB, PASSWORD, dmRoundTrip, startServe, type ServeProcess } from '../helpers/hostile-serve.js';
+import { MiB, PASSWORD, startServe, stillServed, type ServeProcess } from '../helpers/hostile-serve.js';
 
 let srv: ServeProcess;
 
@@ -33,17 +32,6 @@ before(async () => {
   alice.close();
 });
 after(() => srv?.stop());
-
-async function stillServed(): Promise<void> {
-  const alice = await srv.login('alice');
-  const bob = await srv.login('bob');
-  try {
-    await dmRoundTrip(alice, bob, 'bob', `still served ${randomBytes(4).toString('hex')}`);
-  } finally {
-    alice.close();
-    bob.close();
-  }
-}
 
 test('case 1a: a ping flood before login from a client that never reads: pings cost tokens, pongs are not queued per ping', async () => {
   const flooder = await RawClient.connect(srv.port, srv.identity('mallory'));
@@ -70,7 +58,7 @@ test('case 1a: a ping flood before login from a client that never reads: pings c
   const answered = await pongs;
   assert.ok(answered >= 1 && answered <= 20 + 5 * 6, `${answered} pongs for ${sent} pings`);
   flooder.close();
-  await stillServed();
+  await stillServed(srv);
 });
 
 test('case 1b: large history pages requested by a logged-in client that never reads: bounded memory, still served', async () => {
@@ -88,7 +76,7 @@ test('case 1b: large history pages requested by a logged-in client that never re
   // reads nothing, so the server's log says why).
   await flooder.closed;
   assert.match(srv.output(), /closing a session (that does not read|whose backlog did not drain)/);
-  await stillServed();
+  await stillServed(srv);
 });
 
 test('case 9: a history page that would exceed the frame limit is cut to fit and says there is more', async () => {

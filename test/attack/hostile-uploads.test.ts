@@ -12,7 +12,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { uploadFile } from '../../scripts/fuzz/floods.js';
 import { RawClient } from '../../scripts/fuzz/raw-client.js';
-import { MiB, PASSWORD, bytesUnder, dmRoundTrip, eventually, floodFromProcess, startServe, type FloodResult, type ServeProcess } from '../helpers/hostile-serve.js';
+import { MiB, PASSWORD, bytesUnder, eventually, floodFromProcess, startServe, stillServed, type FloodResult, type ServeProcess } from '../helpers/hostile-serve.js';
 
 function count(r: FloodResult, prefix: string): number {
   return Object.entries(r.tally).filter(([k]) => k.startsWith(prefix)).reduce((a, [, n]) => a + n, 0);
@@ -27,17 +27,6 @@ async function aliceSendsAFile(srv: ServeProcess): Promise<string> {
     return (await uploadFile(alice, 'bob', randomBytes(64 * 1024), true)).code;
   } finally {
     alice.close();
-  }
-}
-
-async function stillServed(srv: ServeProcess): Promise<void> {
-  const alice = await srv.login('alice');
-  const bob = await srv.login('bob');
-  try {
-    await dmRoundTrip(alice, bob, 'bob', `still served ${randomBytes(4).toString('hex')}`);
-  } finally {
-    alice.close();
-    bob.close();
   }
 }
 

@@ -42,6 +42,11 @@ export function userIdentity(pki: TestPki, user: string) {
   };
 }
 
+/** A SecureChatClient for `user` dialling 127.0.0.1:`port` (the server's certificate names localhost). */
+export function dialClient(port: number, pki: TestPki, user: string): Promise<SecureChatClient> {
+  return SecureChatClient.connect({ host: '127.0.0.1', port, serverName: 'localhost', identity: userIdentity(pki, user), trust: pki.trust });
+}
+
 export interface StartOptions extends Partial<Pick<ChatServerOptions, 'limits' | 'chat' | 'delivery'>> {
   backend?: 'sqlite' | 'mysql';
   pki?: TestPki;
@@ -97,7 +102,7 @@ export async function startChatServer(options: StartOptions = {}): Promise<TestC
   const registered = new Set<string>();
 
   const connect = async (user: string): Promise<SecureChatClient> => {
-    const client = await SecureChatClient.connect({ host: '127.0.0.1', port, serverName: 'localhost', identity: userIdentity(pki, user), trust: pki.trust });
+    const client = await dialClient(port, pki, user);
     clients.add(client);
     client.on('close', () => clients.delete(client));
     return client;

@@ -2,21 +2,20 @@
  * The real `securechat serve` as its own process, for tests about what a hostile client can make
  * the server hold: a throwaway PKI and SQLite database, a config file with the limits under test,
  * the server's console output (human log lines) captured, and its RSS read from /proc/PID/status
- * from the outside, sampled so a test can assert the peak.
+ * from the outside, sampled so a test can assert the peak. Process start-up is serve-process.ts's,
+ * the PKI and client dialling chat-server.ts's.
  */
 import 'reflect-metadata';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SecureChatClient } from '../../src/client/client.js';
-import { ensureCertificates } from '../../src/pki/generate.js';
-import { readPemCertificates, readPrivateKey } from '../../src/pki/pem.js';
+import type { SecureChatClient } from '../../src/client/client.js';
 import type { TrustStore } from '../../src/pki/trust-store.js';
 import type { LocalIdentity } from '../../src/protocol/types.js';
-import { loadTrust } from '../../src/server/start.js';
-import { REPO_ROOT } from './cli.js';
+import { dmRoundTrip } from '../../scripts/fuzz/round-trip.js';
+import { dialClient, makeTestPki, userIdentity } from './chat-server.js';
+import { startServe as spawnServe } from './serve-process.js';
 
 export const PASSWORD = 'correct horse battery staple';
 
@@ -25,6 +24,7 @@ export interface ServeProcess {
   /** The certificate directory (root_ca.pem, <user>_cert.pem, <user>_key.pem). */
   certs: string;
   pid: number;
+  /** The data directory: chat.db, spool/, server.log. */
   dir: string;
   dbFile: string;
   trust: TrustStore;
@@ -55,33 +55,16 @@ export interface ServeOptions {
 }
 
 export async function startServe(options: ServeOptions = {}): Promise<ServeProcess> {
+  const pki = await makeTestPki(options.users ?? ['alice', 'bob', 'carol', 'mallory']);
   const dir = mkdtempSync(join(tmpdir(), 'securechat-hostile-'));
-  const certs = join(dir, 'certs');
-  const users = options.users ?? ['alice', 'bob', 'carol', 'mallory'];
-  await ensureCertificates({ dir: certs, users, keyType: 'p256' });
   const configFile = join(dir, 'config.json');
   const dbFile = join(dir, 'chat.db');
   writeFileSync(configFile, JSON.stringify({ logLevel: 'info', ...options.config }));
-  const args = ['--import', 'tsx', join(REPO_ROOT, 'src/cli/index.ts'), 'serve', '--config', configFile, '--port', '0', '--certs', certs, '--db', `sqlite:${dbFile}`, '--log-file', join(dir, 'server.log'), '--no-generate'];
-  const child: ChildProcess = options.nofile
-    ? spawn('bash', ['-c', `ulimit -n ${options.nofile} && exec "$0" "$@"`, process.execPath, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 60_000);
-    const onData = (d: Buffer): void => {
-      output += d.toString();
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(output);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`server exited (${code}): ${output}`)));
-  });
-  const pid = child.pid as number;
+  const serve = await spawnServe(
+    ['--config', configFile, '--port', '0', '--certs', pki.dir, '--db', `sqlite:${dbFile}`, '--log-file', join(dir, 'server.log'), '--no-generate'],
+    options.nofile ? { nofile: options.nofile } : {},
+  );
+  const pid = serve.child.pid as number;
   let peak = rssOf(pid);
   const sampler = setInterval(() => {
     try {
@@ -91,21 +74,16 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeProce
     }
   }, 20);
   sampler.unref();
-  const trust = loadTrust(certs).trust;
-  const identity = (user: string): LocalIdentity => ({
-    chain: readPemCertificates(readFileSync(join(certs, `${user}_cert.pem`), 'utf8')),
-    privateKey: readPrivateKey(readFileSync(join(certs, `${user}_key.pem`), 'utf8')),
-  });
   const registered = new Set<string>();
   return {
-    port,
-    certs,
+    port: serve.port,
+    certs: pki.dir,
     pid,
     dir,
     dbFile,
-    trust,
-    identity,
-    output: () => output,
+    trust: pki.trust,
+    identity: (user) => userIdentity(pki, user),
+    output: serve.output,
     rss: () => rssOf(pid),
     get peakRss() {
       return peak;
@@ -114,7 +92,7 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeProce
       peak = rssOf(pid);
     },
     async login(user) {
-      const client = await SecureChatClient.connect({ host: '127.0.0.1', port, serverName: 'localhost', identity: identity(user), trust, requestTimeoutMs: 30_000 });
+      const client = await dialClient(serve.port, pki, user);
       if (registered.has(user)) await client.request('login', { password: PASSWORD });
       else {
         await client.request('register', { password: PASSWORD }).catch(async () => client.request('login', { password: PASSWORD }));
@@ -124,34 +102,27 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeProce
     },
     async stop() {
       clearInterval(sampler);
-      if (child.exitCode === null) {
-        const exited = once(child, 'exit');
-        child.kill('SIGTERM');
-        const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(killer);
-      }
+      const killer = setTimeout(() => serve.child.kill('SIGKILL'), 10_000);
+      await serve.stop();
+      clearTimeout(killer);
       rmSync(dir, { recursive: true, force: true });
+      rmSync(pki.dir, { recursive: true, force: true });
     },
   };
 }
 
-/** One DM round trip from `from` to `to` (sent → pushed), in ms. */
-export async function dmRoundTrip(from: SecureChatClient, to: SecureChatClient, toName: string, tag: string): Promise<number> {
-  const started = performance.now();
-  const got = new Promise<void>((resolve) => {
-    // Pushes arrive as 'push' (never sharing a name with the client's lifecycle events).
-    const on = (m: { type?: string; text?: string }): void => {
-      if (m.type === 'message' && m.text === tag) {
-        to.off('push', on);
-        resolve();
-      }
-    };
-    to.on('push', on);
-  });
-  await from.request('dm', { to: toName, text: tag });
-  await got;
-  return performance.now() - started;
+export { dmRoundTrip };
+
+/** alice and bob log in afresh and exchange a DM: the server still serves well-behaved users. */
+export async function stillServed(srv: ServeProcess): Promise<void> {
+  const alice = await srv.login('alice');
+  const bob = await srv.login('bob');
+  try {
+    await dmRoundTrip(alice, bob, 'bob', `still served ${randomBytes(4).toString('hex')}`);
+  } finally {
+    alice.close();
+    bob.close();
+  }
 }
 
 export function median(xs: number[]): number {
@@ -161,53 +132,7 @@ export function median(xs: number[]): number {
 
 export const MiB = 1024 * 1024;
 
-export interface FloodResult {
-  kind: string;
-  sent: number;
-  responses: number;
-  tally: Record<string, number>;
-  closedWith: string | null;
-  error?: string;
-}
-
-/**
- * Runs scripts/fuzz/flood-worker.ts in its own process: `started` once it floods, `done` with its
- * tally (as soon as it reports: with `holdMs` its sessions stay open after that), `stop` kills it.
- */
-export function floodFromProcess(args: import('../../scripts/fuzz/flood-worker.js').FloodArgs): { started: Promise<void>; done: Promise<FloodResult>; stop(): Promise<void> } {
-  const worker = join(REPO_ROOT, 'scripts/fuzz/flood-worker.ts');
-  const child = spawn(process.execPath, ['--import', 'tsx', worker, JSON.stringify(args)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  let markStarted: () => void = () => undefined;
-  const started = new Promise<void>((resolve) => (markStarted = resolve));
-  let report: (r: FloodResult) => void = () => undefined;
-  const done = new Promise<FloodResult>((resolve, reject) => {
-    report = resolve;
-    child.once('exit', () => {
-      markStarted();
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop() ?? '{}') as FloodResult);
-      } catch {
-        reject(new Error(`flood worker said: ${out}`));
-      }
-    });
-  });
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-    if (out.includes('flooding\n')) markStarted();
-    const line = out.split('\n').find((l) => l.startsWith('{') && l.endsWith('}'));
-    if (line) report(JSON.parse(line) as FloodResult);
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    started,
-    done,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
+export { spawnFlood as floodFromProcess, type FloodResult } from '../../scripts/fuzz/flood-process.js';
 
 /** Bytes of the regular files below `dir` (0 if it does not exist). */
 export function bytesUnder(dir: string): number {

@@ -23,6 +23,8 @@ export interface ServeOptions {
   env?: NodeJS.ProcessEnv;
   /** Spawn options for the child: umask tests run it through `sh -c 'umask 022; exec …'`. */
   umask?: string;
+  /** Soft and hard RLIMIT_NOFILE for the child (`ulimit -n N` before exec). */
+  nofile?: number;
   timeoutMs?: number;
 }
 
@@ -31,13 +33,11 @@ const ENTRY = join(REPO_ROOT, 'src/cli/index.ts');
 /** Spawns `securechat serve ARGS` and resolves once it listens (or rejects with its output). */
 export async function startServe(args: string[], opts: ServeOptions = {}): Promise<ServeProcess> {
   const argv = ['--import', 'tsx', ENTRY, 'serve', ...args];
-  const child = opts.umask
-    ? spawn('/bin/sh', ['-c', `umask ${opts.umask} && exec "$0" "$@"`, process.execPath, ...argv], {
-        cwd: opts.cwd ?? REPO_ROOT,
-        env: { ...process.env, ...opts.env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-    : spawn(process.execPath, argv, { cwd: opts.cwd ?? REPO_ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const prelude = [opts.umask !== undefined ? `umask ${opts.umask}` : '', opts.nofile !== undefined ? `ulimit -n ${opts.nofile}` : ''].filter(Boolean);
+  const spawnOpts = { cwd: opts.cwd ?? REPO_ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'] };
+  const child = prelude.length
+    ? spawn('/bin/sh', ['-c', `${prelude.join(' && ')} && exec "$0" "$@"`, process.execPath, ...argv], spawnOpts)
+    : spawn(process.execPath, argv, spawnOpts);
   let output = '';
   const waiters = new Set<() => void>();
   const onData = (d: Buffer): void => {
@@ -74,7 +74,9 @@ export async function startServe(args: string[], opts: ServeOptions = {}): Promi
       waiters.add(check);
       check();
     });
-  const m = await waitFor(/listening on (?:\[[^\]]+\]|[^\s":]+):(\d+)/, opts.timeoutMs ?? 60_000);
+  // Lazy, and the digits must be followed by something: in a JSON line more ":<digits>" follow
+  // (the timestamp), and output arrives in chunks that may end mid-port.
+  const m = await waitFor(/listening on [^\s"]*?:(\d+)(?=\D)/, opts.timeoutMs ?? 60_000);
   return {
     child,
     port: Number(m[1]),

@@ -12,6 +12,8 @@ import type { ChatContext } from '../services.js';
 
 export const HISTORY_MAX_LIMIT = 200;
 export const HISTORY_DEFAULT_LIMIT = 50;
+/** A page's price grows with its bytes too: one more token per this many (a 1 MiB page costs 16 more). */
+const HISTORY_BYTES_PER_TOKEN = 64 * 1024;
 /** JSON of the response around the messages: {"type":"response","id":…,"ok":true,"result":{…}}. */
 const RESPONSE_ENVELOPE_BYTES = 256;
 
@@ -19,8 +21,9 @@ const RESPONSE_ENVELOPE_BYTES = 256;
  * The newest messages of `page` whose JSON fits in `maxBytes`, oldest first; `more` when some had
  * to be left out (the client asks again with `before` = the first id it got).
  */
-export function fitToFrame(page: AppMessage[], maxBytes: number): { messages: AppMessage[]; cut: boolean } {
-  let budget = maxBytes - RESPONSE_ENVELOPE_BYTES;
+export function fitToFrame(page: AppMessage[], maxBytes: number): { messages: AppMessage[]; cut: boolean; bytes: number } {
+  const start = maxBytes - RESPONSE_ENVELOPE_BYTES;
+  let budget = start;
   let first = page.length;
   while (first > 0) {
     // +1 for the comma between array entries.
@@ -29,7 +32,7 @@ export function fitToFrame(page: AppMessage[], maxBytes: number): { messages: Ap
     budget -= size;
     first--;
   }
-  return { messages: page.slice(first), cut: first > 0 };
+  return { messages: page.slice(first), cut: first > 0, bytes: start - budget };
 }
 
 const schema = {
@@ -44,7 +47,10 @@ export const historyCommands = [
     type: 'history',
     requires: 'login',
     schema,
-    // A page is up to HISTORY_MAX_LIMIT rows read and encoded: one token per 50 rows asked for.
+    // Pages can be a frame each: built one at a time per session, and only while it reads them.
+    serial: true,
+    // A page is up to HISTORY_MAX_LIMIT rows read and encoded: one token per 50 rows asked for,
+    // and (charged once the page is built) one per 64 KiB of it.
     cost: (p) => 1 + Math.ceil((p.limit ?? HISTORY_DEFAULT_LIMIT) / 50),
     async handler(ctx, p): Promise<{ messages: AppMessage[]; more?: true }> {
       if ((p.with === undefined) === (p.group === undefined)) {
@@ -68,10 +74,12 @@ export const historyCommands = [
         views = await storage.history(dm.id, page);
         recipientOf = (view) => (view.senderId === me ? other.username : ctx.session.username);
       }
-      const { messages, cut } = fitToFrame(
+      const { messages, cut, bytes } = fitToFrame(
         views.map((v) => messagePush(v, recipientOf(v))),
         ctx.services.limits.maxResponseBytes,
       );
+      // Rows were priced up front; the bytes read, encoded and encrypted are paid for now.
+      ctx.session.charge(Math.floor(bytes / HISTORY_BYTES_PER_TOKEN));
       return cut ? { messages, more: true } : { messages };
     },
   }),
