@@ -47,8 +47,9 @@ Examples:
   securechat chat --certs certs --user alice
   #   then: /query bob  (or /q #team) and just type; /help for the rest
 
-  # scripted: commands on stdin, one JSON event per line out
-  printf '/msg bob hi #ref=1\\n/g team hello\\n/send bob ./report.pdf\\n' | \\
+  # scripted: commands on stdin, one JSON event per line out (docs/CLIENT-EVENTS.md);
+  # a command sent as {"command": …, "ref": …} gets its ref back on its result
+  printf '%s\\n' '{"command":"/msg bob hi","ref":1}' '/g team hello' '/send bob ./report.pdf' | \\
     SECURECHAT_PASSWORD=... securechat chat --certs certs --user alice --json
 
   # print everything that arrived while you were away, then exit

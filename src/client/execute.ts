@@ -119,10 +119,10 @@ export async function executeCommand(cmd: Exclude<ChatCommand, { kind: 'quit' }>
 /** A DM or group message; the REPL shows it in the conversation, script mode as "sent to …". */
 async function sendText(to: Target, text: string, env: ExecEnv): Promise<CommandOutcome> {
   const { chat, palette: p } = env;
-  env.conversations.markRead(to);
   const shown = env.ownMessage?.(to, text);
   try {
     const r = 'group' in to ? await chat.groupSend(to.group, text) : await chat.dm(to.user, text);
+    env.conversations.markRead(to);
     shown?.stored(r);
     return { data: { ...r }, lines: shown ? [] : [p.dim(`sent to ${'group' in to ? `#${safeText(to.group)}` : safeText(to.user)} (id ${r.id})`)] };
   } catch (err) {

@@ -9,11 +9,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { ChatClient, type ChatMessage } from '../../src/client/chat-client.js';
 import { makeTestPki, TEST_PASSWORD, userIdentity, type TestPki } from '../helpers/chat-server.js';
-import { runCli } from '../helpers/cli.js';
+import { REPO_ROOT, runCli } from '../helpers/cli.js';
+import { SchemaSet } from '../helpers/json-schema.js';
 import { startServe, type ServeProcess } from '../helpers/serve-process.js';
-import { TmuxTerminal, tmuxSkip } from '../helpers/tmux.js';
+import { CLI_ENTRY, TmuxTerminal, tmuxSkip } from '../helpers/tmux.js';
 
 const noTmux = tmuxSkip();
 let pki: TestPki;
@@ -116,6 +118,13 @@ test('password prompt: after 3 wrong passwords it gives up with exit 1', { skip:
 
 test('server restart: "reconnecting…", the half-typed line is kept, a line entered while down is sent once back', { skip: noTmux }, async () => {
   const b = await bob();
+  // Script mode rides the same restart: its reconnecting/reconnected lines follow their schemas.
+  const script = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, ...conn('carol'), '--json', '--listen'], { env: { ...process.env, SECURECHAT_PASSWORD: TEST_PASSWORD } });
+  script.stdin.end();
+  let scriptOut = '';
+  script.stdout.on('data', (d: Buffer) => (scriptOut += d.toString()));
+  const scriptExit = new Promise<number>((resolve) => script.on('exit', (code) => resolve(code ?? -1)));
+  await waitUntil(() => scriptOut.includes('"caught_up"'), 'the script client to be ready');
   const term = new TmuxTerminal();
   try {
     term.start(conn('alice'), { NO_COLOR: '1', SECURECHAT_PASSWORD: TEST_PASSWORD });
@@ -142,8 +151,20 @@ test('server restart: "reconnecting…", the half-typed line is kept, a line ent
     await waitUntil(() => b.got.filter((m) => m.text === 'entered while down').length === 1, 'the queued line, once');
     term.type('/quit');
     assert.equal(await term.exitCode(), 0, term.screen());
+    await waitUntil(() => scriptOut.includes('"reconnected"'), 'the script client to reconnect');
   } finally {
     term.close();
+    script.kill('SIGTERM');
   }
+  assert.equal(await scriptExit, 0);
   assert.equal(b.got.filter((m) => m.text === 'entered while down').length, 1, 'sent exactly once');
+  const schemas = new SchemaSet(join(REPO_ROOT, 'docs', 'schemas'));
+  const lines = scriptOut
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  for (const l of lines) assert.deepEqual(schemas.validate(`${String(l.event)}.schema.json`, l), [], JSON.stringify(l));
+  const events = lines.map((l) => l.event);
+  assert.ok(events.includes('reconnecting') && events.includes('reconnected'), JSON.stringify(events));
+  assert.ok(events.indexOf('reconnecting') < events.indexOf('reconnected'));
 });
