@@ -2,11 +2,15 @@
  * Issue 12: the REPL of the real `securechat chat` in a real terminal (tmux), against the real
  * `securechat serve` process: password prompts (typeahead neither echoed nor used, re-asked up to
  * 3 times), and a server restart on the same port and database while a line is half typed — the
- * REPL says "reconnecting…", keeps the line, sends what was entered meanwhile once it is back.
+ * REPL says "reconnecting…", keeps the line, sends what was entered meanwhile once it is back;
+ * and the main flows with two people in two terminals across a restart.
+ *
+ * SECURECHAT_CAPTURE_DIR=DIR saves the screens of the two-terminal test there (the README's
+ * captures come from it).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -167,4 +171,80 @@ test('server restart: "reconnecting…", the half-typed line is kept, a line ent
   const events = lines.map((l) => l.event);
   assert.ok(events.includes('reconnecting') && events.includes('reconnected'), JSON.stringify(events));
   assert.ok(events.indexOf('reconnecting') < events.indexOf('reconnected'));
+});
+
+/** Saves a screen for the README when SECURECHAT_CAPTURE_DIR is set. */
+function capture(name: string, screen: string): void {
+  const dir = process.env.SECURECHAT_CAPTURE_DIR;
+  if (!dir) return;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${name}.txt`), screen + '\n');
+}
+
+test('main flows, two people in two terminals: DMs both ways, a group, a file, a server restart, history', { skip: noTmux }, async () => {
+  const a = new TmuxTerminal();
+  const b = new TmuxTerminal();
+  const file = join(work, 'agenda.txt');
+  writeFileSync(file, 'monday: ship it\n');
+  const dl = join(work, 'bob-downloads');
+  try {
+    a.start(conn('alice'), { NO_COLOR: '1', SECURECHAT_PASSWORD: TEST_PASSWORD });
+    b.start([...conn('bob'), '--download-dir', dl], { NO_COLOR: '1', SECURECHAT_PASSWORD: TEST_PASSWORD });
+    await a.waitForText('Connected as alice');
+    await b.waitForText('Connected as bob');
+
+    b.type('/query alice');
+    await b.waitForText('bob → alice>');
+    a.type('/query bob');
+    await a.waitForText('alice → bob>');
+    a.type('hi bob, lunch today?');
+    await b.waitForText(/\[\d\d:\d\d\] alice → bob: hi bob, lunch today\?/);
+    await a.waitForText(/alice → bob: hi bob, lunch today\? ✓✓/);
+    b.type('sure, 12:30');
+    await a.waitForText(/\[\d\d:\d\d\] bob → alice: sure, 12:30/);
+    await b.waitForText(/bob → alice: sure, 12:30 ✓✓/);
+
+    a.type('/group create team');
+    await a.waitForText('created #team');
+    a.type('/group add team bob');
+    await b.waitForText('* alice added you to #team');
+    a.type('/q #team');
+    await a.waitForText('alice → #team>');
+    a.type('standup in 5');
+    await b.waitForText(/» \[\d\d:\d\d\] alice → #team: standup in 5 {2}\(in #team: \/q #team\)/);
+
+    a.type(`/send bob ${file}`);
+    await b.waitForText(/\[file saved\] from alice → bob: .*agenda\.txt/);
+    assert.equal(readFileSync(join(dl, 'agenda.txt'), 'utf8'), 'monday: ship it\n');
+    await a.waitForText(/alice → bob: \[file\] agenda\.txt \(16 B\) ✓✓/);
+    b.type('/list');
+    await b.waitForText(/Conversations:[\s\S]*#team\s+1 unread/);
+    capture('conversation-alice', a.screen());
+    capture('conversation-bob', b.screen());
+
+    // The server restarts on the same port and database.
+    assert.equal(await serve.stop(), 0);
+    await a.waitForText('reconnecting…');
+    await b.waitForText('reconnecting…');
+    b.type('typed while the server was down');
+    await b.waitForText(/bob → alice: typed while the server was down …/);
+    serve = await startServe(serveArgs(port));
+    await a.waitForText(/\nreconnected\n/);
+    await b.waitForText(/\nreconnected\n/);
+    await a.waitForText(/» \[\d\d:\d\d\] bob → alice: typed while the server was down/);
+    await b.waitForText(/bob → alice: typed while the server was down ✓/);
+
+    a.type('/history bob');
+    const s = await a.waitForText(/— \w+day \d{1,2} \w+ \d{4} —\n(\[\d\d:\d\d\] .*\n)*\[\d\d:\d\d\] bob → alice: typed while the server was down/);
+    assert.match(s, /alice → bob: \[file\] agenda\.txt/);
+    capture('restart-alice', a.screen());
+    capture('restart-bob', b.screen());
+    a.type('/quit');
+    b.type('/quit');
+    assert.equal(await a.exitCode(), 0, a.screen());
+    assert.equal(await b.exitCode(), 0, b.screen());
+  } finally {
+    a.close();
+    b.close();
+  }
 });
