@@ -41,9 +41,14 @@ export function runRepl(o: ReplOptions): Promise<number> {
   const out = mutableOutput(output);
   const me = (): string => o.chat.user?.username ?? 'me';
   const conversations = new Conversations(me);
-  const completer = new Completer(o.chat, conversations);
+  // The completer exists before the screen (readline needs it first); it reaches the screen late.
+  const screenRef: { current?: ReplScreen } = {};
+  const completer = new Completer(o.chat, conversations, () => screenRef.current?.forget());
   const rl = createInterface({ input, output: out.stream, terminal: true, historySize: 200, completer: completer.complete });
   const screen = new ReplScreen(rl, output, out);
+  screenRef.current = screen;
+  // A new width re-wraps what is on screen: the rows counted so far no longer hold.
+  output.on('resize', () => screen.forget());
   const promptText = (): string => {
     const c = conversations.current;
     return c ? `${p.bold(safeText(me()))} ${p.dim('→')} ${p.cyan(safeText(targetKey(c)))}> ` : `${p.bold(safeText(me()))}> `;
