@@ -151,7 +151,7 @@ export function formatGroupEvent(e: GroupEvent, p: Palette, me?: string): string
 }
 
 export function formatDelivered(e: DeliveredEvent, p: Palette): string {
-  return p.dim(`✓ message ${e.id} delivered to ${safeText(e.to)}`);
+  return p.dim(`✓✓ message ${e.id} delivered to ${safeText(e.to)}`);
 }
 
 export function formatError(err: SecureChatError, p: Palette, command?: string): string {

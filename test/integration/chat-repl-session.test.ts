@@ -22,6 +22,8 @@ import { startServe, type ServeProcess } from '../helpers/serve-process.js';
 import { CLI_ENTRY, TmuxTerminal, tmuxSkip } from '../helpers/tmux.js';
 
 const noTmux = tmuxSkip();
+/** A restart under load: serve starting again plus a backoff step (≤ 10 s). */
+const RECONNECT_MS = 90_000;
 let pki: TestPki;
 let work: string;
 let serve: ServeProcess;
@@ -146,9 +148,9 @@ test('server restart: "reconnecting…", the half-typed line is kept, a line ent
     await term.waitFor((s) => (s.split('\n').at(-1) ?? '').endsWith('alice → bob> half a li'), 'the half-typed line');
 
     serve = await startServe(serveArgs(port));
-    let s = await term.waitForText(/\nreconnected\n/);
+    let s = await term.waitForText(/\nreconnected\n/, RECONNECT_MS);
     assert.equal((s.match(/reconnecting…/g) ?? []).length, 1, `one "reconnecting…" line, updated in place:\n${s}`);
-    s = await term.waitForText(/alice → bob: entered while down ✓/);
+    s = await term.waitForText(/alice → bob: entered while down ✓/, RECONNECT_MS);
     assert.match(s.split('\n').at(-1) ?? '', /alice → bob> half a li$/, `the line being typed survived:\n${s}`);
     term.type('ne');
     await waitUntil(() => b.got.some((m) => m.text === 'half a line'), 'bob to get the finished line');
@@ -229,10 +231,10 @@ test('main flows, two people in two terminals: DMs both ways, a group, a file, a
     b.type('typed while the server was down');
     await b.waitForText(/bob → alice: typed while the server was down …/);
     serve = await startServe(serveArgs(port));
-    await a.waitForText(/\nreconnected\n/);
-    await b.waitForText(/\nreconnected\n/);
-    await a.waitForText(/» \[\d\d:\d\d\] bob → alice: typed while the server was down/);
-    await b.waitForText(/bob → alice: typed while the server was down ✓/);
+    await a.waitForText(/\nreconnected\n/, RECONNECT_MS);
+    await b.waitForText(/\nreconnected\n/, RECONNECT_MS);
+    await a.waitForText(/» \[\d\d:\d\d\] bob → alice: typed while the server was down/, RECONNECT_MS);
+    await b.waitForText(/bob → alice: typed while the server was down ✓/, RECONNECT_MS);
 
     a.type('/history bob');
     const s = await a.waitForText(/— \w+day \d{1,2} \w+ \d{4} —\n(\[\d\d:\d\d\] .*\n)*\[\d\d:\d\d\] bob → alice: typed while the server was down/);
