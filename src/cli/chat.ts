@@ -160,7 +160,7 @@ async function runChat(flags: ChatFlags): Promise<void> {
   const interactive = Boolean(process.stdin.isTTY) && !json;
   const source = passwordSource(flags);
   // Nothing typed before the password prompt is shown on the screen (or used as the password).
-  const silenced = source.kind === 'prompt' ? silenceTerminal() : undefined;
+  let silenced = source.kind === 'prompt' ? silenceTerminal() : undefined;
   const serverName = flags.serverName ?? flags.host;
   const contact = { host: flags.host, port, serverName };
   if (interactive) process.stderr.write(`Connecting to ${flags.host}:${port}…\n`);
@@ -178,8 +178,11 @@ async function runChat(flags: ChatFlags): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       const password = source.kind === 'fixed' ? source.password : await askPassword(flags, silenced);
+      // While the server checks it, keys typed are neither shown nor kept for the next prompt.
+      if (source.kind === 'prompt') silenced = silenceTerminal();
       if (flags.register) await chat.register(password, flags.user);
       else await chat.login(password, flags.user);
+      silenced?.release();
       break;
     } catch (err) {
       const e = explainLoginError(toSecureChatError(err), loginContext);
@@ -187,6 +190,7 @@ async function runChat(flags: ChatFlags): Promise<void> {
         process.stderr.write(`${e.message} Try again (${attempt + 1} of ${PROMPT_ATTEMPTS}).\n`);
         continue;
       }
+      silenced?.release();
       chat.close();
       fail(e, 'login', json);
       return;

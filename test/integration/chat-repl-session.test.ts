@@ -89,14 +89,17 @@ test('password prompt: typeahead is not echoed, a wrong password is asked again 
     term.start(conn('alice'), { NO_COLOR: '1' });
     // "Connecting…" is printed once the terminal is silenced: what is typed now is swallowed.
     await term.waitForText('Connecting to');
-    term.type('typed-ahead-secret');
+    // No Enter: whether it lands before the prompt (swallowed) or in it (part of a wrong password), it must not show.
+    term.type('typed-ahead-secret', false);
     await term.waitForText('Password for alice:');
     term.type('a wrong password');
+    // Typed while the server checks the wrong one: swallowed too, neither shown nor the next answer.
+    term.type('typed-while-checking', false);
     await term.waitForText(/Wrong password for alice.*Try again \(2 of 3\)/);
     await term.waitFor((s) => (s.match(/Password for alice:/g) ?? []).length === 2, 'the second prompt');
     term.type(TEST_PASSWORD);
     const s = await term.waitForText('Connected as alice');
-    for (const secret of ['typed-ahead-secret', 'a wrong password', TEST_PASSWORD]) assert.ok(!s.includes(secret), `"${secret}" was shown:\n${s}`);
+    for (const secret of ['typed-ahead-secret', 'a wrong password', 'typed-while-checking', TEST_PASSWORD]) assert.ok(!s.includes(secret), `"${secret}" was shown:\n${s}`);
     term.type('/quit');
     assert.equal(await term.exitCode(), 0, term.screen());
   } finally {
