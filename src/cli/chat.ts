@@ -47,8 +47,9 @@ Examples:
   securechat chat --certs certs --user alice
   #   then: /query bob  (or /q #team) and just type; /help for the rest
 
-  # scripted: commands on stdin, one JSON event per line out
-  printf '/msg bob hi #ref=1\\n/g team hello\\n/send bob ./report.pdf\\n' | \\
+  # scripted: commands on stdin, one JSON event per line out (docs/CLIENT-EVENTS.md);
+  # a command sent as {"command": …, "ref": …} gets its ref back on its result
+  printf '%s\\n' '{"command":"/msg bob hi","ref":1}' '/g team hello' '/send bob ./report.pdf' | \\
     SECURECHAT_PASSWORD=... securechat chat --certs certs --user alice --json
 
   # print everything that arrived while you were away, then exit
@@ -159,7 +160,7 @@ async function runChat(flags: ChatFlags): Promise<void> {
   const interactive = Boolean(process.stdin.isTTY) && !json;
   const source = passwordSource(flags);
   // Nothing typed before the password prompt is shown on the screen (or used as the password).
-  const silenced = source.kind === 'prompt' ? silenceTerminal() : undefined;
+  let silenced = source.kind === 'prompt' ? silenceTerminal() : undefined;
   const serverName = flags.serverName ?? flags.host;
   const contact = { host: flags.host, port, serverName };
   if (interactive) process.stderr.write(`Connecting to ${flags.host}:${port}…\n`);
@@ -177,8 +178,11 @@ async function runChat(flags: ChatFlags): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       const password = source.kind === 'fixed' ? source.password : await askPassword(flags, silenced);
+      // While the server checks it, keys typed are neither shown nor kept for the next prompt.
+      if (source.kind === 'prompt') silenced = silenceTerminal();
       if (flags.register) await chat.register(password, flags.user);
       else await chat.login(password, flags.user);
+      silenced?.release();
       break;
     } catch (err) {
       const e = explainLoginError(toSecureChatError(err), loginContext);
@@ -186,6 +190,7 @@ async function runChat(flags: ChatFlags): Promise<void> {
         process.stderr.write(`${e.message} Try again (${attempt + 1} of ${PROMPT_ATTEMPTS}).\n`);
         continue;
       }
+      silenced?.release();
       chat.close();
       fail(e, 'login', json);
       return;

@@ -85,9 +85,11 @@ export class Completer {
   private fetchedAt = 0;
   private refreshing: Promise<void> | undefined;
 
+  /** `onList` hears of an answer with several candidates: readline may print them as a list. */
   constructor(
     private readonly chat: ChatClient,
     private readonly conversations: Conversations,
+    private readonly onList: () => void = () => undefined,
   ) {}
 
   /** Presence or membership changed: the next completion asks the server again. */
@@ -97,7 +99,11 @@ export class Completer {
 
   /** readline's async completer signature. */
   readonly complete = (line: string, callback: (err: Error | null, result: [string[], string]) => void): void => {
-    const answer = (): void => callback(null, completeLine(line, this.names()));
+    const answer = (): void => {
+      const result = completeLine(line, this.names());
+      if (result[0].length > 1) this.onList();
+      callback(null, result);
+    };
     if (Date.now() - this.fetchedAt < REFRESH_MS || this.chat.closed || this.chat.reconnecting) return answer();
     void this.refresh().finally(answer);
   };

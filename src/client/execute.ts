@@ -23,7 +23,7 @@ export interface ExecEnv {
    * stored and delivered: it is told before the send and gets the outcome. Script mode passes
    * nothing and prints "sent to bob (id 1)".
    */
-  ownMessage?: (to: Target, text: string) => { stored(r: SentMessage): void; failed(err: unknown): void };
+  ownMessage?: (to: Target, text: string, file?: { name: string; size: number }) => { stored(r: SentMessage): void; failed(err: unknown): void };
 }
 
 export interface CommandOutcome {
@@ -85,6 +85,12 @@ export async function executeCommand(cmd: Exclude<ChatCommand, { kind: 'quit' }>
         const r = await chat.sendFile({ ...('group' in target ? { group: target.group } : { to: target.user }), path: cmd.path, ...(bar ? { onProgress: bar.update } : {}) });
         bar?.finish();
         const dest = targetKey(target);
+        // The REPL shows the file in the conversation once it is stored, and marks it ✓✓ when fetched.
+        const shown = env.ownMessage?.(target, '', { name: r.file.name, size: r.file.size });
+        if (shown) {
+          shown.stored(r);
+          return { data: { ...r }, lines: [] };
+        }
         return {
           data: { ...r },
           lines: [p.dim(`sent ${safeText(r.file.name)} (${formatBytes(r.file.size)}, sha256 ${r.file.sha256.slice(0, 16)}…) to ${safeText(dest)} (id ${r.id})`)],
@@ -119,10 +125,10 @@ export async function executeCommand(cmd: Exclude<ChatCommand, { kind: 'quit' }>
 /** A DM or group message; the REPL shows it in the conversation, script mode as "sent to …". */
 async function sendText(to: Target, text: string, env: ExecEnv): Promise<CommandOutcome> {
   const { chat, palette: p } = env;
-  env.conversations.markRead(to);
   const shown = env.ownMessage?.(to, text);
   try {
     const r = 'group' in to ? await chat.groupSend(to.group, text) : await chat.dm(to.user, text);
+    env.conversations.markRead(to);
     shown?.stored(r);
     return { data: { ...r }, lines: shown ? [] : [p.dim(`sent to ${'group' in to ? `#${safeText(to.group)}` : safeText(to.user)} (id ${r.id})`)] };
   } catch (err) {

@@ -96,9 +96,14 @@ export function ownMark(s: OwnState, p: Palette): string {
 }
 
 /** Our own message, shown like an incoming one, with its mark: "[10:49] alice → bob: hi ✓". */
-export function formatOwnMessage(m: { from: string; to?: string; group?: string; text: string; created_at: number }, s: OwnState, p: Palette): string {
+export function formatOwnMessage(
+  m: { from: string; to?: string; group?: string; text: string; created_at: number; file?: { name: string; size: number } },
+  s: OwnState,
+  p: Palette,
+): string {
   const head = `${p.dim(`[${clock(m.created_at)}]`)} ${p.bold(safeText(m.from))} ${p.dim('→')} ${p.cyan(where(m))}`;
-  return `${head}: ${safeText(m.text)} ${ownMark(s, p)}`;
+  const body = m.file ? `${p.magenta('[file]')} ${safeText(m.file.name)} (${formatBytes(m.file.size)})` : safeText(m.text);
+  return `${head}: ${body} ${ownMark(s, p)}`;
 }
 
 export function formatFile(f: FileEvent, p: Palette): string {
@@ -146,7 +151,7 @@ export function formatGroupEvent(e: GroupEvent, p: Palette, me?: string): string
 }
 
 export function formatDelivered(e: DeliveredEvent, p: Palette): string {
-  return p.dim(`✓ message ${e.id} delivered to ${safeText(e.to)}`);
+  return p.dim(`✓✓ message ${e.id} delivered to ${safeText(e.to)}`);
 }
 
 export function formatError(err: SecureChatError, p: Palette, command?: string): string {

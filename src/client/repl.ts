@@ -12,7 +12,7 @@ import { parseCommand, type ChatCommand, type Target } from './commands.js';
 import { Completer } from './completion.js';
 import { Conversations, targetKey } from './conversations.js';
 import { executeCommand } from './execute.js';
-import { formatError, formatMessage, formatOwnMessage, palette, safeText, subscribeEvents, type OwnState, type Palette } from './format.js';
+import { formatError, formatGroupEvent, formatMessage, formatOwnMessage, palette, safeText, subscribeEvents, type OwnState, type Palette } from './format.js';
 import { ProgressBar } from './progress.js';
 import { askHidden, mutableOutput } from './prompt.js';
 import { ReplScreen } from './screen.js';
@@ -29,7 +29,7 @@ const OWN_TRACKED = 500;
 
 interface Own {
   key: string;
-  line: { from: string; to?: string; group?: string; text: string; created_at: number };
+  line: { from: string; to?: string; group?: string; text: string; created_at: number; file?: { name: string; size: number } };
   state: OwnState;
 }
 
@@ -41,9 +41,14 @@ export function runRepl(o: ReplOptions): Promise<number> {
   const out = mutableOutput(output);
   const me = (): string => o.chat.user?.username ?? 'me';
   const conversations = new Conversations(me);
-  const completer = new Completer(o.chat, conversations);
+  // The completer exists before the screen (readline needs it first); it reaches the screen late.
+  const screenRef: { current?: ReplScreen } = {};
+  const completer = new Completer(o.chat, conversations, () => screenRef.current?.forget());
   const rl = createInterface({ input, output: out.stream, terminal: true, historySize: 200, completer: completer.complete });
   const screen = new ReplScreen(rl, output, out);
+  screenRef.current = screen;
+  // A new width re-wraps what is on screen: the rows counted so far no longer hold.
+  output.on('resize', () => screen.forget());
   const promptText = (): string => {
     const c = conversations.current;
     return c ? `${p.bold(safeText(me()))} ${p.dim('→')} ${p.cyan(safeText(targetKey(c)))}> ` : `${p.bold(safeText(me()))}> `;
@@ -88,6 +93,9 @@ export function runRepl(o: ReplOptions): Promise<number> {
       if (g.event === 'added' && g.user === me()) conversations.knowGroup(g.group);
       completer.invalidate();
       rl.setPrompt(promptText());
+      // "alice added you to #team": in your own terminal you are "you".
+      printAbove(formatGroupEvent(g, p, me()));
+      return;
     }
     if (ev.type === 'presence') completer.invalidate();
     if (human) printAbove(human);
@@ -122,7 +130,7 @@ export function runRepl(o: ReplOptions): Promise<number> {
         palette: p,
         askPasswords,
         conversations,
-        ownMessage: (to, text) => own.sending(to, text),
+        ownMessage: (to, text, file) => own.sending(to, text, file),
         sendProgress: (name) => {
           const bar = new ProgressBar(`↑ ${name}`, undefined);
           return { update: (done, total) => bar.update(done, total), finish: () => bar.finish() };
@@ -211,8 +219,10 @@ function ownMessages(screen: ReplScreen, p: Palette, me: () => string) {
   const render = (e: Own): void => {
     const line = formatOwnMessage(e.line, e.state, p);
     if (screen.update(e.key, line)) return;
-    if (e.state.state === 'delivered') screen.print(p.dim(`✓✓ ${safeText(e.line.text.slice(0, 40))}${e.line.text.length > 40 ? '…' : ''} — delivered`));
-    else if (e.state.state === 'stored') screen.print(p.dim(`✓ stored: ${safeText(e.line.text.slice(0, 40))}`));
+    const what = e.line.file ? e.line.file.name : e.line.text;
+    const short = `${safeText(what.slice(0, 40))}${what.length > 40 ? '…' : ''}`;
+    if (e.state.state === 'delivered') screen.print(p.dim(`✓✓ delivered: ${short}`));
+    else if (e.state.state === 'stored') screen.print(p.dim(`✓ stored: ${short}`));
   };
   const forgetOld = (): void => {
     while (byId.size > OWN_TRACKED) byId.delete(byId.keys().next().value as number);
@@ -223,10 +233,10 @@ function ownMessages(screen: ReplScreen, p: Palette, me: () => string) {
     render(e);
   };
   return {
-    sending(to: Target, text: string) {
+    sending(to: Target, text: string, file?: { name: string; size: number }) {
       const e: Own = {
         key: `own-${++seq}`,
-        line: { from: me(), ...('group' in to ? { group: to.group } : { to: to.user }), text, created_at: Date.now() },
+        line: { from: me(), ...('group' in to ? { group: to.group } : { to: to.user }), text, created_at: Date.now(), ...(file ? { file } : {}) },
         state: { state: 'sending' },
       };
       screen.print(formatOwnMessage(e.line, e.state, p), e.key);

@@ -74,6 +74,11 @@ export class ReplScreen {
     this.remember(undefined, rows);
   }
 
+  /** Something else wrote rows we did not count (readline listing completions): positions are unknown. */
+  forget(): void {
+    this.entries = [];
+  }
+
   /** Re-writes the line printed with `key`, if it is still on screen; false when it cannot. */
   update(key: string, line: string): boolean {
     if (!this.output.isTTY || this.out.muted) return false;

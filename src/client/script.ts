@@ -27,6 +27,37 @@ export interface ScriptOptions {
   stop?: Promise<void>;
 }
 
+/** A client-chosen tag echoed on the result (or error) of its command. */
+export type Ref = string | number;
+
+const MAX_REF_CHARS = 128;
+
+/**
+ * One input line: a slash command as typed, or — to tag it — a JSON object
+ * `{"command": "/msg bob hi", "ref": 42}` whose `ref` (a string of ≤128 characters or an integer)
+ * comes back on the command's `result` or `error` line. A line starting with "{" was refused before
+ * (commands start with "/"), so no existing script changes meaning.
+ */
+export function readInputLine(raw: string): { line: string; ref?: Ref } {
+  const t = raw.trim();
+  if (!t.startsWith('{')) return { line: raw };
+  let obj: unknown;
+  try {
+    obj = JSON.parse(t);
+  } catch {
+    throw new SecureChatError('usage', 'A line starting with "{" must be a JSON object: {"command": "/msg bob hi", "ref": 1}.');
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new SecureChatError('usage', 'A JSON input line must be an object: {"command": "/msg bob hi", "ref": 1}.');
+  const { command, ref, ...rest } = obj as Record<string, unknown>;
+  const extra = Object.keys(rest);
+  if (extra.length > 0) throw new SecureChatError('usage', `Unknown field "${extra[0]}" in a JSON input line (only "command" and "ref").`);
+  if (typeof command !== 'string' || command.includes('\n')) throw new SecureChatError('usage', 'A JSON input line needs "command": one slash command as text.');
+  if (ref === undefined) return { line: command };
+  const okRef = (typeof ref === 'string' && ref.length <= MAX_REF_CHARS) || (typeof ref === 'number' && Number.isSafeInteger(ref));
+  if (!okRef) throw new SecureChatError('usage', `"ref" must be a string of at most ${MAX_REF_CHARS} characters or an integer.`);
+  return { line: command, ref };
+}
+
 /** Returns the process exit code: 0 when every command succeeded, 1 otherwise. */
 export async function runScript(o: ScriptOptions): Promise<number> {
   const p = palette(false);
@@ -40,9 +71,9 @@ export async function runScript(o: ScriptOptions): Promise<number> {
     else if (data.event !== 'caught_up') print(human);
   });
 
-  const reportError = (err: SecureChatError, command?: string): void => {
+  const reportError = (err: SecureChatError, command?: string, ref?: Ref): void => {
     failed = true;
-    if (o.json) print(jsonLine({ event: 'error', ...(command !== undefined ? { command } : {}), ...err.toJSON() }));
+    if (o.json) print(jsonLine({ event: 'error', ...(command !== undefined ? { command } : {}), ...(ref !== undefined ? { ref } : {}), ...err.toJSON() }));
     else o.err.write(formatError(err, p, command) + '\n');
   };
 
@@ -53,14 +84,22 @@ export async function runScript(o: ScriptOptions): Promise<number> {
 
   const rl = createInterface({ input: o.input, crlfDelay: Infinity });
   try {
-    for await (const line of rl) {
+    for await (const raw of rl) {
       if (o.chat.closed) break;
+      let line: string;
+      let ref: Ref | undefined;
+      try {
+        ({ line, ref } = readInputLine(raw));
+      } catch (err) {
+        reportError(toSecureChatError(err), redactCommand(raw));
+        continue;
+      }
       const command = redactCommand(line);
       let cmd: ChatCommand | null;
       try {
         cmd = parseCommand(line, { conversation: conversations.current !== null });
       } catch (err) {
-        reportError(toSecureChatError(err), command);
+        reportError(toSecureChatError(err), command, ref);
         continue;
       }
       if (cmd === null) continue;
@@ -75,10 +114,10 @@ export async function runScript(o: ScriptOptions): Promise<number> {
             return { update: (done, total) => bar.update(done, total), finish: () => bar.finish() };
           },
         });
-        if (o.json) print(jsonLine({ ...outcome.data, event: 'result', command, ok: true }));
+        if (o.json) print(jsonLine({ ...outcome.data, event: 'result', command, ...(ref !== undefined ? { ref } : {}), ok: true }));
         else for (const l of outcome.lines) print(l);
       } catch (err) {
-        reportError(toSecureChatError(err), command);
+        reportError(toSecureChatError(err), command, ref);
       }
     }
   } finally {

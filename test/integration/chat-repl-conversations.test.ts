@@ -148,3 +148,54 @@ test('script mode: /query sets where plain lines go; without it they are refused
   );
   await waitUntil(() => received.bob.some((m) => m.text === 'scripted plain line'), 'bob to get the scripted line');
 });
+
+test('REPL: /help COMMAND with an example, tab completion of commands, users and groups, /who once per user with sessions', { skip: noTmux }, async () => {
+  // A second session of bob: /who shows him once, "(2 sessions)".
+  const bob2 = await ChatClient.connect({ host: '127.0.0.1', port: srv.port, serverName: 'localhost', identity: userIdentity(srv.pki, 'bob'), trust: srv.pki.trust });
+  clients.push(bob2);
+  await bob2.login(TEST_PASSWORD);
+  const term = new TmuxTerminal();
+  const lastLine = (s: string): string => s.split('\n').at(-1) ?? '';
+  try {
+    term.start(conn('alice'), env);
+    await term.waitForText('Connected as alice');
+
+    term.type('/help query');
+    let s = await term.waitForText(/\/query USER\|#GROUP {3}\(also \/q\)\n {2}talk to USER or #GROUP[^\n]*\n {2}Example: \/query bob/);
+    term.type('/help msg');
+    await term.waitForText(/Example: \/msg bob lunch at 12\?/);
+
+    term.type('/who');
+    s = await term.waitForText(/\d online:[\s\S]*● carol/);
+    const who = s.slice(s.lastIndexOf('online:'));
+    assert.equal(count(who, '● bob'), 1, `bob once:\n${who}`);
+    assert.match(who, /● bob \(2 sessions\)/);
+
+    term.type('/group create crew');
+    await term.waitForText('created #crew');
+    // Commands…
+    term.type('/que', false);
+    term.keys('Tab');
+    await term.waitFor((x) => lastLine(x) === 'alice> /query', 'the command completed');
+    // …users…
+    term.type(' ca', false);
+    term.keys('Tab');
+    await term.waitFor((x) => lastLine(x) === 'alice> /query carol', 'the user completed');
+    term.type('');
+    await term.waitForText('alice → carol>');
+    // …#groups where a command takes USER or #GROUP, bare names where it takes a group.
+    term.type('/q #cr', false);
+    term.keys('Tab');
+    await term.waitFor((x) => lastLine(x) === 'alice → carol> /q #crew', 'the #group completed');
+    term.keys('C-u');
+    term.type('/g cr', false);
+    term.keys('Tab');
+    await term.waitFor((x) => lastLine(x) === 'alice → carol> /g crew', 'the group completed');
+    term.type(' completed and sent');
+    await term.waitForText(/alice → #crew: completed and sent ✓/);
+    term.type('/quit');
+    assert.equal(await term.exitCode(), 0, term.screen());
+  } finally {
+    term.close();
+  }
+});

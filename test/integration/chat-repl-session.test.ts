@@ -2,20 +2,28 @@
  * Issue 12: the REPL of the real `securechat chat` in a real terminal (tmux), against the real
  * `securechat serve` process: password prompts (typeahead neither echoed nor used, re-asked up to
  * 3 times), and a server restart on the same port and database while a line is half typed — the
- * REPL says "reconnecting…", keeps the line, sends what was entered meanwhile once it is back.
+ * REPL says "reconnecting…", keeps the line, sends what was entered meanwhile once it is back;
+ * and the main flows with two people in two terminals across a restart.
+ *
+ * SECURECHAT_CAPTURE_DIR=DIR saves the screens of the two-terminal test there (the README's
+ * captures come from it).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { ChatClient, type ChatMessage } from '../../src/client/chat-client.js';
 import { makeTestPki, TEST_PASSWORD, userIdentity, type TestPki } from '../helpers/chat-server.js';
-import { runCli } from '../helpers/cli.js';
+import { REPO_ROOT, runCli } from '../helpers/cli.js';
+import { SchemaSet } from '../helpers/json-schema.js';
 import { startServe, type ServeProcess } from '../helpers/serve-process.js';
-import { TmuxTerminal, tmuxSkip } from '../helpers/tmux.js';
+import { CLI_ENTRY, TmuxTerminal, tmuxSkip } from '../helpers/tmux.js';
 
 const noTmux = tmuxSkip();
+/** A restart under load: serve starting again plus a backoff step (≤ 10 s). */
+const RECONNECT_MS = 90_000;
 let pki: TestPki;
 let work: string;
 let serve: ServeProcess;
@@ -81,14 +89,17 @@ test('password prompt: typeahead is not echoed, a wrong password is asked again 
     term.start(conn('alice'), { NO_COLOR: '1' });
     // "Connecting…" is printed once the terminal is silenced: what is typed now is swallowed.
     await term.waitForText('Connecting to');
-    term.type('typed-ahead-secret');
+    // No Enter: whether it lands before the prompt (swallowed) or in it (part of a wrong password), it must not show.
+    term.type('typed-ahead-secret', false);
     await term.waitForText('Password for alice:');
     term.type('a wrong password');
+    // Typed while the server checks the wrong one: swallowed too, neither shown nor the next answer.
+    term.type('typed-while-checking', false);
     await term.waitForText(/Wrong password for alice.*Try again \(2 of 3\)/);
     await term.waitFor((s) => (s.match(/Password for alice:/g) ?? []).length === 2, 'the second prompt');
     term.type(TEST_PASSWORD);
     const s = await term.waitForText('Connected as alice');
-    for (const secret of ['typed-ahead-secret', 'a wrong password', TEST_PASSWORD]) assert.ok(!s.includes(secret), `"${secret}" was shown:\n${s}`);
+    for (const secret of ['typed-ahead-secret', 'a wrong password', 'typed-while-checking', TEST_PASSWORD]) assert.ok(!s.includes(secret), `"${secret}" was shown:\n${s}`);
     term.type('/quit');
     assert.equal(await term.exitCode(), 0, term.screen());
   } finally {
@@ -116,6 +127,13 @@ test('password prompt: after 3 wrong passwords it gives up with exit 1', { skip:
 
 test('server restart: "reconnecting…", the half-typed line is kept, a line entered while down is sent once back', { skip: noTmux }, async () => {
   const b = await bob();
+  // Script mode rides the same restart: its reconnecting/reconnected lines follow their schemas.
+  const script = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, ...conn('carol'), '--json', '--listen'], { env: { ...process.env, SECURECHAT_PASSWORD: TEST_PASSWORD } });
+  script.stdin.end();
+  let scriptOut = '';
+  script.stdout.on('data', (d: Buffer) => (scriptOut += d.toString()));
+  const scriptExit = new Promise<number>((resolve) => script.on('exit', (code) => resolve(code ?? -1)));
+  await waitUntil(() => scriptOut.includes('"caught_up"'), 'the script client to be ready');
   const term = new TmuxTerminal();
   try {
     term.start(conn('alice'), { NO_COLOR: '1', SECURECHAT_PASSWORD: TEST_PASSWORD });
@@ -133,17 +151,105 @@ test('server restart: "reconnecting…", the half-typed line is kept, a line ent
     await term.waitFor((s) => (s.split('\n').at(-1) ?? '').endsWith('alice → bob> half a li'), 'the half-typed line');
 
     serve = await startServe(serveArgs(port));
-    let s = await term.waitForText(/\nreconnected\n/);
+    let s = await term.waitForText(/\nreconnected\n/, RECONNECT_MS);
     assert.equal((s.match(/reconnecting…/g) ?? []).length, 1, `one "reconnecting…" line, updated in place:\n${s}`);
-    s = await term.waitForText(/alice → bob: entered while down ✓/);
+    s = await term.waitForText(/alice → bob: entered while down ✓/, RECONNECT_MS);
     assert.match(s.split('\n').at(-1) ?? '', /alice → bob> half a li$/, `the line being typed survived:\n${s}`);
     term.type('ne');
     await waitUntil(() => b.got.some((m) => m.text === 'half a line'), 'bob to get the finished line');
     await waitUntil(() => b.got.filter((m) => m.text === 'entered while down').length === 1, 'the queued line, once');
     term.type('/quit');
     assert.equal(await term.exitCode(), 0, term.screen());
+    await waitUntil(() => scriptOut.includes('"reconnected"'), 'the script client to reconnect');
   } finally {
     term.close();
+    script.kill('SIGTERM');
   }
+  assert.equal(await scriptExit, 0);
   assert.equal(b.got.filter((m) => m.text === 'entered while down').length, 1, 'sent exactly once');
+  const schemas = new SchemaSet(join(REPO_ROOT, 'docs', 'schemas'));
+  const lines = scriptOut
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  for (const l of lines) assert.deepEqual(schemas.validate(`${String(l.event)}.schema.json`, l), [], JSON.stringify(l));
+  const events = lines.map((l) => l.event);
+  assert.ok(events.includes('reconnecting') && events.includes('reconnected'), JSON.stringify(events));
+  assert.ok(events.indexOf('reconnecting') < events.indexOf('reconnected'));
+});
+
+/** Saves a screen for the README when SECURECHAT_CAPTURE_DIR is set. */
+function capture(name: string, screen: string): void {
+  const dir = process.env.SECURECHAT_CAPTURE_DIR;
+  if (!dir) return;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${name}.txt`), screen + '\n');
+}
+
+test('main flows, two people in two terminals: DMs both ways, a group, a file, a server restart, history', { skip: noTmux }, async () => {
+  const a = new TmuxTerminal();
+  const b = new TmuxTerminal();
+  const file = join(work, 'agenda.txt');
+  writeFileSync(file, 'monday: ship it\n');
+  const dl = join(work, 'bob-downloads');
+  try {
+    a.start(conn('alice'), { NO_COLOR: '1', SECURECHAT_PASSWORD: TEST_PASSWORD });
+    b.start([...conn('bob'), '--download-dir', dl], { NO_COLOR: '1', SECURECHAT_PASSWORD: TEST_PASSWORD });
+    await a.waitForText('Connected as alice');
+    await b.waitForText('Connected as bob');
+
+    b.type('/query alice');
+    await b.waitForText('bob → alice>');
+    a.type('/query bob');
+    await a.waitForText('alice → bob>');
+    a.type('hi bob, lunch today?');
+    await b.waitForText(/\[\d\d:\d\d\] alice → bob: hi bob, lunch today\?/);
+    await a.waitForText(/alice → bob: hi bob, lunch today\? ✓✓/);
+    b.type('sure, 12:30');
+    await a.waitForText(/\[\d\d:\d\d\] bob → alice: sure, 12:30/);
+    await b.waitForText(/bob → alice: sure, 12:30 ✓✓/);
+
+    a.type('/group create team');
+    await a.waitForText('created #team');
+    a.type('/group add team bob');
+    await b.waitForText('* alice added you to #team');
+    a.type('/q #team');
+    await a.waitForText('alice → #team>');
+    a.type('standup in 5');
+    await b.waitForText(/» \[\d\d:\d\d\] alice → #team: standup in 5 {2}\(in #team: \/q #team\)/);
+
+    a.type(`/send bob ${file}`);
+    await b.waitForText(/\[file saved\] from alice → bob: .*agenda\.txt/);
+    assert.equal(readFileSync(join(dl, 'agenda.txt'), 'utf8'), 'monday: ship it\n');
+    await a.waitForText(/alice → bob: \[file\] agenda\.txt \(16 B\) ✓✓/);
+    b.type('/list');
+    await b.waitForText(/Conversations:[\s\S]*#team\s+1 unread/);
+    capture('conversation-alice', a.screen());
+    capture('conversation-bob', b.screen());
+
+    // The server restarts on the same port and database.
+    assert.equal(await serve.stop(), 0);
+    await a.waitForText('reconnecting…');
+    await b.waitForText('reconnecting…');
+    b.type('typed while the server was down');
+    await b.waitForText(/bob → alice: typed while the server was down …/);
+    serve = await startServe(serveArgs(port));
+    await a.waitForText(/\nreconnected\n/, RECONNECT_MS);
+    await b.waitForText(/\nreconnected\n/, RECONNECT_MS);
+    await a.waitForText(/» \[\d\d:\d\d\] bob → alice: typed while the server was down/, RECONNECT_MS);
+    await b.waitForText(/bob → alice: typed while the server was down ✓/, RECONNECT_MS);
+
+    a.type('/history bob');
+    const s = await a.waitForText(/— \w+day \d{1,2} \w+ \d{4} —\n(\[\d\d:\d\d\] .*\n)*\[\d\d:\d\d\] bob → alice: typed while the server was down/);
+    assert.match(s, /alice → bob: \[file\] agenda\.txt/);
+    capture('restart-alice', a.screen());
+    capture('restart-bob', b.screen());
+    a.type('/quit');
+    b.type('/quit');
+    assert.equal(await a.exitCode(), 0, a.screen());
+    assert.equal(await b.exitCode(), 0, b.screen());
+  } finally {
+    a.close();
+    b.close();
+  }
 });

@@ -4,7 +4,7 @@ import { completeLine } from '../../src/client/completion.js';
 import { Conversations, MAX_TRACKED } from '../../src/client/conversations.js';
 import { onePerUser } from '../../src/client/execute.js';
 import { formatHistory, palette } from '../../src/client/format.js';
-import { rowsOf } from '../../src/client/screen.js';
+import { ReplScreen, rowsOf } from '../../src/client/screen.js';
 import type { ChatMessage } from '../../src/client/chat-client.js';
 
 const msg = (over: Partial<ChatMessage>): ChatMessage => ({ id: 1, seq: 1, conversation_id: 1, kind: 'text', from: 'bob', from_uuid: 'u', to: 'alice', text: 'x', created_at: 0, ...over });
@@ -79,4 +79,28 @@ test('rows a line takes on the terminal (colours take none, long lines wrap)', (
   assert.equal(rowsOf('x'.repeat(81), 80), 2);
   assert.equal(rowsOf('a\nb', 80), 2);
   assert.equal(rowsOf('', 80), 1);
+});
+
+test('the screen re-writes a line in place only while it is on screen and keeps its row count', () => {
+  let written = '';
+  const output = { isTTY: true, columns: 40, rows: 6, write: (s: string) => ((written += s), true) } as unknown as NodeJS.WriteStream;
+  let prompts = 0;
+  const rl = { prompt: () => void prompts++ } as unknown as import('node:readline').Interface;
+  const screen = new ReplScreen(rl, output, { muted: false, stream: output as never });
+  screen.print('first line', 'a');
+  screen.print('x'.repeat(50)); // two rows
+  screen.entered('alice> /who', false);
+  written = '';
+  assert.equal(screen.update('a', 'first line ✓'), true);
+  assert.ok(written.includes('\x1b[4A'), `moved up 1 + 2 + 1 rows: ${JSON.stringify(written)}`);
+  assert.ok(written.includes('first line ✓\x1b[K') && written.includes('\x1b[4B'), JSON.stringify(written));
+  assert.equal(screen.update('a', 'y'.repeat(45)), false, 'a different number of rows is not re-written');
+  assert.equal(screen.update('nope', 'z'), false);
+  screen.print('1');
+  screen.print('2');
+  assert.equal(screen.update('a', 'first line ✓✓'), false, 'scrolled off a 6-row terminal');
+  screen.print('again', 'b');
+  screen.forget();
+  assert.equal(screen.update('b', 'again ✓'), false, 'after forget() positions are unknown');
+  assert.ok(prompts > 0, 'the prompt is redrawn after each print');
 });
