@@ -5,7 +5,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { SecureChatClient } from '../../src/client/client.js';
+import { SecureChatClient, ticketKey, type ServerIdentity } from '../../src/client/client.js';
+import { TicketStore } from '../../src/client/tickets.js';
 import { silentLogger } from '../../src/log.js';
 import { clientHandshake } from '../../src/protocol/handshake.js';
 import type { SecureChannel } from '../../src/protocol/types.js';
@@ -51,7 +52,56 @@ export async function dialChannel(t: ChatTarget, user: string): Promise<SecureCh
   });
 }
 
-/** Full mutual-certificate handshakes (no resumption exists): connect, wait for welcome, close. */
+function chatOptions(t: ChatTarget, user: string, tickets?: TicketStore<ServerIdentity>) {
+  return {
+    host: '127.0.0.1',
+    port: t.port,
+    serverName: 'localhost',
+    identity: t.pki.identity(user),
+    trust: t.pki.trust,
+    requestTimeoutMs: 120_000,
+    ...(tickets ? { tickets } : {}),
+  };
+}
+
+async function waitForTickets(store: TicketStore<ServerIdentity>, key: string): Promise<void> {
+  for (let i = 0; store.count(key) === 0; i++) {
+    if (i > 10_000) throw new Error('no session tickets from the server');
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/**
+ * Resumed handshakes (docs/PROTOCOL.md §9): each loop keeps its own ticket store, primed by one
+ * full handshake; then resume (fresh X25519 + PSK), wait for welcome and the new ticket batch, close.
+ * Counts a fallback to a full handshake separately (there should be none).
+ */
+export async function resumedHandshakes(t: ChatTarget, concurrency: number, seconds: number): Promise<{ count: number; seconds: number; fallbacks: number }> {
+  const user = benchUser(0);
+  const free: TicketStore<ServerIdentity>[] = [];
+  const key = ticketKey(chatOptions(t, user));
+  for (let i = 0; i < concurrency; i++) {
+    const store = new TicketStore<ServerIdentity>();
+    const c = await SecureChatClient.connect(chatOptions(t, user, store));
+    await waitForTickets(store, key);
+    c.close();
+    free.push(store);
+  }
+  let fallbacks = 0;
+  const t0 = nowUs();
+  const count = await runLoops(concurrency, t0 + seconds * 1e6, async () => {
+    const store = free.pop() as TicketStore<ServerIdentity>;
+    const c = await SecureChatClient.connect(chatOptions(t, user, store));
+    if (!c.resumed) fallbacks++;
+    // Tickets arrive right behind the welcome: keep the chain going.
+    await waitForTickets(store, key);
+    c.close();
+    free.push(store);
+  });
+  return { count, seconds: (nowUs() - t0) / 1e6, fallbacks };
+}
+
+/** Full mutual-certificate handshakes: connect, wait for welcome, close. */
 export async function handshakes(t: ChatTarget, concurrency: number, seconds: number): Promise<{ count: number; seconds: number }> {
   const t0 = nowUs();
   const count = await runLoops(concurrency, t0 + seconds * 1e6, async () => {

@@ -17,14 +17,14 @@ import os from 'node:os';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import mysql from 'mysql2/promise';
-import { BENCH_PASSWORD, dmLatency, fanout, fileRelay, handshakes, oneWay, openIdleSessions, setupFanout, type ChatTarget } from './chat-phases.js';
+import { BENCH_PASSWORD, dmLatency, fanout, fileRelay, handshakes, oneWay, openIdleSessions, resumedHandshakes, setupFanout, type ChatTarget } from './chat-phases.js';
 import { aeadImplementation, selectAeadImplementation, type AeadImplementation } from '../../src/protocol/aead.js';
 import { benchUser, makeBenchPki, type BenchPki } from './pki.js';
 import { fmt, renderTable, type Row } from './report.js';
 import { benchRevalidation, revalidationRow } from './revalidation.js';
 import { ServerHandle } from './server-handle.js';
 import { sleep } from './stats.js';
-import { closeTlsFanout, openIdleTls, setupTlsFanout, tlsEchoLatency, tlsFanout, tlsHandshakes, tlsOneWay, type TlsTarget } from './tls-phases.js';
+import { closeTlsFanout, openIdleTls, setupTlsFanout, tlsEchoLatency, tlsFanout, tlsHandshakes, tlsOneWay, tlsResumedHandshakes, type TlsTarget } from './tls-phases.js';
 
 interface Options {
   json: boolean;
@@ -165,6 +165,39 @@ async function chatPhases(pki: BenchPki): Promise<void> {
           cpuRatio: cpu / baseCpu,
           rateMet: String(rate >= 2 * baseRate),
           cpuMet: String(cpu <= 400 && cpu <= 0.33 * baseCpu),
+        },
+      });
+    }
+
+    if (wants('handshake')) {
+      // Beside the full handshake, in the same run and against the same server processes.
+      const full = rows.find((r) => r.id === 'handshake');
+      const fullCpu = typeof full?.values.cpuUs === 'number' ? full.values.cpuUs : NaN;
+      progress(`resumed handshakes: ${cfg.handshakeConcurrency} concurrent, ${cfg.handshakeSeconds} s each (ours, then Node TLS 1.3 session tickets)`);
+      await resumedHandshakes(t, 4, 0.3); // warm-up
+      await tlsResumedHandshakes(tt, 4, 0.3);
+      const ours = await chat.measure(() => resumedHandshakes(t, cfg.handshakeConcurrency, cfg.handshakeSeconds));
+      const base = await tlsServer.measure(() => tlsResumedHandshakes(tt, cfg.handshakeConcurrency, cfg.handshakeSeconds));
+      const rate = ours.result.count / ours.result.seconds;
+      const baseRate = base.result.count / base.result.seconds;
+      const cpu = cpuPer(ours.cpuUs, ours.result.count);
+      const baseCpu = cpuPer(base.cpuUs, base.result.count);
+      if (ours.result.fallbacks > 0) notes.push(`handshake_resumed: ${ours.result.fallbacks} of ${ours.result.count} fell back to a full handshake`);
+      if (base.result.reused < base.result.count) notes.push(`handshake_resumed baseline: Node resumed ${base.result.reused} of ${base.result.count}`);
+      const thirdMet = cpu <= fullCpu / 3;
+      const cheaperMet = cpu < baseCpu;
+      rows.push({
+        id: 'handshake_resumed',
+        figure: `resumed handshakes/s, psk_dhe_ke + 2 new tickets (${cfg.handshakeConcurrency} concurrent)`,
+        ours: `${fmt(rate)}/s (${fmt(rate / baseRate, 2)}× TLS resumed)`,
+        baseline: `TLS 1.3 resumed ${fmt(baseRate)}/s, ${fmt(baseCpu)} µs CPU`,
+        serverCpu: `${fmt(cpu)} µs (${fmt(cpu / fullCpu, 2)}× full)`,
+        target: '≤ 1/3 full; ≤ 120 µs CPU; < TLS resumed',
+        met: thirdMet && cpu <= 120 && cheaperMet,
+        values: {
+          perSecond: rate, cpuUs: cpu, tlsPerSecond: baseRate, tlsCpuUs: baseCpu, fullCpuUs: fullCpu, ratioToFull: cpu / fullCpu,
+          fallbacks: ours.result.fallbacks, tlsReused: base.result.reused, tlsCount: base.result.count,
+          thirdMet: String(thirdMet), cpuMet: String(cpu <= 120), cheaperThanTlsMet: String(cheaperMet),
         },
       });
     }

@@ -48,6 +48,52 @@ export function connectTls(t: TlsTarget): Promise<FramedTls> {
   });
 }
 
+/**
+ * Node's TLS 1.3 resumption with session tickets, the baseline of handshake_resumed: each loop
+ * keeps a session from a full handshake, resumes with it, waits for the welcome frame, closes.
+ * Node's server issues tickets only after full handshakes and accepts a ticket many times, so this
+ * baseline does less per resumption than ours (no new tickets, no single-use check).
+ * `reused` counts real resumptions.
+ */
+export async function tlsResumedHandshakes(t: TlsTarget, concurrency: number, seconds: number) {
+  const { cert, key, ca } = t.pki.pem(benchUser(0));
+  const once = (session: Buffer | undefined): Promise<{ session: Buffer; reused: boolean }> =>
+    new Promise((resolve, reject) => {
+      const socket = tls.connect({ host: '127.0.0.1', port: t.port, servername: 'localhost', cert, key, ca, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ...(session ? { session } : {}) });
+      socket.setNoDelay(true);
+      let fresh: Buffer | undefined;
+      let welcomed = false;
+      const finish = (): void => {
+        if (!welcomed) return;
+        const reused = socket.isSessionReused();
+        // Node's server sends no new ticket on a resumption (its tickets are reusable, not single use): keep the old one.
+        const next = fresh ?? (reused ? session : undefined);
+        if (!next) return;
+        socket.end();
+        resolve({ session: next, reused });
+      };
+      socket.on('session', (s: Buffer) => {
+        fresh ??= s;
+        finish();
+      });
+      socket.once('data', () => {
+        welcomed = true;
+        finish();
+      });
+      socket.once('error', reject);
+    });
+  const sessions: Buffer[] = [];
+  for (let i = 0; i < concurrency; i++) sessions.push((await once(undefined)).session);
+  let reused = 0;
+  const t0 = nowUs();
+  const count = await runLoops(concurrency, t0 + seconds * 1e6, async () => {
+    const r = await once(sessions.pop());
+    if (r.reused) reused++;
+    sessions.push(r.session);
+  });
+  return { count, seconds: (nowUs() - t0) / 1e6, reused };
+}
+
 export async function tlsHandshakes(t: TlsTarget, concurrency: number, seconds: number) {
   const t0 = nowUs();
   const count = await runLoops(concurrency, t0 + seconds * 1e6, async () => {
