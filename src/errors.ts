@@ -43,6 +43,7 @@ export const ERROR_CATALOGUE = {
   connect_failed: { message: 'Could not connect to the server; check --host and --port and that it is running.' },
   timeout: { message: 'The request timed out.' },
   shutting_down: { message: 'The server is shutting down.' },
+  resumption_refused: { message: 'The server did not accept the session ticket; the client falls back to a full handshake (and, if the ticket carried a login, a password login).' },
   slow_reader: { message: 'The connection was closed because it did not read what the server sent; reconnect (messages are kept).' },
 
   // --- accounts ---
@@ -55,6 +56,7 @@ export const ERROR_CATALOGUE = {
   account_disabled: { message: 'This account is disabled; contact the operator.' },
   credentials_changed: { message: 'The password of this account was changed or reset elsewhere; log in again with the new password.' },
   storage_unavailable: { message: 'Storage is unavailable; the request was not stored. Retry shortly.' },
+  cluster_unavailable: { message: 'The cluster bus (Redis or NATS) is unreachable; this node keeps serving its own users and catches up when it returns.' },
   schema_too_new: { message: 'The database schema is newer than this version of SecureChat; upgrade SecureChat.' },
 
   // --- chat ---

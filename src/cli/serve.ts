@@ -24,6 +24,8 @@ interface ServeFlags {
   logFormat?: string;
   adminPort?: string;
   adminHost?: string;
+  wsPort?: string;
+  wsBehindProxy?: boolean;
   maxFileBytes?: string;
   generate?: boolean;
   checkConfig?: boolean;
@@ -44,6 +46,8 @@ export function registerServe(program: Command): void {
     .option('--log-format <format>', 'console logs: auto (JSON lines unless stdout is a terminal) | json | text')
     .option('--admin-port <port>', 'admin HTTP listener with /healthz and /metrics (off unless set; 0 = a free port)')
     .option('--admin-host <host>', 'address of the admin listener (default 127.0.0.1; it has no authentication)')
+    .option('--ws-port <port>', 'WebSocket listener serving the web client over HTTPS with the server certificate (off unless set; docs/WEB.md)')
+    .option('--ws-behind-proxy', 'plain HTTP on --ws-port, for a TLS-terminating reverse proxy (client address from X-Forwarded-For)')
     .option('--check-config', 'validate the configuration and the certificates it names, then exit 0 (ok) or 2')
     .option('--max-file-bytes <n>', 'largest file a user may send (default 10485760)')
     .option('--no-generate', 'fail instead of generating a CA when --certs has none')
@@ -54,6 +58,7 @@ Examples:
   $ securechat serve                                   # SQLite in data/, certs/ generated on first run
   $ securechat serve --port 6000 --db mysql://chat@127.0.0.1:3306/securechat --db-password-file /etc/securechat/db.pass
   $ SECURECHAT_PORT=6000 securechat serve --config /etc/securechat.jsonc
+  $ securechat serve --ws-port 5443                    # web client at https://HOST:5443/ (install root_ca.pem first)
   $ securechat serve --admin-port 9090                  # then: curl 127.0.0.1:9090/metrics, securechat status --admin-port 9090
   $ securechat serve --config /etc/securechat.jsonc --check-config`,
     )
@@ -71,6 +76,8 @@ Examples:
             logFormat: flags.logFormat,
             adminPort: flags.adminPort,
             adminHost: flags.adminHost,
+            wsPort: flags.wsPort,
+            ...(flags.wsBehindProxy ? { wsBehindProxy: true } : {}),
             maxFileBytes: flags.maxFileBytes,
             ...(flags.generate === false ? { autoGenerateCerts: false } : {}),
           },
@@ -102,7 +109,7 @@ Examples:
           await running.stop();
           throw err;
         });
-        log.info(`SecureChat ${packageVersion()} server ready on ${running.host}:${running.port} — stop with Ctrl-C`);
+        log.info(`SecureChat ${packageVersion()} server ready on ${running.host}:${running.port}${running.ws ? `, web ${running.ws.url}` : ''} — stop with Ctrl-C`);
         await new Promise<void>((resolve) => {
           const shutdown = (signal: string): void => {
             log.info(`${signal} received: shutting down (finishing in-flight writes)`);

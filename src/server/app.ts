@@ -8,6 +8,7 @@ import { AccountService } from './accounts.js';
 import { Delivery, type DeliveryOptions } from './delivery.js';
 import { GroupMembers } from './group-members.js';
 import { chatCommands } from './handlers/index.js';
+import { checkTicketLogin, restoreLogin } from './handlers/auth.js';
 import { RecentFiles } from './recent-files.js';
 import { Hub } from './hub.js';
 import type { ServerObserver } from './metrics.js';
@@ -86,6 +87,8 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
     log,
     services,
     commands: chatCommands,
+    checkTicketLogin: (login) => checkTicketLogin(storage, login),
+    restoreLogin,
     ...(options.observer ? { observer: options.observer } : {}),
   });
   server.once('closed', () => services.spool.close());

@@ -74,8 +74,7 @@ export async function startServe(args: string[], opts: ServeOptions = {}): Promi
       waiters.add(check);
       check();
     });
-  // The log line may be JSON (stdout is a pipe here): stop the address at the closing quote, not at the timestamp's last colon.
-  const m = await waitFor(/listening on [^\s",]+:(\d+)/, opts.timeoutMs ?? 60_000);
+  const m = await waitFor(/listening on (?:\[[^\]]+\]|[^\s":]+):(\d+)/, opts.timeoutMs ?? 60_000);
   return {
     child,
     port: Number(m[1]),
