@@ -163,9 +163,17 @@ const app = join(work, 'app');
 chmodSync(work, 0o755);
 mkdirSync(app, { mode: 0o755 });
 let child;
+let dbCreated = false;
 process.on('exit', () => {
   if (child && child.exitCode === null) child.kill('SIGKILL');
   rmSync(work, { recursive: true, force: true });
+  if (dbCreated) {
+    try {
+      execFileSync('mysql', ['-uroot', '-h127.0.0.1', '-e', "DROP DATABASE IF EXISTS securechat_dockercheck; DROP USER IF EXISTS 'sc_dockercheck'@'%';"], { stdio: 'ignore' });
+    } catch {
+      // best effort: the next run recreates both
+    }
+  }
 });
 const run = (cmdline, argv, opts = {}) => execFileSync(cmdline, argv, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
 
@@ -211,6 +219,7 @@ if (asRoot) chownSync(join(secrets, 'db_password'), UID, UID);
 let dbUrl;
 try {
   run('mysql', ['-uroot', '-h127.0.0.1', '-e', `CREATE DATABASE IF NOT EXISTS securechat_dockercheck; CREATE USER IF NOT EXISTS 'sc_dockercheck'@'%'; ALTER USER 'sc_dockercheck'@'%' IDENTIFIED BY '${password}'; GRANT ALL ON securechat_dockercheck.* TO 'sc_dockercheck'@'%';`]);
+  dbCreated = true;
   dbUrl = 'mysql://sc_dockercheck@127.0.0.1:3306/securechat_dockercheck';
   ok('MariaDB on 127.0.0.1:3306 stands in for the mysql service (user with a password)');
 } catch {

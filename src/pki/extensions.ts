@@ -66,6 +66,14 @@ export const KU = {
  */
 const UNDERSTOOD = new Set<string>(Object.values(OID));
 
+/**
+ * Extensions we do not act on that their profiles require to be non-critical: crlDistributionPoints
+ * (CABF BR 7.1.2.11.2), subjectInfoAccess (RFC 5280 4.2.2.2), the CT SCT list (RFC 6962 3.3),
+ * issuerAltName (RFC 5280 4.2.1.7, SHOULD). Marked critical, the issuer demands processing we do not
+ * do, so the certificate is refused instead of accepted unread.
+ */
+const MUST_NOT_BE_CRITICAL = new Set<string>([OID.crlDistributionPoints, OID.subjectInfoAccess, OID.ctPrecertScts, OID.issuerAltName]);
+
 export interface NameConstraints {
   permitted: GeneralNameValue[];
   excluded: GeneralNameValue[];
@@ -321,7 +329,8 @@ export function decodeExtensions(extensions: readonly RawExtension[] | undefined
           out.inhibitAnyPolicy = smallInteger(content(value, readWhole(value, TAG_INTEGER)));
           break;
         default:
-          if (ext.critical && !UNDERSTOOD.has(oid)) out.unknownCritical.push(oid);
+          if (ext.critical && MUST_NOT_BE_CRITICAL.has(oid)) note('critical_not_allowed', `extension ${oid} is marked critical; it must be non-critical and is not processed`);
+          else if (ext.critical && !UNDERSTOOD.has(oid)) out.unknownCritical.push(oid);
       }
     } catch (err) {
       const message = `extension ${oid}: ${(err as Error).message}`;

@@ -23,7 +23,7 @@ const CRL_EXT = {
   issuingDistributionPoint: '2.5.29.28',
   deltaCrlIndicator: '2.5.29.27',
 } as const;
-/** CRL reason removeFromCRL: only meaningful in delta CRLs, and never means "revoked". */
+/** CRL reason removeFromCRL: only meaningful in delta CRLs (RFC 5280 5.3.1). */
 const REMOVE_FROM_CRL = 8;
 
 export class ParsedCrl {
@@ -86,17 +86,20 @@ export class ParsedCrl {
     }
     this.authorityKeyId = authorityKeyId;
     const revoked = new Map<string, Date>();
+    let removeFromCrl: string | undefined;
     for (const entry of tbs.revokedCertificates ?? []) {
-      let removed = false;
+      const serial = serialToHex(Buffer.from(entry.userCertificate));
       for (const ext of entry.crlEntryExtensions ?? []) {
         if (ext.extnID === CRL_EXT.reasonCode) {
           const value = Buffer.from(ext.extnValue.buffer);
-          removed = value.length === 3 && value[2] === REMOVE_FROM_CRL;
+          // RFC 5280 5.3.1: removeFromCRL belongs in delta CRLs only (which are refused). In a complete
+          // CRL it is malformed: the entry still counts as revoked and the CRL is refused (fail closed).
+          if (value.length === 3 && value[2] === REMOVE_FROM_CRL) removeFromCrl ??= serial;
         } else if (ext.critical && ext.extnID !== CRL_EXT.invalidityDate) {
           this.unsupportedCritical.push(ext.extnID);
         }
       }
-      if (!removed) revoked.set(serialToHex(Buffer.from(entry.userCertificate)), entry.revocationDate.getTime());
+      revoked.set(serial, entry.revocationDate.getTime());
     }
     this.revoked = revoked;
     this.problem =
@@ -106,7 +109,9 @@ export class ParsedCrl {
           ? { reason: 'crl_number_critical', detail: 'the CRL number extension is marked critical (RFC 5280 5.2.3: MUST be non-critical)' }
           : this.unsupportedCritical.length > 0
             ? { reason: 'crl_unsupported_critical', detail: `unsupported critical extension ${this.unsupportedCritical.join(', ')}` }
-            : undefined;
+            : removeFromCrl !== undefined
+              ? { reason: 'crl_remove_from_crl', detail: `entry ${removeFromCrl} has reason removeFromCRL, which only a delta CRL may carry (RFC 5280 5.3.1)` }
+              : undefined;
   }
 
   /** Throws SecureChatError('bad_crl', …, { reason: 'malformed' }) when the DER is not a CRL. */

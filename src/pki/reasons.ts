@@ -67,6 +67,7 @@ export const REASON_TEXT = {
   rsa_modulus_not_whole_bytes: 'RSA modulus not a whole number of bytes',
   bad_serial: 'serial number not positive, zero, over 20 octets or not minimal',
   duplicate_extension: 'extension appears more than once',
+  critical_not_allowed: 'extension marked critical that must be non-critical',
   empty_san: 'subjectAltName with no names',
   bad_time_encoding: 'validity time not encoded as RFC 5280 requires',
   signature_algorithm_mismatch: 'inner and outer signature algorithms differ',
@@ -76,6 +77,7 @@ export const REASON_TEXT = {
   crl_number_missing: 'CRL without a CRL number',
   crl_number_critical: 'CRL number extension marked critical',
   crl_unsupported_critical: 'CRL with an unsupported critical extension',
+  crl_remove_from_crl: 'removeFromCRL entry in a complete CRL',
 } as const satisfies Record<string, string>;
 
 export type CertFailureReason = keyof typeof REASON_TEXT;

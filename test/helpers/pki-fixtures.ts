@@ -297,6 +297,8 @@ export interface CrlOptions {
   extra?: Extension[];
   /** Replaces the default CRL extensions (AKI + non-critical CRL number). */
   extensions?: Extension[];
+  /** crlEntryExtensions of every revoked entry. */
+  entryExtensions?: Extension[];
 }
 
 export function crlNumber(n: number, critical = false): Extension {
@@ -308,7 +310,12 @@ export function makeCrl(issuer: Fixture, opts: CrlOptions = {}): { der: Buffer; 
   const signatureAlgorithm = signatureAlgorithmFor(signer.privateKey, opts.digest ?? 'sha256');
   const now = Date.now();
   const revoked = (opts.revoked ?? []).map(
-    (serial) => new RevokedCertificate({ userCertificate: new Uint8Array(serial).buffer, revocationDate: new Time(new Date(now - DAY)) }),
+    (serial) =>
+      new RevokedCertificate({
+        userCertificate: new Uint8Array(serial).buffer,
+        revocationDate: new Time(new Date(now - DAY)),
+        ...(opts.entryExtensions ? { crlEntryExtensions: opts.entryExtensions } : {}),
+      }),
   );
   const nextUpdate = opts.nextUpdate === null ? undefined : (opts.nextUpdate ?? new Date(now + 7 * DAY));
   const tbs = new TBSCertList({

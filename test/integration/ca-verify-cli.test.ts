@@ -203,6 +203,20 @@ describe('securechat ca verify', () => {
     }
   });
 
+  test('certificates from `npm run generate-certs` pass every rule of `ca verify` (server and clients, with the CRL)', async () => {
+    const out = join(dir, 'generated');
+    const gen = runTool(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../scripts/generate-certs.ts', import.meta.url)), '--out', out]);
+    assert.equal(gen.code, 0, gen.stderr);
+    const roots = join(out, 'root_ca.pem');
+    const crl = join(out, 'crl.pem');
+    const server = await run('ca', 'verify', join(out, 'server_cert.pem'), '--roots', roots, '--crl', crl, '--purpose', 'server', '--hostname', 'localhost');
+    assert.equal(server.code, 0, server.stdout + server.stderr);
+    for (const user of ['client', 'alice', 'bob']) {
+      const r = await run('ca', 'verify', join(out, `${user}_cert.pem`), '--roots', roots, '--crl', crl, '--purpose', 'client');
+      assert.equal(r.code, 0, `${user}: ${r.stdout}${r.stderr}`);
+    }
+  });
+
   test('--help shows an example', async () => {
     const r = await run('ca', 'verify', '--help');
     assert.equal(r.code, 0);

@@ -438,6 +438,17 @@ describe('6. keys and encodings', () => {
     await check({ leaf: keyNoNull, expect: 'bad_algorithm_parameters', certIndex: 0, openssl: { stricter: 'RFC 3279 2.3.1: rsaEncryption parameters MUST be NULL' } });
     await check({ leaf: makeLeaf('CN=localhost', rsa, { eku: [EKU_SERVER], sans: [GN.dns('localhost')] }), roots: [rsa], intermediates: [], expect: 'ok', openssl: 'agrees' });
   });
+  test('crlDistributionPoints, subjectInfoAccess or issuerAltName marked critical → critical_not_allowed (0); non-critical is fine', async () => {
+    const dp = D.seq(D.seq(derEncode({ tag: 0xa0, children: [{ tag: 0xa0, children: [derParse(D.ia5(0x86, 'http://ca.example/int.crl'))] }] })));
+    const sia = D.seq(D.seq(D.oid('1.3.6.1.5.5.7.48.5'), D.ia5(0x86, 'http://ca.example/repo')));
+    const ian = D.seq(D.ia5(0x82, 'ca.example'));
+    for (const [oid, value, name] of [['2.5.29.31', dp, 'crlDistributionPoints'], ['1.3.6.1.5.5.7.1.11', sia, 'subjectInfoAccess'], ['2.5.29.18', ian, 'issuerAltName']] as const) {
+      // OpenSSL treats critical subjectInfoAccess and issuerAltName as unhandled too; it reads a critical crlDistributionPoints.
+      const openssl: OpensslVerdict = name === 'crlDistributionPoints' ? { stricter: 'CABF BR 7.1.2.11.2: crlDistributionPoints MUST be non-critical' } : 'agrees';
+      await check({ leaf: leafWith({ extra: [X.raw(oid, true, value)] }), expect: 'critical_not_allowed', certIndex: 0, openssl });
+      await check({ leaf: leafWith({ extra: [X.raw(oid, false, value)] }), expect: 'ok', openssl: 'agrees' });
+    }
+  });
   test('inner and outer signature algorithms differ → signature_algorithm_mismatch (0)', async () => {
     const l = leafWith({ outerAlgorithm: new AlgorithmIdentifier({ algorithm: '1.2.840.10045.4.3.3' }) });
     await check({ leaf: l, expect: 'signature_algorithm_mismatch', certIndex: 0, openssl: 'agrees' });
@@ -462,6 +473,12 @@ describe('7. CRLs', () => {
     const idp = X.raw('2.5.29.28', true, D.seq(derEncode({ tag: 0x81, content: Buffer.from([0xff]) })));
     await crlChain(makeCrl(inter, { extra: [idp] }), 'crl_unsupported_critical', { stricter: 'we do not implement issuing distribution points, so a CRL scoped by one is not used' });
     await crlChain(makeCrl(inter, { extra: [X.raw('2.5.29.27', true, D.int(1))] }), 'crl_unsupported_critical', { stricter: 'OpenSSL uses a delta CRL as if it were complete' });
+  });
+  test('a complete CRL with a removeFromCRL entry → crl_remove_from_crl (the entry does not un-revoke)', async () => {
+    const leaf = leafWith({});
+    const removeFromCrl = X.raw('2.5.29.21', false, derEncode({ tag: 0x0a, content: Buffer.from([8]) }));
+    const crl = makeCrl(inter, { revoked: [serialOf(leaf)], entryExtensions: [removeFromCrl] });
+    await check({ leaf, crls: [crl], expect: 'crl_remove_from_crl', certIndex: 0, openssl: { stricter: 'OpenSSL reads removeFromCRL in a complete CRL as "not revoked"' } });
   });
   test('a well-formed CRL still works', async () => {
     await crlChain(makeCrl(inter), 'ok', 'agrees');
