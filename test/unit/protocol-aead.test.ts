@@ -5,7 +5,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { aeadImplementation, createRecordAead, nativeAeadAvailable, selectAeadImplementation, type AeadImplementation } from '../../src/protocol/aead.js';
+import {
+  aeadImplementation,
+  createRecordAead,
+  liveNativeContexts,
+  nativeAeadAvailable,
+  selectAeadImplementation,
+  sweepIdleContexts,
+  type AeadImplementation,
+} from '../../src/protocol/aead.js';
 import { ContentType, RecordOpener, RecordSealer, TAG_SIZE } from '../../src/protocol/record.js';
 
 const implementations: AeadImplementation[] = nativeAeadAvailable() ? ['node', 'native'] : ['node'];
@@ -105,4 +113,33 @@ test('native and node seal the same record to the same bytes (when the native AE
   const keys = { key: randomBytes(32), iv: randomBytes(12) };
   const frames = implementations.map((which) => withImplementation(which, () => new RecordSealer(keys).seal(ContentType.applicationWithData, [Buffer.from('{"a":1}'), randomBytes(0)])));
   assert.deepEqual(frames[0], frames[1]);
+});
+
+test('native: a context idle for a whole sweep is freed and rebuilt from the key on next use', { skip: !nativeAeadAvailable() && 'native AEAD not built (npm run build:native)' }, () => {
+  withImplementation('native', () => {
+    const keys = { key: randomBytes(32), iv: randomBytes(12) };
+    const sealer = new RecordSealer(keys);
+    const opener = new RecordOpener(keys);
+    // Contexts left by the tests above (never erased) go in two sweeps.
+    sweepIdleContexts();
+    sweepIdleContexts();
+    const before = liveNativeContexts();
+    assert.equal(before, 0);
+    const first = sealer.seal(ContentType.application, Buffer.from('one'));
+    assert.equal(liveNativeContexts(), before + 1);
+    sweepIdleContexts(); // used since the last sweep: kept
+    assert.equal(liveNativeContexts(), before + 1);
+    sweepIdleContexts(); // idle for a whole sweep: freed
+    assert.equal(liveNativeContexts(), before);
+    const second = sealer.seal(ContentType.application, Buffer.from('two'));
+    sweepIdleContexts();
+    sweepIdleContexts();
+    assert.deepEqual(opener.open(first.subarray(4)).body, Buffer.from('one'));
+    sweepIdleContexts();
+    sweepIdleContexts();
+    assert.deepEqual(opener.open(second.subarray(4)).body, Buffer.from('two'), 'rebuilt contexts continue the sequence');
+    sealer.erase();
+    opener.erase();
+    assert.equal(liveNativeContexts(), before);
+  });
 });
