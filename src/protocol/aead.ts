@@ -75,11 +75,15 @@ export function selectAeadImplementation(which: AeadImplementation): void {
 
 /**
  * A native context holds ≈ 1.9 KB outside the JS heap (EVP context, AES key schedule, GHASH table),
- * two per session: on 10,000 idle sessions that would be ≈ 38 MB. So a context not used for one
- * whole sweep interval is freed and rebuilt from the key on next use (≈ 1–2 µs, at most once per
- * interval per direction). One unref'd timer for all contexts; it stops when none is live.
+ * two per session: on 10,000 idle sessions that would be ≈ 38 MB. So a direction keeps a context
+ * only while it is busy: its first TRANSIENT_RECORDS records in a window of NATIVE_IDLE_RELEASE_MS
+ * each use a context made and freed for that record (≈ 3× the cost of a kept one, still ≈ 3–4×
+ * cheaper than createCipheriv), and a kept context not used for one whole sweep interval is freed.
+ * The handshake's records, the welcome and keepalives never hold one. One unref'd timer for all
+ * kept contexts; it stops when none is left.
  */
 export const NATIVE_IDLE_RELEASE_MS = 5_000;
+const TRANSIENT_RECORDS = 8;
 const liveContexts = new Set<NativeAead>();
 let sweeper: NodeJS.Timeout | null = null;
 
@@ -92,28 +96,42 @@ export function sweepIdleContexts(): void {
   }
 }
 
-/** Native contexts allocated now (for tests and the idle-memory check). */
+/** Native contexts kept now (for tests and the idle-memory check). */
 export function liveNativeContexts(): number {
   return liveContexts.size;
 }
 
 class NativeAead implements RecordAead {
+  /** The kept context, once the direction is busy. */
   private ctx: object | null = null;
   private used = false;
   private erased = false;
+  /** Records in the current window while no context is kept. */
+  private recent = 0;
+  private windowStart = 0;
 
-  /** `key` stays the caller's (RecordState's own copy, erased by it): the context is rebuilt from it. */
+  /** `key` stays the caller's (RecordState's own copy, erased by it): contexts are made from it. */
   constructor(
     private readonly binding: NativeBinding,
     private readonly key: Buffer,
     private readonly encrypt: boolean,
   ) {}
 
-  private context(): object {
+  /** The context for one record: the kept one, or a transient one that `done` frees. */
+  private acquire(): object {
     if (this.erased) throw new Error('AEAD key erased');
-    this.used = true;
-    if (this.ctx) return this.ctx;
+    if (this.ctx) {
+      this.used = true;
+      return this.ctx;
+    }
+    const now = Date.now();
+    if (now - this.windowStart >= NATIVE_IDLE_RELEASE_MS) {
+      this.windowStart = now;
+      this.recent = 0;
+    }
+    if (++this.recent <= TRANSIENT_RECORDS) return this.binding.create(this.key, this.encrypt);
     this.ctx = this.binding.create(this.key, this.encrypt);
+    this.used = true;
     liveContexts.add(this);
     if (!sweeper) {
       sweeper = setInterval(sweepIdleContexts, NATIVE_IDLE_RELEASE_MS);
@@ -122,21 +140,33 @@ class NativeAead implements RecordAead {
     return this.ctx;
   }
 
+  private done(ctx: object): void {
+    if (ctx !== this.ctx) this.binding.free(ctx);
+  }
+
   seal(nonce: Buffer, aad: Buffer, out: Buffer, offset: number, contentType: number, parts: readonly Buffer[]): number {
-    const ctx = this.context();
-    if (parts.length === 1) return this.binding.seal(ctx, nonce, aad, out, offset, contentType, parts[0]);
-    if (parts.length <= NATIVE_MAX_PARTS) return this.binding.seal(ctx, nonce, aad, out, offset, contentType, ...parts);
-    return this.binding.seal(ctx, nonce, aad, out, offset, contentType, Buffer.concat(parts));
+    const ctx = this.acquire();
+    try {
+      if (parts.length === 1) return this.binding.seal(ctx, nonce, aad, out, offset, contentType, parts[0]);
+      if (parts.length <= NATIVE_MAX_PARTS) return this.binding.seal(ctx, nonce, aad, out, offset, contentType, ...parts);
+      return this.binding.seal(ctx, nonce, aad, out, offset, contentType, Buffer.concat(parts));
+    } finally {
+      this.done(ctx);
+    }
   }
 
   open(nonce: Buffer, aad: Buffer, payload: Buffer, inPlace = false): Buffer | false {
-    const ctx = this.context();
-    // GCM decrypts in place (OpenSSL allows out == in); the tag is copied out before.
-    const out = inPlace ? payload.subarray(0, payload.length - AEAD_TAG_SIZE) : Buffer.allocUnsafe(payload.length - AEAD_TAG_SIZE);
-    return this.binding.open(ctx, nonce, aad, payload, out) ? out : false;
+    const ctx = this.acquire();
+    try {
+      // GCM decrypts in place (OpenSSL allows out == in); the tag is copied out before.
+      const out = inPlace ? payload.subarray(0, payload.length - AEAD_TAG_SIZE) : Buffer.allocUnsafe(payload.length - AEAD_TAG_SIZE);
+      return this.binding.open(ctx, nonce, aad, payload, out) ? out : false;
+    } finally {
+      this.done(ctx);
+    }
   }
 
-  /** Called by the sweep: frees the context if it was not used since the previous sweep. */
+  /** Called by the sweep: frees the kept context if it was not used since the previous sweep. */
   releaseIfIdle(): void {
     if (this.used) {
       this.used = false;
