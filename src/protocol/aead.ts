@@ -75,15 +75,22 @@ export function selectAeadImplementation(which: AeadImplementation): void {
 
 /**
  * A native context holds ≈ 1.9 KB outside the JS heap (EVP context, AES key schedule, GHASH table),
- * two per session: on 10,000 idle sessions that would be ≈ 38 MB. So a direction keeps a context
- * only while it is busy: its first TRANSIENT_RECORDS records in a window of NATIVE_IDLE_RELEASE_MS
- * each use a context made and freed for that record (≈ 3× the cost of a kept one, still ≈ 3–4×
- * cheaper than createCipheriv), and a kept context not used for one whole sweep interval is freed.
- * The handshake's records, the welcome and keepalives never hold one. One unref'd timer for all
- * kept contexts; it stops when none is left.
+ * two per session: on 10,000 idle sessions that would be ≈ 38 MB. So a direction uses one only
+ * while it is busy: its first DEFAULT_NATIVE_WARMUP_RECORDS (8) records in a window of NATIVE_IDLE_RELEASE_MS go
+ * through node:crypto (createCipheriv, nothing native allocated), later ones through a kept native
+ * context, and a kept context not used for one whole sweep interval is freed. The handshake's
+ * records, the welcome and keepalives never allocate one. (Making and freeing a native context per
+ * record instead measured +1 KB RSS per idle session: allocator fragmentation.) One unref'd timer
+ * for all kept contexts; it stops when none is left.
  */
 export const NATIVE_IDLE_RELEASE_MS = 5_000;
-const TRANSIENT_RECORDS = 8;
+export const DEFAULT_NATIVE_WARMUP_RECORDS = 8;
+let warmupRecords = DEFAULT_NATIVE_WARMUP_RECORDS;
+
+/** For tests: how many records per window go through node:crypto before a native context is kept (0: at once). */
+export function setNativeWarmupRecords(n: number): void {
+  warmupRecords = n;
+}
 const liveContexts = new Set<NativeAead>();
 let sweeper: NodeJS.Timeout | null = null;
 
@@ -117,8 +124,8 @@ class NativeAead implements RecordAead {
     private readonly encrypt: boolean,
   ) {}
 
-  /** The context for one record: the kept one, or a transient one that `done` frees. */
-  private acquire(): object {
+  /** The kept context for one record, or null: this record goes through node:crypto. */
+  private acquire(): object | null {
     if (this.erased) throw new Error('AEAD key erased');
     if (this.ctx) {
       this.used = true;
@@ -129,7 +136,7 @@ class NativeAead implements RecordAead {
       this.windowStart = now;
       this.recent = 0;
     }
-    if (++this.recent <= TRANSIENT_RECORDS) return this.binding.create(this.key, this.encrypt);
+    if (++this.recent <= warmupRecords) return null;
     this.ctx = this.binding.create(this.key, this.encrypt);
     this.used = true;
     liveContexts.add(this);
@@ -140,30 +147,20 @@ class NativeAead implements RecordAead {
     return this.ctx;
   }
 
-  private done(ctx: object): void {
-    if (ctx !== this.ctx) this.binding.free(ctx);
-  }
-
   seal(nonce: Buffer, aad: Buffer, out: Buffer, offset: number, contentType: number, parts: readonly Buffer[]): number {
     const ctx = this.acquire();
-    try {
-      if (parts.length === 1) return this.binding.seal(ctx, nonce, aad, out, offset, contentType, parts[0]);
-      if (parts.length <= NATIVE_MAX_PARTS) return this.binding.seal(ctx, nonce, aad, out, offset, contentType, ...parts);
-      return this.binding.seal(ctx, nonce, aad, out, offset, contentType, Buffer.concat(parts));
-    } finally {
-      this.done(ctx);
-    }
+    if (!ctx) return nodeSeal(this.key, nonce, aad, out, offset, contentType, parts);
+    if (parts.length === 1) return this.binding.seal(ctx, nonce, aad, out, offset, contentType, parts[0]);
+    if (parts.length <= NATIVE_MAX_PARTS) return this.binding.seal(ctx, nonce, aad, out, offset, contentType, ...parts);
+    return this.binding.seal(ctx, nonce, aad, out, offset, contentType, Buffer.concat(parts));
   }
 
   open(nonce: Buffer, aad: Buffer, payload: Buffer, inPlace = false): Buffer | false {
     const ctx = this.acquire();
-    try {
-      // GCM decrypts in place (OpenSSL allows out == in); the tag is copied out before.
-      const out = inPlace ? payload.subarray(0, payload.length - AEAD_TAG_SIZE) : Buffer.allocUnsafe(payload.length - AEAD_TAG_SIZE);
-      return this.binding.open(ctx, nonce, aad, payload, out) ? out : false;
-    } finally {
-      this.done(ctx);
-    }
+    if (!ctx) return nodeOpen(this.key, nonce, aad, payload);
+    // GCM decrypts in place (OpenSSL allows out == in); the tag is copied out before.
+    const out = inPlace ? payload.subarray(0, payload.length - AEAD_TAG_SIZE) : Buffer.allocUnsafe(payload.length - AEAD_TAG_SIZE);
+    return this.binding.open(ctx, nonce, aad, payload, out) ? out : false;
   }
 
   /** Called by the sweep: frees the kept context if it was not used since the previous sweep. */
@@ -188,39 +185,47 @@ class NativeAead implements RecordAead {
   }
 }
 
-class NodeAead implements RecordAead {
-  private static readonly typeByte = Buffer.alloc(1);
+const typeByte = Buffer.alloc(1);
 
+function nodeSeal(key: Buffer, nonce: Buffer, aad: Buffer, out: Buffer, offset: number, contentType: number, parts: readonly Buffer[]): number {
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(aad);
+  const start = offset;
+  typeByte[0] = contentType;
+  offset += cipher.update(typeByte).copy(out, offset);
+  for (const part of parts) offset += cipher.update(part).copy(out, offset);
+  offset += cipher.final().copy(out, offset);
+  offset += cipher.getAuthTag().copy(out, offset);
+  return offset - start;
+}
+
+function nodeOpen(key: Buffer, nonce: Buffer, aad: Buffer, payload: Buffer): Buffer | false {
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, nonce);
+    decipher.setAAD(aad);
+    decipher.setAuthTag(payload.subarray(payload.length - AEAD_TAG_SIZE));
+    const plain = decipher.update(payload.subarray(0, payload.length - AEAD_TAG_SIZE));
+    // GCM is a stream mode: final() only checks the tag and returns no bytes, so nothing to concat.
+    decipher.final();
+    return plain;
+  } catch {
+    return false;
+  }
+}
+
+class NodeAead implements RecordAead {
   private erased = false;
 
   constructor(private readonly key: Buffer) {}
 
   seal(nonce: Buffer, aad: Buffer, out: Buffer, offset: number, contentType: number, parts: readonly Buffer[]): number {
     if (this.erased) throw new Error('AEAD key erased');
-    const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
-    cipher.setAAD(aad);
-    const start = offset;
-    NodeAead.typeByte[0] = contentType;
-    offset += cipher.update(NodeAead.typeByte).copy(out, offset);
-    for (const part of parts) offset += cipher.update(part).copy(out, offset);
-    offset += cipher.final().copy(out, offset);
-    offset += cipher.getAuthTag().copy(out, offset);
-    return offset - start;
+    return nodeSeal(this.key, nonce, aad, out, offset, contentType, parts);
   }
 
   open(nonce: Buffer, aad: Buffer, payload: Buffer): Buffer | false {
     if (this.erased) throw new Error('AEAD key erased');
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, nonce);
-      decipher.setAAD(aad);
-      decipher.setAuthTag(payload.subarray(payload.length - AEAD_TAG_SIZE));
-      const plain = decipher.update(payload.subarray(0, payload.length - AEAD_TAG_SIZE));
-      // GCM is a stream mode: final() only checks the tag and returns no bytes, so nothing to concat.
-      decipher.final();
-      return plain;
-    } catch {
-      return false;
-    }
+    return nodeOpen(this.key, nonce, aad, payload);
   }
 
   erase(): void {

@@ -8,9 +8,11 @@ import { createCipheriv, randomBytes } from 'node:crypto';
 import {
   aeadImplementation,
   createRecordAead,
+  DEFAULT_NATIVE_WARMUP_RECORDS,
   liveNativeContexts,
   nativeAeadAvailable,
   selectAeadImplementation,
+  setNativeWarmupRecords,
   sweepIdleContexts,
   type AeadImplementation,
 } from '../../src/protocol/aead.js';
@@ -19,12 +21,15 @@ import { ContentType, RecordOpener, RecordSealer, TAG_SIZE } from '../../src/pro
 const implementations: AeadImplementation[] = nativeAeadAvailable() ? ['node', 'native'] : ['node'];
 const initial = aeadImplementation();
 
-function withImplementation<T>(which: AeadImplementation, fn: () => T): T {
+/** `native` here means the native binding from the first record (no node:crypto warm-up). */
+function withImplementation<T>(which: AeadImplementation, fn: () => T, warmup = 0): T {
   selectAeadImplementation(which);
+  setNativeWarmupRecords(warmup);
   try {
     return fn();
   } finally {
     selectAeadImplementation(initial);
+    setNativeWarmupRecords(DEFAULT_NATIVE_WARMUP_RECORDS);
   }
 }
 
@@ -141,5 +146,5 @@ test('native: a direction keeps a context only while busy; one idle for a whole 
     sealer.erase();
     opener.erase();
     assert.equal(liveNativeContexts(), 0);
-  });
+  }, DEFAULT_NATIVE_WARMUP_RECORDS);
 });
