@@ -73,70 +73,159 @@ export function selectAeadImplementation(which: AeadImplementation): void {
   selected = which;
 }
 
-class NativeAead implements RecordAead {
-  private ctx: object | null;
+/**
+ * A native context holds ≈ 1.9 KB outside the JS heap (EVP context, AES key schedule, GHASH table),
+ * two per session: on 10,000 idle sessions that would be ≈ 38 MB. So a direction uses one only
+ * while it is busy: its first DEFAULT_NATIVE_WARMUP_RECORDS (8) records in a window of NATIVE_IDLE_RELEASE_MS go
+ * through node:crypto (createCipheriv, nothing native allocated), later ones through a kept native
+ * context, and a kept context not used for one whole sweep interval is freed. The handshake's
+ * records, the welcome and keepalives never allocate one. (Making and freeing a native context per
+ * record instead measured +1 KB RSS per idle session: allocator fragmentation.) One unref'd timer
+ * for all kept contexts; it stops when none is left.
+ */
+export const NATIVE_IDLE_RELEASE_MS = 5_000;
+export const DEFAULT_NATIVE_WARMUP_RECORDS = 8;
+let warmupRecords = DEFAULT_NATIVE_WARMUP_RECORDS;
 
+/** For tests: how many records per window go through node:crypto before a native context is kept (0: at once). */
+export function setNativeWarmupRecords(n: number): void {
+  warmupRecords = n;
+}
+const liveContexts = new Set<NativeAead>();
+let sweeper: NodeJS.Timeout | null = null;
+
+/** One sweep (the timer's work; exported so tests need not wait for it). */
+export function sweepIdleContexts(): void {
+  for (const aead of liveContexts) aead.releaseIfIdle();
+  if (liveContexts.size === 0 && sweeper) {
+    clearInterval(sweeper);
+    sweeper = null;
+  }
+}
+
+/** Native contexts kept now (for tests and the idle-memory check). */
+export function liveNativeContexts(): number {
+  return liveContexts.size;
+}
+
+class NativeAead implements RecordAead {
+  /** The kept context, once the direction is busy. */
+  private ctx: object | null = null;
+  private used = false;
+  private erased = false;
+  /** Records in the current window while no context is kept. */
+  private recent = 0;
+  private windowStart = 0;
+
+  /** `key` stays the caller's (RecordState's own copy, erased by it): contexts are made from it. */
   constructor(
     private readonly binding: NativeBinding,
-    key: Buffer,
-    encrypt: boolean,
-  ) {
-    this.ctx = binding.create(key, encrypt);
+    private readonly key: Buffer,
+    private readonly encrypt: boolean,
+  ) {}
+
+  /** The kept context for one record, or null: this record goes through node:crypto. */
+  private acquire(): object | null {
+    if (this.erased) throw new Error('AEAD key erased');
+    if (this.ctx) {
+      this.used = true;
+      return this.ctx;
+    }
+    const now = Date.now();
+    if (now - this.windowStart >= NATIVE_IDLE_RELEASE_MS) {
+      this.windowStart = now;
+      this.recent = 0;
+    }
+    if (++this.recent <= warmupRecords) return null;
+    this.ctx = this.binding.create(this.key, this.encrypt);
+    this.used = true;
+    liveContexts.add(this);
+    if (!sweeper) {
+      sweeper = setInterval(sweepIdleContexts, NATIVE_IDLE_RELEASE_MS);
+      sweeper.unref();
+    }
+    return this.ctx;
   }
 
   seal(nonce: Buffer, aad: Buffer, out: Buffer, offset: number, contentType: number, parts: readonly Buffer[]): number {
-    if (!this.ctx) throw new Error('AEAD key erased');
-    if (parts.length === 1) return this.binding.seal(this.ctx, nonce, aad, out, offset, contentType, parts[0]);
-    if (parts.length <= NATIVE_MAX_PARTS) return this.binding.seal(this.ctx, nonce, aad, out, offset, contentType, ...parts);
-    return this.binding.seal(this.ctx, nonce, aad, out, offset, contentType, Buffer.concat(parts));
+    const ctx = this.acquire();
+    if (!ctx) return nodeSeal(this.key, nonce, aad, out, offset, contentType, parts);
+    if (parts.length === 1) return this.binding.seal(ctx, nonce, aad, out, offset, contentType, parts[0]);
+    if (parts.length <= NATIVE_MAX_PARTS) return this.binding.seal(ctx, nonce, aad, out, offset, contentType, ...parts);
+    return this.binding.seal(ctx, nonce, aad, out, offset, contentType, Buffer.concat(parts));
   }
 
   open(nonce: Buffer, aad: Buffer, payload: Buffer, inPlace = false): Buffer | false {
-    if (!this.ctx) throw new Error('AEAD key erased');
+    const ctx = this.acquire();
+    if (!ctx) return nodeOpen(this.key, nonce, aad, payload);
     // GCM decrypts in place (OpenSSL allows out == in); the tag is copied out before.
     const out = inPlace ? payload.subarray(0, payload.length - AEAD_TAG_SIZE) : Buffer.allocUnsafe(payload.length - AEAD_TAG_SIZE);
-    return this.binding.open(this.ctx, nonce, aad, payload, out) ? out : false;
+    return this.binding.open(ctx, nonce, aad, payload, out) ? out : false;
+  }
+
+  /** Called by the sweep: frees the kept context if it was not used since the previous sweep. */
+  releaseIfIdle(): void {
+    if (this.used) {
+      this.used = false;
+      return;
+    }
+    this.release();
+  }
+
+  private release(): void {
+    if (this.ctx) this.binding.free(this.ctx);
+    this.ctx = null;
+    liveContexts.delete(this);
   }
 
   erase(): void {
-    if (this.ctx) this.binding.free(this.ctx);
-    this.ctx = null;
+    this.erased = true;
+    this.release();
+    this.key.fill(0);
+  }
+}
+
+const typeByte = Buffer.alloc(1);
+
+function nodeSeal(key: Buffer, nonce: Buffer, aad: Buffer, out: Buffer, offset: number, contentType: number, parts: readonly Buffer[]): number {
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(aad);
+  const start = offset;
+  typeByte[0] = contentType;
+  offset += cipher.update(typeByte).copy(out, offset);
+  for (const part of parts) offset += cipher.update(part).copy(out, offset);
+  offset += cipher.final().copy(out, offset);
+  offset += cipher.getAuthTag().copy(out, offset);
+  return offset - start;
+}
+
+function nodeOpen(key: Buffer, nonce: Buffer, aad: Buffer, payload: Buffer): Buffer | false {
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, nonce);
+    decipher.setAAD(aad);
+    decipher.setAuthTag(payload.subarray(payload.length - AEAD_TAG_SIZE));
+    const plain = decipher.update(payload.subarray(0, payload.length - AEAD_TAG_SIZE));
+    // GCM is a stream mode: final() only checks the tag and returns no bytes, so nothing to concat.
+    decipher.final();
+    return plain;
+  } catch {
+    return false;
   }
 }
 
 class NodeAead implements RecordAead {
-  private static readonly typeByte = Buffer.alloc(1);
-
   private erased = false;
 
   constructor(private readonly key: Buffer) {}
 
   seal(nonce: Buffer, aad: Buffer, out: Buffer, offset: number, contentType: number, parts: readonly Buffer[]): number {
     if (this.erased) throw new Error('AEAD key erased');
-    const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
-    cipher.setAAD(aad);
-    const start = offset;
-    NodeAead.typeByte[0] = contentType;
-    offset += cipher.update(NodeAead.typeByte).copy(out, offset);
-    for (const part of parts) offset += cipher.update(part).copy(out, offset);
-    offset += cipher.final().copy(out, offset);
-    offset += cipher.getAuthTag().copy(out, offset);
-    return offset - start;
+    return nodeSeal(this.key, nonce, aad, out, offset, contentType, parts);
   }
 
   open(nonce: Buffer, aad: Buffer, payload: Buffer): Buffer | false {
     if (this.erased) throw new Error('AEAD key erased');
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, nonce);
-      decipher.setAAD(aad);
-      decipher.setAuthTag(payload.subarray(payload.length - AEAD_TAG_SIZE));
-      const plain = decipher.update(payload.subarray(0, payload.length - AEAD_TAG_SIZE));
-      // GCM is a stream mode: final() only checks the tag and returns no bytes, so nothing to concat.
-      decipher.final();
-      return plain;
-    } catch {
-      return false;
-    }
+    return nodeOpen(this.key, nonce, aad, payload);
   }
 
   erase(): void {
@@ -146,8 +235,8 @@ class NodeAead implements RecordAead {
 }
 
 /**
- * A record AEAD for one traffic key and direction. The node implementation keeps (and erases) the
- * caller's key buffer; the native one copies it into its context at once.
+ * A record AEAD for one traffic key and direction. Both implementations keep the caller's key
+ * buffer (node: to key each record; native: to rebuild a released context) and zero it on erase.
  */
 export function createRecordAead(key: Buffer, encrypt: boolean): RecordAead {
   if (selected === 'native' && native) return new NativeAead(native, key, encrypt);

@@ -5,18 +5,31 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { aeadImplementation, createRecordAead, nativeAeadAvailable, selectAeadImplementation, type AeadImplementation } from '../../src/protocol/aead.js';
+import {
+  aeadImplementation,
+  createRecordAead,
+  DEFAULT_NATIVE_WARMUP_RECORDS,
+  liveNativeContexts,
+  nativeAeadAvailable,
+  selectAeadImplementation,
+  setNativeWarmupRecords,
+  sweepIdleContexts,
+  type AeadImplementation,
+} from '../../src/protocol/aead.js';
 import { ContentType, RecordOpener, RecordSealer, TAG_SIZE } from '../../src/protocol/record.js';
 
 const implementations: AeadImplementation[] = nativeAeadAvailable() ? ['node', 'native'] : ['node'];
 const initial = aeadImplementation();
 
-function withImplementation<T>(which: AeadImplementation, fn: () => T): T {
+/** `native` here means the native binding from the first record (no node:crypto warm-up). */
+function withImplementation<T>(which: AeadImplementation, fn: () => T, warmup = 0): T {
   selectAeadImplementation(which);
+  setNativeWarmupRecords(warmup);
   try {
     return fn();
   } finally {
     selectAeadImplementation(initial);
+    setNativeWarmupRecords(DEFAULT_NATIVE_WARMUP_RECORDS);
   }
 }
 
@@ -105,4 +118,33 @@ test('native and node seal the same record to the same bytes (when the native AE
   const keys = { key: randomBytes(32), iv: randomBytes(12) };
   const frames = implementations.map((which) => withImplementation(which, () => new RecordSealer(keys).seal(ContentType.applicationWithData, [Buffer.from('{"a":1}'), randomBytes(0)])));
   assert.deepEqual(frames[0], frames[1]);
+});
+
+test('native: a direction keeps a context only while busy; one idle for a whole sweep is freed and rebuilt', { skip: !nativeAeadAvailable() && 'native AEAD not built (npm run build:native)' }, () => {
+  withImplementation('native', () => {
+    const keys = { key: randomBytes(32), iv: randomBytes(12) };
+    const sealer = new RecordSealer(keys);
+    const opener = new RecordOpener(keys);
+    // Contexts kept by the tests above (never erased) go in two sweeps.
+    sweepIdleContexts();
+    sweepIdleContexts();
+    assert.equal(liveNativeContexts(), 0);
+    const frames: Buffer[] = [];
+    // The first records of a window use transient contexts: nothing is kept.
+    for (let i = 0; i < 8; i++) frames.push(sealer.seal(ContentType.application, Buffer.from(`r${i}`)));
+    assert.equal(liveNativeContexts(), 0);
+    frames.push(sealer.seal(ContentType.application, Buffer.from('r8')));
+    assert.equal(liveNativeContexts(), 1, 'a busy direction keeps one');
+    sweepIdleContexts(); // used since the last sweep: kept
+    assert.equal(liveNativeContexts(), 1);
+    sweepIdleContexts(); // idle for a whole sweep: freed
+    assert.equal(liveNativeContexts(), 0);
+    for (let i = 9; i < 20; i++) frames.push(sealer.seal(ContentType.application, Buffer.from(`r${i}`)));
+    assert.equal(liveNativeContexts(), 1, 'rebuilt (the window is still full)');
+    frames.forEach((f, i) => assert.deepEqual(opener.open(f.subarray(4)).body, Buffer.from(`r${i}`)));
+    assert.equal(liveNativeContexts(), 2);
+    sealer.erase();
+    opener.erase();
+    assert.equal(liveNativeContexts(), 0);
+  }, DEFAULT_NATIVE_WARMUP_RECORDS);
 });
