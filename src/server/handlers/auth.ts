@@ -88,7 +88,7 @@ export const authCommands = [
         originSession: ctx.session.id,
       });
       // Sessions of this process need not wait for the next poll.
-      void ctx.services.accountEvents.pollNow();
+      void ctx.services.accountEvents.changed();
       return {};
     },
   }),
