@@ -18,12 +18,29 @@ import { encodeFrame, FrameDecoder } from '../../src/protocol/frame.js';
 import { generateKeyShare } from '../../src/protocol/keys.js';
 import { makeTestPki, userIdentity, type TestPki } from './chat-server.js';
 import { startServe, type ServeProcess } from './serve-process.js';
+import { NatsBackend } from '../../src/server/cluster/nats.js';
+import { RedisBackend } from '../../src/server/cluster/redis.js';
 
 export const TEST_REDIS_URL = process.env.SECURECHAT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const TEST_NATS_URL = process.env.SECURECHAT_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 
 export function testNamespace(): string {
   return `sctest_${randomBytes(5).toString('hex')}`;
+}
+
+/** Removes what a test run left under `namespace` on the bus (Redis keys, NATS KV buckets). */
+export async function disposeNamespace(url: string, namespace: string): Promise<void> {
+  if (url.startsWith('nats://')) {
+    const nats = await NatsBackend.open(url, { namespace });
+    await nats.destroy();
+    await nats.close();
+    return;
+  }
+  const redis = new RedisBackend(url, { namespace });
+  await redis.connect();
+  const keys = await redis.cmd.keys(`${namespace}:*`);
+  if (keys.length > 0) await redis.cmd.del(...keys);
+  await redis.close();
 }
 
 /** The URL with `?namespace=` set, as a node would be configured. */
