@@ -48,12 +48,12 @@ export function nodeIdFor(config: Pick<ServerConfig, 'nodeId'>): string {
   return config.nodeId !== 'auto' ? config.nodeId : `${hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 40)}-${process.pid}`;
 }
 
+const CLUSTER_NEEDS_MYSQL = 'A cluster needs one database shared by every node: use --db mysql://… (SQLite is a file of one node).';
+
 /** Opens the cluster backend of a `cluster` setting, or nothing for a single node; refuses a cluster on SQLite. */
 async function openCluster(config: ServerConfig, log: Logger): Promise<{ backend: ClusterBackend; nodeId: string } | undefined> {
   if (config.cluster === 'memory') return undefined;
-  if (!config.db.startsWith('mysql://')) {
-    throw new SecureChatError('usage', 'A cluster needs one database shared by every node: use --db mysql://… (SQLite is a file of one node).');
-  }
+  if (!config.db.startsWith('mysql://')) throw new SecureChatError('usage', CLUSTER_NEEDS_MYSQL);
   const nodeId = nodeIdFor(config);
   log.info(`cluster: connecting to ${redactClusterUrl(config.cluster)} as node ${nodeId}`);
   return { backend: await openClusterBackend(config.cluster), nodeId };
@@ -120,6 +120,8 @@ function hostileClientLimits(config: ServerConfig): Partial<ServerLimits> {
 }
 
 export async function startServer(config: ServerConfig, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
+  // Refused before anything is generated or opened.
+  if (config.cluster !== 'memory' && !config.db.startsWith('mysql://')) throw new SecureChatError('usage', CLUSTER_NEEDS_MYSQL);
   if (!caExists(config.certs)) {
     if (!config.autoGenerateCerts) {
       throw new SecureChatError('ca_missing', `No CA in ${config.certs}; run \`npm run generate-certs -- --out ${config.certs}\`.`);

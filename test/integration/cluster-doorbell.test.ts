@@ -13,6 +13,11 @@ import { makeTestPki, startChatServer, TEST_PASSWORD, type TestChatServer, type 
 import { pushes, until } from '../helpers/cluster.js';
 
 const TIMINGS = { leaseMs: 1500, presencePollMs: 200, heartbeatMs: 200, catchupMs: 500 };
+/** Room for five failed logins on one connection before login (each costs 5 pre-login tokens). */
+const LIMITS = {
+  maxSessionsPerUser: 2,
+  rate: { requestsPerSecond: 50, burst: 200, maxInflightBytes: 8 * 1024 * 1024, preLoginRequestsPerSecond: 50, preLoginBurst: 200 },
+};
 
 let pki: TestPki;
 let store: MemoryStore;
@@ -33,8 +38,8 @@ before(async () => {
     if (verdict !== true) void verdict.then(() => publish(topic, msg));
     else await publish(topic, msg);
   };
-  a = await startChatServer({ pki, cluster: { backend: aBackend, nodeId: 'A', timings: TIMINGS }, limits: { maxSessionsPerUser: 2 } });
-  b = await startChatServer({ pki, dbUrl: a.dbUrl, cluster: { backend: new MemoryBackend(store), nodeId: 'B', timings: TIMINGS }, limits: { maxSessionsPerUser: 2 } });
+  a = await startChatServer({ pki, cluster: { backend: aBackend, nodeId: 'A', timings: TIMINGS }, limits: LIMITS });
+  b = await startChatServer({ pki, dbUrl: a.dbUrl, cluster: { backend: new MemoryBackend(store), nodeId: 'B', timings: TIMINGS }, limits: LIMITS });
 });
 after(async () => {
   await b?.stop();
