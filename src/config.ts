@@ -20,6 +20,10 @@ export interface ServerConfig {
   /** Admin HTTP listener (/healthz, /metrics): off when null; 0 picks a free port. */
   adminPort: number | null;
   adminHost: string;
+  /** WebSocket + web client listener (HTTPS with the server certificate): off when null; 0 picks a free port. */
+  wsPort: number | null;
+  /** Plain HTTP on wsPort for a TLS-terminating reverse proxy; client addresses from X-Forwarded-For. */
+  wsBehindProxy: boolean;
   /** Generate a CA and certificates into `certs` when none exists. */
   autoGenerateCerts: boolean;
   maxFrameBytes: number;
@@ -50,6 +54,11 @@ export interface ServerConfig {
   replayCacheSize: number;
   replayCachePerIp: number;
   refusalLogIntervalMs: number;
+  // --- session resumption (docs/PROTOCOL.md §9) ---
+  ticketLifetimeMs: number;
+  ticketKeyRotationMs: number;
+  ticketsPerBatch: number;
+  ticketCacheSize: number;
   passwordHashConcurrency: number;
   passwordHashesPerIp: number;
   passwordHashesPerCertificate: number;
@@ -82,6 +91,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   logFormat: 'auto',
   adminPort: null,
   adminHost: '127.0.0.1',
+  wsPort: null,
+  wsBehindProxy: false,
   autoGenerateCerts: true,
   maxFrameBytes: 1024 * 1024,
   handshakeTimeoutMs: 10_000,
@@ -109,6 +120,10 @@ export const DEFAULT_CONFIG: ServerConfig = {
   replayCacheSize: 1_000_000,
   replayCachePerIp: 100_000,
   refusalLogIntervalMs: 10_000,
+  ticketLifetimeMs: 86_400_000,
+  ticketKeyRotationMs: 3_600_000,
+  ticketsPerBatch: 2,
+  ticketCacheSize: 1_000_000,
   passwordHashConcurrency: 2,
   passwordHashesPerIp: 8,
   passwordHashesPerCertificate: 2,
@@ -140,7 +155,7 @@ const CHOICES: Partial<Record<Key, readonly string[]>> = {
 };
 
 /** Keys that take a port or "off" (null in a file; "off" or "" in the environment and on the command line). */
-const OPTIONAL_PORTS: ReadonlySet<Key> = new Set<Key>(['adminPort']);
+const OPTIONAL_PORTS: ReadonlySet<Key> = new Set<Key>(['adminPort', 'wsPort']);
 
 function coercePort(key: Key, value: unknown, source: string): number | null {
   if (value === null || value === 'off') return null;

@@ -43,6 +43,7 @@ export const ERROR_CATALOGUE = {
   connect_failed: { message: 'Could not connect to the server; check --host and --port and that it is running.' },
   timeout: { message: 'The request timed out.' },
   shutting_down: { message: 'The server is shutting down.' },
+  resumption_refused: { message: 'The server did not accept the session ticket; the client falls back to a full handshake (and, if the ticket carried a login, a password login).' },
   slow_reader: { message: 'The connection was closed because it did not read what the server sent; reconnect (messages are kept).' },
 
   // --- accounts ---

@@ -57,10 +57,11 @@ export class ServerHandle {
   }
 
   /** Forks a server process; `profileDir` runs it under `node --cpu-prof`. */
-  static spawn(kind: ServerKind, options: { profileDir?: string } = {}): ServerHandle {
+  static spawn(kind: ServerKind, options: { profileDir?: string; aead?: string } = {}): ServerHandle {
     const execArgv = ['--import', 'tsx', '--expose-gc'];
     if (options.profileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`);
-    const child = fork(SERVER_PROC, [kind], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const args = options.aead ? [kind, `--aead=${options.aead}`] : [kind];
+    const child = fork(SERVER_PROC, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     return new ServerHandle(kind, child);
   }
 

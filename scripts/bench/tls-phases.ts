@@ -101,6 +101,61 @@ export async function tlsOneWay(t: TlsTarget, seconds: number, size: number) {
   return { sent, seconds: elapsed };
 }
 
+export interface TlsFanoutSetup {
+  sender: FramedTls;
+  members: FramedTls[];
+  /** Frames received by all members since the last reset. */
+  delivered: { count: number };
+}
+
+/** The fan-out baseline's connections (opened outside the measured window, like the chat logins). */
+export async function setupTlsFanout(t: TlsTarget, memberCount: number): Promise<TlsFanoutSetup> {
+  const members: FramedTls[] = [];
+  for (let i = 0; i < memberCount; i += 10) members.push(...(await Promise.all(Array.from({ length: Math.min(10, memberCount - i) }, () => connectTls(t)))));
+  const delivered = { count: 0 };
+  for (const m of members) {
+    // Count frames straight off a decoder (no per-frame promise), as the chat members count pushes.
+    const decoder = new FrameDecoder(1024 * 1024);
+    m.socket.removeAllListeners('data');
+    m.socket.on('data', (chunk: Buffer) => {
+      delivered.count += decoder.push(chunk).length;
+    });
+    m.socket.write(encodeFrame(Buffer.from(JSON.stringify({ type: 'join' }))));
+    m.socket.write(encodeFrame(Buffer.from(JSON.stringify({ type: 'ping' }))));
+  }
+  // The pongs say every join was processed before the timed part starts.
+  const settle = nowUs() + 30e6;
+  while (delivered.count < members.length && nowUs() < settle) await sleep(1);
+  const sender = await connectTls(t);
+  return { sender, members, delivered };
+}
+
+/**
+ * The fan-out baseline: the sender keeps `window` fan-out requests of 200 B in flight for
+ * `seconds`; every member counts the frames it receives. The same shape as our group fan-out
+ * (one request in, one push per member, one ack out).
+ */
+export async function tlsFanout(s: TlsFanoutSetup, window: number, seconds: number) {
+  s.delivered.count = 0;
+  const text = 'm'.repeat(200);
+  let nextId = 1;
+  const t0 = nowUs();
+  const sent = await runLoops(window, t0 + seconds * 1e6, async () => {
+    s.sender.socket.write(encodeFrame(Buffer.from(JSON.stringify({ type: 'fanout', id: nextId++, text }))));
+    await s.sender.nextFrame();
+  });
+  const expected = sent * s.members.length;
+  const waitUntil = nowUs() + 30e6;
+  while (s.delivered.count < expected && nowUs() < waitUntil) await sleep(1);
+  const elapsed = (nowUs() - t0) / 1e6;
+  return { sent, delivered: s.delivered.count, expected, seconds: elapsed };
+}
+
+export function closeTlsFanout(s: TlsFanoutSetup): void {
+  s.sender.socket.destroy();
+  for (const m of s.members) m.socket.destroy();
+}
+
 export async function openIdleTls(t: TlsTarget, count: number, concurrency = 32) {
   const sockets: tls.TLSSocket[] = [];
   let next = 0;

@@ -9,7 +9,7 @@ import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPemCertificates, readPrivateKey } from '../../src/pki/pem.js';
-import { floodMessage, type FloodKind } from './floods.js';
+import { UPLOAD_KINDS, floodMessage, uploadAttack, type FloodKind, type UploadKind } from './floods.js';
 import { RawClient } from './raw-client.js';
 
 export interface FloodArgs {
@@ -18,7 +18,8 @@ export interface FloodArgs {
   user: string;
   /** Log in first with this password (omit to flood before login). */
   password?: string;
-  kind: FloodKind;
+  kind: FloodKind | UploadKind;
+  /** Flood kinds: how long to flood. Upload kinds: ignored (they run their `files`). */
   ms: number;
   /** false: never read (the kernel buffers fill). */
   read: boolean;
@@ -26,6 +27,15 @@ export interface FloodArgs {
   peer?: string;
   /** Sessions to open and flood from at once (default 1). */
   sessions?: number;
+  /** Upload kinds: uploads per session, and the size of each. */
+  files?: number;
+  fileBytes?: number;
+  /** Keep the sessions open this long after reporting (unfinished uploads die with their session). */
+  holdMs?: number;
+}
+
+function isUploadKind(kind: string): kind is UploadKind {
+  return (UPLOAD_KINDS as readonly string[]).includes(kind);
 }
 
 
@@ -44,19 +54,26 @@ async function main(): Promise<void> {
     if (!args.read) client.stopReading();
   }
   process.stdout.write('flooding\n');
-  const sent = await Promise.all(clients.map((c) => c.flood(args.ms, () => floodMessage(args.kind, args.peer ?? 'alice', args.password ?? 'x'))));
+  const kind = args.kind;
+  const peer = args.peer ?? 'alice';
+  const outcomes: Record<string, number> = {};
+  const sent = isUploadKind(kind)
+    ? await Promise.all(clients.map((c) => uploadAttack(c, kind, peer, args.fileBytes ?? 1024 * 1024, args.files ?? 1, outcomes)))
+    : await Promise.all(clients.map((c) => c.flood(args.ms, () => floodMessage(kind, peer, args.password ?? 'x'))));
   // Give the last answers a moment to arrive, then report.
   await new Promise((r) => setTimeout(r, 200));
-  const tally: Record<string, number> = {};
-  for (const c of clients) for (const [k, n] of Object.entries(c.tally)) tally[k] = (tally[k] ?? 0) + n;
+  const tally: Record<string, number> = isUploadKind(kind) ? outcomes : {};
+  if (!isUploadKind(kind)) for (const c of clients) for (const [k, n] of Object.entries(c.tally)) tally[k] = (tally[k] ?? 0) + n;
   const result = {
-    kind: args.kind,
+    kind,
+    // Upload kinds: bytes the server accepted; floods: messages written.
     sent: sent.reduce((a, b) => a + b, 0),
     responses: clients.reduce((a, c) => a + c.responses, 0),
     tally,
     closedWith: clients.map((c) => c.closedWith).find((c) => c !== null) ?? null,
   };
   process.stdout.write(JSON.stringify(result) + '\n');
+  if (args.holdMs) await new Promise((r) => setTimeout(r, args.holdMs));
   for (const c of clients) c.close();
   process.exit(0);
 }

@@ -105,7 +105,7 @@ export class RawClient extends EventEmitter {
     while (Date.now() < until && !this.socket.destroyed) {
       const { msg, data } = make();
       sent++;
-      if (!this.send({ ...msg, id: msg.type === 'ping' ? undefined : this.nextId++ }, data)) {
+      if (!this.send({ ...msg, id: msg.type === 'ping' || msg.type === 'pong' ? undefined : this.nextId++ }, data)) {
         if (!(await this.drainedWithin(until - Date.now()))) break;
       } else if (sent % 64 === 0) {
         // Let the event loop breathe (and the socket flush) now and then.

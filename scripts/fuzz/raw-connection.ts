@@ -107,8 +107,16 @@ export interface RawSession {
   opener: RecordOpener;
 }
 
-/** Runs a valid client handshake by hand; throws SecureChatError if the server refuses. */
-export async function rawHandshake(port: number, identity: LocalIdentity, timeoutMs = 10_000, localAddress?: string): Promise<RawSession> {
+interface UpToServerAuth {
+  reader: FrameReader;
+  ch: Buffer;
+  sh: Buffer;
+  sa: Buffer;
+  hs: ReturnType<typeof deriveHandshakeSecrets>;
+}
+
+/** client_hello out, server_hello and the (encrypted) server_auth in. */
+async function helloToServerAuth(port: number, timeoutMs: number, localAddress?: string): Promise<UpToServerAuth> {
   const reader = await dialRaw(port, 5000, localAddress);
   const { bytes: ch, keyShare } = clientHelloBytes();
   reader.socket.write(encodeFrame(ch));
@@ -116,13 +124,29 @@ export async function rawHandshake(port: number, identity: LocalIdentity, timeou
   if (!sh) throw new SecureChatError('connection_closed', 'No server_hello.');
   const hello = parseServerHello(sh);
   const hs = deriveHandshakeSecrets(computeSharedSecret(keyShare.privateKey, hello.keyShare), ch, sh);
-  const hsOpener = new RecordOpener(hs.server);
   const saFrame = await reader.next(timeoutMs);
   if (!saFrame) throw new SecureChatError('connection_closed', 'No server_auth.');
-  const sa = hsOpener.open(saFrame);
+  const sa = new RecordOpener(hs.server).open(saFrame);
   if (sa.contentType !== ContentType.handshake) throw new SecureChatError('unexpected_message', 'Expected server_auth.');
   parseAuthMessage(sa.body, 'server_auth');
-  const prefix = [ch, sh, sa.body];
+  return { reader, ch, sh, sa: sa.body, hs };
+}
+
+/**
+ * Starts a handshake and, where client_auth belongs, refuses it with an alert carrying `body`
+ * (what a client does when it rejects the server's certificate): the peer text the server logs.
+ */
+export async function refuseHandshake(port: number, body: Record<string, unknown>, timeoutMs = 10_000): Promise<void> {
+  const { reader, hs } = await helloToServerAuth(port, timeoutMs);
+  reader.socket.write(new RecordSealer(hs.client).seal(ContentType.alert, encodeJson(body)));
+  await reader.closedWithin(timeoutMs);
+  reader.socket.destroy();
+}
+
+/** Runs a valid client handshake by hand; throws SecureChatError if the server refuses. */
+export async function rawHandshake(port: number, identity: LocalIdentity, timeoutMs = 10_000, localAddress?: string): Promise<RawSession> {
+  const { reader, ch, sh, sa, hs } = await helloToServerAuth(port, timeoutMs, localAddress);
+  const prefix = [ch, sh, sa];
   const signature = signTranscript(identity.privateKey, CLIENT_CONTEXT, signatureHash(prefix, identity.chain));
   const ca = encodeJson({
     type: 'client_auth',
@@ -131,7 +155,7 @@ export async function rawHandshake(port: number, identity: LocalIdentity, timeou
     finished: hmacSha256(hs.client.finishedKey, finishedHash(prefix, identity.chain, signature)).toString('base64'),
   });
   reader.socket.write(new RecordSealer(hs.client).seal(ContentType.handshake, ca));
-  const app = deriveApplicationSecrets(hs.hsSecret, sha256(ch, sh, sa.body, ca));
+  const app = deriveApplicationSecrets(hs.hsSecret, sha256(ch, sh, sa, ca));
   const session: RawSession = { reader, sealer: new RecordSealer(app.client), opener: new RecordOpener(app.server) };
   const welcome = await reader.next(timeoutMs);
   if (!welcome) throw new SecureChatError('connection_closed', 'No welcome.');

@@ -109,8 +109,8 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRep
       logFile: join(env.dir, 'server.log'),
       logLevel: process.env.SECURECHAT_SOAK_LOG_LEVEL ?? 'warn',
       statsMs: 500,
-      // Every soak client dials from 127.0.0.1: the per-IP handshake cap must not be the bottleneck.
-      config: { maxHandshakesPerIp: 256 },
+      // Every soak client dials from 127.0.0.1: the per-IP handshake, password-hash and session caps must not be the bottleneck.
+      config: { maxHandshakesPerIp: 256, passwordHashesPerIp: 64, maxSessionsPerIp: 1024 },
     });
 
   const openClient = async (user: SoakUser, register: boolean): Promise<void> => {

@@ -2,8 +2,8 @@
 import { Option, type Command } from 'commander';
 import { SecureChatError } from '../errors.js';
 import { readInputText } from '../pki/files.js';
-import { readPemBlocks, readPemCertificates } from '../pki/pem.js';
-import { DEFAULT_MAX_INTERMEDIATES, ParsedCert, ParsedCrl, describeReason, verifyChain, type Purpose } from '../pki/verify.js';
+import { readPemCertificates } from '../pki/pem.js';
+import { DEFAULT_MAX_INTERMEDIATES, ParsedCert, ParsedCrl, describeReason, parseCrlsPem, verifyChain, type Purpose } from '../pki/verify.js';
 import { action } from './run.js';
 import { addJsonOption, emit, example } from './ca-options.js';
 
@@ -47,16 +47,8 @@ function readCertificates(text: string, what: string, onBad: (index: number, err
 }
 
 function readCrls(text: string): ParsedCrl[] {
-  const blocks = readPemBlocks(text).filter((b) => b.label === 'X509 CRL');
-  if (blocks.length === 0) throw new SecureChatError('bad_input', 'No PEM X509 CRL block found.');
-  return blocks.map((b, i) => {
-    try {
-      return ParsedCrl.fromDer(b.der);
-    } catch (err) {
-      // Revocation fails closed: a CRL we were given but cannot read is a failed validation.
-      throw certificateFailure('bad_crl', -1, `CRL #${i + 1} is not a DER X.509 CRL`, err);
-    }
-  });
+  // Revocation fails closed: a CRL we were given but cannot read is a failed validation.
+  return parseCrlsPem(text, (i, err) => certificateFailure('bad_crl', -1, `CRL #${i + 1} is not a DER X.509 CRL`, err));
 }
 
 /** ISO-8601 or unix seconds. */

@@ -4,11 +4,12 @@
  * (server chain valid for serverAuth under the root, key matching the certificate, CRL current).
  * Nothing is written and no database is opened. Exit 0 when all is well, 2 otherwise.
  */
-import { createPublicKey } from 'node:crypto';
-import { redactClusterUrl } from '../server/cluster/index.js';
+import { readFileSync } from 'node:fs';
 import type { ServerConfig } from '../config.js';
 import { caExists } from '../pki/ca.js';
-import { crlSecondsToExpiry } from '../server/crl-expiry.js';
+import { parseCrlsPem } from '../pki/parsed-crl.js';
+import { crlStatus } from '../server/crl-status.js';
+import { redactClusterUrl } from '../server/cluster/index.js';
 import { loadServerIdentity, loadTrust, nodeIdFor } from '../server/start.js';
 import { parseDbUrl, redactDbUrl } from '../storage/index.js';
 
@@ -65,13 +66,11 @@ export function checkConfig(config: ServerConfig, now: Date = new Date()): Check
   );
   lines.push(
     attempt('server certificate', () => {
+      // loadServerIdentity refuses a key that is not the certificate's (the same check a reload makes).
       const identity = loadServerIdentity(config.certs);
-      const mine = createPublicKey(identity.privateKey).export({ type: 'spki', format: 'der' });
       if (!trustLoaded) throw new Error('cannot check the chain without the root');
       const path = trustLoaded.trust.verifyDer(identity.chain, { purpose: 'server', time: now });
       const leaf = path[0];
-      const theirs = leaf.publicKey?.export({ type: 'spki', format: 'der' });
-      if (!theirs || !mine.equals(theirs)) throw new Error('server_key.pem does not belong to server_cert.pem');
       const left = Math.floor((leaf.notAfter.getTime() - now.getTime()) / 1000);
       return `${leaf.commonName ?? '(no CN)'}, valid for serverAuth, key matches, expires in ${days(left)}${left < 30 * DAY ? ' (renew soon)' : ''}`;
     }),
@@ -80,7 +79,7 @@ export function checkConfig(config: ServerConfig, now: Date = new Date()): Check
   if (crlFile) {
     lines.push(
       attempt('CRL freshness', () => {
-        const left = crlSecondsToExpiry(crlFile, now.getTime());
+        const left = crlStatus(parseCrlsPem(readFileSync(crlFile, 'utf8')), now.getTime()).secondsToExpiry;
         if (left === null) return 'no nextUpdate';
         if (left <= 0) throw new Error(`the CRL expired ${days(-left)} ago: every client would be refused (run \`securechat ca crl --dir ${config.certs}\`)`);
         return `next update in ${days(left)}`;

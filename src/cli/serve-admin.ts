@@ -2,7 +2,7 @@
 import type { ServerConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { startAdminServer, type AdminServer, type HealthCheck } from '../server/admin-http.js';
-import { crlSecondsToExpiry } from '../server/crl-expiry.js';
+import { crlSecondsToExpiry } from '../server/crl-status.js';
 import type { ServerMetrics } from '../server/metrics.js';
 import type { RunningServer } from '../server/start.js';
 
@@ -15,10 +15,10 @@ function storageCheck(running: RunningServer): () => Promise<HealthCheck> {
   };
 }
 
-function crlCheck(crlFile: string | undefined): () => HealthCheck {
+function crlCheck(running: RunningServer): () => HealthCheck {
   return () => {
-    if (!crlFile) return { ok: true, detail: 'no CRL configured', secondsToExpiry: null };
-    const seconds = crlSecondsToExpiry(crlFile);
+    if (!running.crlFile) return { ok: true, detail: 'no CRL configured', secondsToExpiry: null };
+    const seconds = crlSecondsToExpiry(running.server);
     if (seconds === null) return { ok: true, detail: 'CRL without nextUpdate', secondsToExpiry: null };
     return seconds > 0
       ? { ok: true, detail: `next update in ${Math.floor(seconds / 3600)} h`, secondsToExpiry: seconds }
@@ -43,7 +43,7 @@ export async function startServeAdmin(config: ServerConfig, running: RunningServ
     port: config.adminPort,
     metrics,
     version,
-    checks: { storage: storageCheck(running), crl: crlCheck(running.crlFile), cluster: clusterCheck(running) },
+    checks: { storage: storageCheck(running), crl: crlCheck(running), cluster: clusterCheck(running) },
   });
   log.info(`admin listening on ${admin.url} (/healthz, /metrics)`);
   return admin;

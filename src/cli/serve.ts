@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { resolveConfig } from '../config.js';
 import { createLogger, type LogFormat } from '../log.js';
-import { crlSecondsToExpiry } from '../server/crl-expiry.js';
+import { crlSecondsToExpiry } from '../server/crl-status.js';
 import { ServerMetrics } from '../server/metrics.js';
 import { startServer } from '../server/start.js';
 import { checkConfig, formatCheck } from './check-config.js';
@@ -24,6 +24,8 @@ interface ServeFlags {
   logFormat?: string;
   adminPort?: string;
   adminHost?: string;
+  wsPort?: string;
+  wsBehindProxy?: boolean;
   maxFileBytes?: string;
   generate?: boolean;
   checkConfig?: boolean;
@@ -46,6 +48,8 @@ export function registerServe(program: Command): void {
     .option('--log-format <format>', 'console logs: auto (JSON lines unless stdout is a terminal) | json | text')
     .option('--admin-port <port>', 'admin HTTP listener with /healthz and /metrics (off unless set; 0 = a free port)')
     .option('--admin-host <host>', 'address of the admin listener (default 127.0.0.1; it has no authentication)')
+    .option('--ws-port <port>', 'WebSocket listener serving the web client over HTTPS with the server certificate (off unless set; docs/WEB.md)')
+    .option('--ws-behind-proxy', 'plain HTTP on --ws-port, for a TLS-terminating reverse proxy (client address from X-Forwarded-For)')
     .option('--check-config', 'validate the configuration and the certificates it names, then exit 0 (ok) or 2')
     .option('--max-file-bytes <n>', 'largest file a user may send (default 10485760)')
     .option('--no-generate', 'fail instead of generating a CA when --certs has none')
@@ -58,6 +62,7 @@ Examples:
   $ securechat serve                                   # SQLite in data/, certs/ generated on first run
   $ securechat serve --port 6000 --db mysql://chat@127.0.0.1:3306/securechat --db-password-file /etc/securechat/db.pass
   $ SECURECHAT_PORT=6000 securechat serve --config /etc/securechat.jsonc
+  $ securechat serve --ws-port 5443                    # web client at https://HOST:5443/ (install root_ca.pem first)
   $ securechat serve --admin-port 9090                  # then: curl 127.0.0.1:9090/metrics, securechat status --admin-port 9090
   $ securechat serve --config /etc/securechat.jsonc --check-config
   $ securechat serve --db mysql://chat@db:3306/securechat --cluster redis://redis:6379 --node-id a   # one node of several (docs/CLUSTER.md)`,
@@ -76,13 +81,16 @@ Examples:
             logFormat: flags.logFormat,
             adminPort: flags.adminPort,
             adminHost: flags.adminHost,
+            wsPort: flags.wsPort,
+            ...(flags.wsBehindProxy ? { wsBehindProxy: true } : {}),
             maxFileBytes: flags.maxFileBytes,
             cluster: flags.cluster,
             nodeId: flags.nodeId,
             ...(flags.generate === false ? { autoGenerateCerts: false } : {}),
           },
         });
-        config.db = withDbPassword(config.db, flags.dbPasswordFile || process.env.SECURECHAT_DB_PASSWORD_FILE || undefined);
+        // SECURECHAT_DB_PASSWORD(_FILE) is already in config.db (resolveConfig); only the flag is left to apply.
+        config.db = withDbPassword(config.db, flags.dbPasswordFile || undefined);
         if (flags.checkConfig) {
           const lines = checkConfig(config);
           process.stdout.write(formatCheck(lines) + '\n');
@@ -97,7 +105,8 @@ Examples:
           if (!reload) return log.warn('SIGHUP during start-up ignored: nothing to reload yet');
           reload();
         });
-        const metrics = new ServerMetrics({ crlSecondsToExpiry: () => (running.crlFile ? crlSecondsToExpiry(running.crlFile) : null) });
+        // The CRL in force (what the validator uses), not a fresh read of the file on every scrape.
+        const metrics = new ServerMetrics({ crlSecondsToExpiry: () => crlSecondsToExpiry(running.server) });
         const running = await startServer(config, log, { metrics });
         reload = () => {
           log.info('SIGHUP received: reloading the CRL, the server certificate and key, and the log file');
@@ -107,7 +116,7 @@ Examples:
           await running.stop();
           throw err;
         });
-        log.info(`SecureChat ${packageVersion()} server ready on ${running.host}:${running.port} — stop with Ctrl-C`);
+        log.info(`SecureChat ${packageVersion()} server ready on ${running.host}:${running.port}${running.ws ? `, web ${running.ws.url}` : ''} — stop with Ctrl-C`);
         await new Promise<void>((resolve) => {
           const shutdown = (signal: string): void => {
             log.info(`${signal} received: shutting down (finishing in-flight writes)`);

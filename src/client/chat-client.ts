@@ -18,7 +18,8 @@ import { SecureChatError, toSecureChatError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { isCaughtUpPush } from '../protocol/caught-up.js';
 import type { AppMessage } from '../protocol/types.js';
-import { SecureChatClient, type ClientOptions } from './client.js';
+import { SecureChatClient, type ClientOptions, type ServerIdentity } from './client.js';
+import { TicketStore } from './tickets.js';
 import { ensureDir, placeDownload } from './downloads.js';
 import { filesFromCertsDir, loadClientFiles, type ClientFiles } from './identity.js';
 import { Inbox } from './inbox.js';
@@ -175,6 +176,8 @@ export interface ChatClientOptions {
   reconnect?: boolean | ReconnectOptions;
   /** At most this many requests wait for the connection while reconnecting (default 100); more are refused. */
   maxQueuedRequests?: number;
+  /** Resume reconnects with session tickets kept in memory (default true; docs/PROTOCOL.md §9). */
+  resumption?: boolean;
   /** Coalescing window for acks, ms. */
   ackDelayMs?: number;
   /** Ids remembered for duplicate suppression. */
@@ -268,7 +271,10 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
 
   /** Connects with an identity already in memory (benchmarks, tests). */
   static async connect(options: ClientOptions & ChatClientOptions): Promise<ChatClient> {
-    const dial = (): Promise<SecureChatClient> => SecureChatClient.connect(options);
+    // Tickets in memory, so reconnects resume (docs/PROTOCOL.md §9); `tickets: undefined` is not a way to turn it off: use resumption: false.
+    const tickets = options.resumption === false ? undefined : (options.tickets ?? new TicketStore<ServerIdentity>());
+    const dialOptions = { ...options, ...(tickets ? { tickets } : {}) };
+    const dial = (): Promise<SecureChatClient> => SecureChatClient.connect(dialOptions);
     return new ChatClient(await dial(), options, dial);
   }
 
@@ -358,6 +364,8 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   async logout(): Promise<void> {
     await this.idle();
     await this.call('logout');
+    // Tickets issued while logged in would resume logged in: gone with the logout.
+    this.conn.forgetTickets();
     this.currentUser = null;
     this.credentials = undefined;
   }
@@ -606,9 +614,14 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       // Listen before logging in: the server replays what we missed right after the login.
       this.attach(conn);
       try {
-        const creds = this.credentials as { password: string; username?: string };
-        const r = await conn.request<{ user: UserRef }>('login', { password: creds.password, ...(creds.username ? { username: creds.username } : {}) });
-        this.currentUser = r.user;
+        if (conn.resumedLogin && conn.resumedLogin.username === this.currentUser?.username) {
+          // Resumed logged in (the ticket carried the login): no password round, no scrypt on the server.
+          this.currentUser = { uuid: conn.resumedLogin.uuid, username: conn.resumedLogin.username };
+        } else {
+          const creds = this.credentials as { password: string; username?: string };
+          const r = await conn.request<{ user: UserRef }>('login', { password: creds.password, ...(creds.username ? { username: creds.username } : {}) });
+          this.currentUser = r.user;
+        }
       } catch (err) {
         conn.close();
         lastError = toSecureChatError(err);

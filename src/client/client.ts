@@ -5,13 +5,17 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { SecureChatError, isErrorCode } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { ParsedCert } from '../pki/cert.js';
 import type { GeneralNameValue } from '../pki/general-names.js';
 import type { TrustStore } from '../pki/trust-store.js';
 import { clientHandshake } from '../protocol/handshake.js';
+import { sha256 } from '../protocol/keys.js';
+import { parseSessionTickets, type TicketLoginView } from '../protocol/resumption.js';
 import type { AppMessage, LocalIdentity, SecureChannel } from '../protocol/types.js';
+import { TicketStore, type StoredTicket } from './tickets.js';
 
 export interface ClientOptions {
   host: string;
@@ -25,9 +29,25 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   maxFrameSize?: number;
   log?: Logger;
+  /** How to reach the server; default TCP to host:port. `wsDialer` (ws-dial.ts) dials a WebSocket. */
+  dial?: Dialer;
   /** Only for tests of the server's defences. */
   helloOverrides?: Record<string, unknown>;
+  /**
+   * Session tickets (docs/PROTOCOL.md §9): kept here and used by the next connect to the same
+   * server with the same certificate (a resumed handshake); any refusal falls back to a full one.
+   * Absent = no resumption.
+   */
+  tickets?: TicketStore<ServerIdentity>;
 }
+
+/** Which tickets fit a connection: the server dialled and the certificate we present. */
+export function ticketKey(o: Pick<ClientOptions, 'host' | 'port' | 'serverName' | 'identity'>): string {
+  return `${o.host}:${o.port}/${o.serverName ?? o.host}/${sha256(o.identity.chain[0]).toString('hex')}`;
+}
+
+/** Opens the byte stream the handshake runs over (DESIGN §6: the client's dial takes a transport). */
+export type Dialer = (host: string, port: number, timeoutMs: number) => Promise<Duplex>;
 
 export interface ServerIdentity {
   subject: string;
@@ -68,6 +88,9 @@ export class SecureChatClient extends EventEmitter<ConnectionEvents> {
   private constructor(
     private readonly channel: SecureChannel<ServerIdentity>,
     private readonly requestTimeoutMs: number,
+    private readonly ticketing: { store: TicketStore<ServerIdentity>; key: string; serverNotAfter: number; log: Logger } | undefined,
+    /** Set on a resumed connection: the login its ticket carried (null = none). */
+    readonly resumedLogin: TicketLoginView | null | undefined,
   ) {
     super();
     channel.on('message', (msg: AppMessage, data?: Buffer) => this.onMessage(msg, data));
@@ -84,16 +107,41 @@ export class SecureChatClient extends EventEmitter<ConnectionEvents> {
     });
   }
 
-  /** Connects and completes the handshake; rejects with a SecureChatError (bad_certificate, connect_failed, …). */
+  /**
+   * Connects and completes the handshake; rejects with a SecureChatError (bad_certificate,
+   * connect_failed, …). With a ticket for this server in `options.tickets` it resumes first, and
+   * on any failure of that attempt dials again for a full handshake.
+   */
   static async connect(options: ClientOptions): Promise<SecureChatClient> {
     const log = options.log ?? silentLogger();
-    const socket = await dial(options.host, options.port, options.connectTimeoutMs ?? 10_000);
+    const store = options.tickets;
+    const key = store ? ticketKey(options) : '';
+    const offer = store?.take(key);
+    if (offer) {
+      try {
+        return await SecureChatClient.open(options, log, offer);
+      } catch (err) {
+        if (err instanceof SecureChatError && err.code === 'connect_failed') throw err;
+        log.info('session resumption failed; doing a full handshake', {
+          code: (err as SecureChatError).code, reason: (err as SecureChatError).reason,
+        });
+      } finally {
+        offer.psk.fill(0);
+      }
+    }
+    return SecureChatClient.open(options, log, undefined);
+  }
+
+  private static async open(options: ClientOptions, log: Logger, offer: StoredTicket<ServerIdentity> | undefined): Promise<SecureChatClient> {
+    const socket = await (options.dial ?? dialTcp)(options.host, options.port, options.connectTimeoutMs ?? 10_000);
     const expectedName = options.serverName ?? options.host;
+    let serverNotAfter = Infinity;
     const channel = await clientHandshake<ServerIdentity>(socket, {
       identity: options.identity,
       verifyPeer: (chain) => {
         try {
           const [leaf] = options.trust.verifyDer(chain, { purpose: 'server', hostname: expectedName });
+          serverNotAfter = leaf.notAfter.getTime();
           return identityOf(leaf);
         } catch (err) {
           throw withCertificateNames(err, chain, expectedName);
@@ -103,8 +151,38 @@ export class SecureChatClient extends EventEmitter<ConnectionEvents> {
       maxFrameSize: options.maxFrameSize,
       log,
       ...(options.helloOverrides ? { helloOverrides: options.helloOverrides } : {}),
+      ...(offer ? { resume: { ticket: offer.ticket, psk: offer.psk, serverCertSha256: offer.serverCertSha256, peer: offer.server } } : {}),
     });
-    return new SecureChatClient(channel, options.requestTimeoutMs ?? 30_000);
+    if (offer) serverNotAfter = offer.expiresAt;
+    const ticketing = options.tickets ? { store: options.tickets, key: ticketKey(options), serverNotAfter, log } : undefined;
+    return new SecureChatClient(channel, options.requestTimeoutMs ?? 30_000, ticketing, offer ? offer.login : undefined);
+  }
+
+  /** True when this connection came from a resumed handshake. */
+  get resumed(): boolean {
+    return this.channel.resumed;
+  }
+
+  /** Drops this server's tickets (after a logout: they may carry the login). */
+  forgetTickets(): void {
+    this.ticketing?.store.forget(this.ticketing.key);
+  }
+
+  /** Stores a ticket batch (PROTOCOL.md §9.2); a bad one is ignored: it only costs a full handshake later. */
+  private onTickets(msg: AppMessage): void {
+    const t = this.ticketing;
+    if (!t) return;
+    try {
+      const batch = parseSessionTickets(msg);
+      const expiresAt = Math.min(Date.now() + batch.lifetimeMs, t.serverNotAfter);
+      const serverCertSha256 = Buffer.from(this.channel.peer.fingerprint.replace(/:/g, ''), 'hex');
+      t.store.replace(
+        t.key,
+        batch.tickets.map((x) => ({ ticket: x.ticket, psk: this.channel.ticketPsk(x.nonce), expiresAt, login: batch.login, server: this.channel.peer, serverCertSha256 })),
+      );
+    } catch (err) {
+      t.log.debug('ignoring a bad session_tickets message', { error: (err as Error).message });
+    }
   }
 
   get sessionId(): string {
@@ -175,6 +253,10 @@ export class SecureChatClient extends EventEmitter<ConnectionEvents> {
       this.channel.send({ type: 'pong' });
       return;
     }
+    if (msg.type === 'session_tickets') {
+      this.onTickets(msg);
+      return;
+    }
     if (msg.type === 'response') {
       const id = typeof msg.id === 'number' ? msg.id : -1;
       const pending = this.pending.get(id);
@@ -211,7 +293,7 @@ function identityOf(leaf: ParsedCert): ServerIdentity {
   return { subject: leaf.subject, fingerprint: leaf.fingerprint256 };
 }
 
-function dial(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+function dialTcp(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port, noDelay: true });
     const timer = setTimeout(() => {

@@ -19,30 +19,73 @@ export type Target = { user: string } | { group: string };
 export type GroupAction = 'create' | 'add' | 'remove' | 'promote' | 'demote' | 'leave' | 'info' | 'list' | 'rename' | 'delete';
 
 export type ChatCommand =
-  | { kind: 'help' }
+  | { kind: 'help'; topic?: string }
   | { kind: 'who' }
+  /** `/query bob`, `/query #team`: plain lines go there; `/query` alone leaves conversation mode. */
+  | { kind: 'query'; target: Target | null }
+  /** A plain line in conversation mode: sent to the current conversation. */
+  | { kind: 'say'; text: string }
+  | { kind: 'list' }
   | { kind: 'msg'; to: string; text: string }
   | { kind: 'gsend'; group: string; text: string }
   | { kind: 'group'; action: 'list' }
   | { kind: 'group'; action: 'create' | 'leave' | 'info' | 'delete'; group: string }
   | { kind: 'group'; action: 'add' | 'remove' | 'promote' | 'demote'; group: string; user: string }
   | { kind: 'group'; action: 'rename'; group: string; name: string }
-  | { kind: 'send'; target: Target; path: string }
-  | { kind: 'history'; target: Target; limit?: number }
+  /** Without `target`: the current conversation. */
+  | { kind: 'send'; target?: Target; path: string }
+  | { kind: 'history'; target?: Target; limit?: number }
   | { kind: 'passwd'; oldPassword?: string; newPassword?: string }
   | { kind: 'quit' };
 
 export const HISTORY_MAX = 200;
 
+/** Every command once: usage line, what it does, an example (`/help COMMAND` prints all three). */
+export interface CommandHelp {
+  usage: string;
+  summary: string;
+  example: string;
+  aliases?: string[];
+}
+
+export const COMMANDS: Record<string, CommandHelp> = {
+  query: { usage: '/query USER|#GROUP', summary: 'talk to USER or #GROUP: plain lines go there (/query alone: leave)', example: '/query bob   then just type: hi bob', aliases: ['q'] },
+  msg: { usage: '/msg USER TEXT', summary: 'one direct message, without changing the conversation', example: '/msg bob lunch at 12?' },
+  g: { usage: '/g GROUP TEXT', summary: 'one group message', example: '/g team build is green' },
+  list: { usage: '/list', summary: 'conversations, with messages that arrived while you were elsewhere', example: '/list', aliases: ['unread'] },
+  history: { usage: `/history [USER|#GROUP] [N]`, summary: `last N messages (default 20, max ${HISTORY_MAX}), with date changes; default: the current conversation`, example: '/history #team 50' },
+  who: { usage: '/who', summary: 'who is online (each user once, with their number of sessions)', example: '/who' },
+  send: { usage: '/send [USER|#GROUP] PATH', summary: 'send a file (≤ the server limit, 10 MB by default); default: the current conversation', example: '/send bob ./report.pdf' },
+  group: {
+    usage: '/group create|list|info|add|remove|promote|demote|leave|rename|delete …',
+    summary: 'manage groups: create NAME, info GROUP, add|remove GROUP USER (owner/admins), promote|demote GROUP USER (owner), leave GROUP, rename GROUP NEW (owner/admins), delete GROUP',
+    example: '/group create team   /group add team bob',
+  },
+  passwd: { usage: '/passwd   (script mode: /passwd OLD NEW)', summary: 'change your password (asked hidden)', example: '/passwd' },
+  help: { usage: '/help [COMMAND]', summary: 'this list, or one command with an example', example: '/help query', aliases: ['?'] },
+  quit: { usage: '/quit', summary: 'leave (after what is in flight)', example: '/quit', aliases: ['exit'] },
+};
+
+const ALIASES: Record<string, string> = Object.fromEntries(
+  Object.entries(COMMANDS).flatMap(([name, h]) => (h.aliases ?? []).map((a) => [a, name])),
+);
+
+/** Every name a command can be typed as (completion). */
+export const COMMAND_NAMES: string[] = [...Object.keys(COMMANDS), ...Object.keys(ALIASES)].sort();
+
+export const GROUP_ACTIONS = ['create', 'list', 'info', 'add', 'remove', 'promote', 'demote', 'leave', 'rename', 'delete'] as const;
+
 const USAGE = {
-  help: '/help',
-  who: '/who',
-  msg: '/msg USER TEXT',
-  g: '/g GROUP TEXT',
-  send: '/send USER|#GROUP PATH',
-  history: `/history USER|#GROUP [N]`,
-  passwd: '/passwd   (script mode: /passwd OLD NEW)',
-  quit: '/quit',
+  help: COMMANDS.help.usage,
+  who: COMMANDS.who.usage,
+  msg: COMMANDS.msg.usage,
+  g: COMMANDS.g.usage,
+  send: COMMANDS.send.usage,
+  history: COMMANDS.history.usage,
+  passwd: COMMANDS.passwd.usage,
+  quit: COMMANDS.quit.usage,
+  query: COMMANDS.query.usage,
+  list: COMMANDS.list.usage,
   'group create': '/group create NAME',
   'group list': '/group list',
   'group info': '/group info GROUP',
@@ -56,23 +99,21 @@ const USAGE = {
 } as const;
 
 export const HELP_TEXT = [
-  'Commands:',
-  `  ${USAGE.who.padEnd(34)} list online users`,
-  `  ${USAGE.msg.padEnd(34)} direct message`,
-  `  ${USAGE.g.padEnd(34)} message a group`,
-  `  ${USAGE.send.padEnd(34)} send a file (≤ the server limit, 10 MB by default)`,
-  `  ${USAGE.history.padEnd(34)} last N messages (default 20, max ${HISTORY_MAX})`,
-  `  ${'/group list'.padEnd(34)} your groups`,
-  `  ${'/group create|info|leave|delete GROUP'.padEnd(34)} manage a group`,
-  `  ${'/group add|remove GROUP USER'.padEnd(34)} members (owner/admins)`,
-  `  ${'/group promote|demote GROUP USER'.padEnd(34)} admins (owner)`,
-  `  ${'/group rename GROUP NEW_NAME'.padEnd(34)} rename (owner/admins)`,
-  `  ${'/passwd'.padEnd(34)} change your password`,
-  `  ${'/help, /quit'.padEnd(34)}`,
-  'Addressing: in /send and /history, "#name" is a group, anything else is a user',
-  '(e.g. /send bob ./a.txt, /send #team ./a.txt). Names and paths with spaces are quoted:',
-  '/group create "my team", /g "my team" hello, /send "#my team" "./my file.txt".',
+  'Commands (/help COMMAND for an example):',
+  ...Object.values(COMMANDS).map((h) => `  ${(h.usage.split('   ')[0] + (h.aliases ? `  (/${h.aliases.join(', /')})` : '')).padEnd(34)} ${h.summary.split(':')[0]}`),
+  'Conversation mode: after /query bob (or /q #team), lines without "/" go there;',
+  'start a line with "//" to send one that begins with "/".',
+  'Addressing: "#name" is a group, anything else is a user (/send #team ./a.txt).',
+  'Names and paths with spaces are quoted: /group create "my team", /g "my team" hello.',
 ].join('\n');
+
+/** `/help COMMAND`: usage, what it does, an example. */
+export function commandHelp(topic: string): string {
+  const name = topic.replace(/^\//, '').toLowerCase();
+  const h = COMMANDS[name] ?? COMMANDS[ALIASES[name] ?? ''];
+  if (!h) throw new SecureChatError('usage', `No command /${name}; type /help for the list.`);
+  return [`${h.usage}${h.aliases ? `   (also /${h.aliases.join(', /')})` : ''}`, `  ${h.summary}`, `  Example: ${h.example}`].join('\n');
+}
 
 function usage(key: keyof typeof USAGE, why?: string): SecureChatError {
   return new SecureChatError('usage', `${why ? `${why}. ` : ''}Usage: ${USAGE[key]}`);
@@ -156,25 +197,52 @@ function unquote(s: string): string {
   return t;
 }
 
+export interface ParseContext {
+  /** A conversation is current (`/query`): a line without "/" is text for it. */
+  conversation?: boolean;
+  /** Lines starting with "#" are comments (script files); in the REPL's conversation mode they are text. */
+  comments?: boolean;
+}
+
 /**
- * Parses one line. Returns null for a blank line or a `#` comment (script files may carry them);
- * a line not starting with `/` is refused, so a typo never goes out as a message.
+ * Parses one line. Returns null for a blank line or a `#` comment (script files may carry them).
+ * Outside conversation mode a line not starting with `/` is refused, so a typo never goes out as a
+ * message; in conversation mode it is text for the current conversation ("//…" sends "/…").
  */
-export function parseCommand(line: string): ChatCommand | null {
+export function parseCommand(line: string, ctx: ParseContext = {}): ChatCommand | null {
   const trimmed = line.trim();
-  if (trimmed === '' || trimmed.startsWith('#')) return null;
+  if (trimmed === '') return null;
+  if (trimmed.startsWith('#') && (ctx.comments !== false || !ctx.conversation)) return null;
+  if (ctx.conversation && trimmed.startsWith('//')) return { kind: 'say', text: line.replace(/^\s*\//, '').replace(/\s+$/, '') };
   if (!trimmed.startsWith('/')) {
-    throw new SecureChatError('usage', 'Commands start with "/"; to talk, use /msg USER TEXT or /g GROUP TEXT (see /help).');
+    if (ctx.conversation) return { kind: 'say', text: line.replace(/\s+$/, '') };
+    throw new SecureChatError('usage', 'Commands start with "/"; to talk, /query USER (or #GROUP) and type, or /msg USER TEXT (see /help).');
   }
   const [head, rest] = splitWord(trimmed);
   const name = head.slice(1).toLowerCase();
   switch (name) {
     case 'help':
-    case '?':
-      return { kind: 'help' };
+    case '?': {
+      const topic = rest.trim();
+      if (topic) commandHelp(topic); // an unknown topic is a usage error now, not at execution
+      return topic ? { kind: 'help', topic } : { kind: 'help' };
+    }
     case 'who':
       if (rest.trim()) throw usage('who', 'Unexpected arguments');
       return { kind: 'who' };
+    case 'list':
+    case 'unread':
+      if (rest.trim()) throw usage('list', 'Unexpected arguments');
+      return { kind: 'list' };
+    case 'query':
+    case 'q': {
+      const args = splitArgs(rest);
+      if (args.length > 1) throw usage('query', 'One name only (names with spaces need quotes)');
+      if (args.length === 0) return { kind: 'query', target: null };
+      const t = parseTarget(args[0]);
+      if (('group' in t && !t.group) || ('user' in t && !t.user)) throw usage('query', 'Empty name');
+      return { kind: 'query', target: t };
+    }
     case 'quit':
     case 'exit':
       return { kind: 'quit' };
@@ -189,16 +257,20 @@ export function parseCommand(line: string): ChatCommand | null {
       return { kind: 'gsend', group: stripHash(group), text: text.replace(/\s+$/, '') };
     }
     case 'send': {
-      const [target, path] = splitArg(rest) ?? ['', ''];
+      const first = splitArg(rest);
+      if (!first) throw usage('send', 'Missing path');
+      const [target, path] = first;
       const p = unquote(path);
-      if (!target || !p) throw usage('send', target ? 'Missing path' : 'Missing recipient');
+      // One argument: a path for the current conversation.
+      if (!p) return { kind: 'send', path: target };
       const t = parseTarget(target);
       if ('group' in t && !t.group) throw usage('send', 'Empty group name');
       return { kind: 'send', target: t, path: p };
     }
     case 'history': {
       const args = splitArgs(rest);
-      if (args.length < 1 || args.length > 2) throw usage('history');
+      if (args.length > 2) throw usage('history');
+      if (args.length === 0) return { kind: 'history' };
       const t = parseTarget(args[0]);
       if ('group' in t && !t.group) throw usage('history', 'Empty group name');
       if (args.length === 1) return { kind: 'history', target: t };

@@ -52,6 +52,55 @@ export function formatMessage(m: ChatMessage, p: Palette): string {
   return `${head}: ${safeText(m.text)}`;
 }
 
+/** "Wednesday 2 December 2026" in local time, the day a message belongs to. */
+export function dayLabel(ms: number): string {
+  const d = new Date(ms);
+  if (Number.isNaN(d.getTime())) return 'unknown date';
+  return d.toLocaleDateString('en-GB', { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' }).replace(',', '');
+}
+
+function dayOf(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${d.getMonth()}-${d.getDate()}`;
+}
+
+/** History lines: a "— Wednesday 2 December 2026 —" line before the first message and at each change of day. */
+export function formatHistory(messages: ChatMessage[], p: Palette): string[] {
+  const lines: string[] = [];
+  let day: string | undefined;
+  for (const m of messages) {
+    const d = dayOf(m.created_at);
+    if (d !== day) {
+      lines.push(p.dim(`— ${dayLabel(m.created_at)} —`));
+      day = d;
+    }
+    lines.push(formatMessage(m, p));
+  }
+  return lines;
+}
+
+/** Delivery state of one of our own messages: sending, stored (✓), delivered (✓✓), failed (✗). */
+export type OwnState = { state: 'sending' } | { state: 'stored' } | { state: 'delivered'; count: number; group: boolean } | { state: 'failed' };
+
+export function ownMark(s: OwnState, p: Palette): string {
+  switch (s.state) {
+    case 'sending':
+      return p.dim('…');
+    case 'stored':
+      return p.dim('✓');
+    case 'delivered':
+      return p.green('✓✓') + (s.group && s.count > 1 ? p.dim(` ${s.count}`) : '');
+    case 'failed':
+      return p.red('✗');
+  }
+}
+
+/** Our own message, shown like an incoming one, with its mark: "[10:49] alice → bob: hi ✓". */
+export function formatOwnMessage(m: { from: string; to?: string; group?: string; text: string; created_at: number }, s: OwnState, p: Palette): string {
+  const head = `${p.dim(`[${clock(m.created_at)}]`)} ${p.bold(safeText(m.from))} ${p.dim('→')} ${p.cyan(where(m))}`;
+  return `${head}: ${safeText(m.text)} ${ownMark(s, p)}`;
+}
+
 export function formatFile(f: FileEvent, p: Palette): string {
   return `${p.magenta('[file saved]')} from ${safeText(f.from)} → ${where(f)}: ${safeText(f.path)} (${formatBytes(f.size)}, sha256 ${f.sha256.slice(0, 16)}…)`;
 }
@@ -109,8 +158,8 @@ export function jsonLine(obj: Record<string, unknown>): string {
   return JSON.stringify(obj) + '\n';
 }
 
-/** Receives each event both as data and as a human line; the caller prints one of the two. */
-export type EventSink = (data: Record<string, unknown>, human: string) => void;
+/** Receives each event both as data and as a human line (and the push, when it is one); the caller prints one of the two. */
+export type EventSink = (data: Record<string, unknown>, human: string, ev?: ChatEvent) => void;
 
 /** Describes one ChatEvent in the `{"event": …}` shape of `--json` and as a human line. */
 export function describeEvent(ev: ChatEvent, p: Palette): { data: Record<string, unknown>; human: string } {
@@ -143,13 +192,24 @@ export function describeEvent(ev: ChatEvent, p: Palette): { data: Record<string,
 /** Starts consuming the ChatClient's events into `sink`; warnings (lifecycle, not pushes) go there too. */
 export function subscribeEvents(chat: ChatClient, p: Palette, sink: EventSink): () => void {
   const onWarning = (err: SecureChatError): void => sink({ event: 'warning', code: err.code, message: err.message }, formatError(err, p));
+  // The connection's ups and downs (lifecycle, not pushes) are events of the run too.
+  const onReconnecting = (e: { attempt: number; delayMs: number; error: SecureChatError | undefined }): void =>
+    sink(
+      { event: 'reconnecting', attempt: e.attempt, delay_ms: e.delayMs, ...(e.error ? { code: e.error.code, message: e.error.message } : {}) },
+      p.yellow(`reconnecting… (attempt ${e.attempt}${e.error ? `, ${e.error.code}` : ', the server went away'}; what you type is kept and sent once back)`),
+    );
+  const onReconnected = (e: { attempts: number }): void => sink({ event: 'reconnected', attempts: e.attempts }, p.green('reconnected'));
   chat.on('warning', onWarning);
+  chat.on('reconnecting', onReconnecting);
+  chat.on('reconnected', onReconnected);
   const stop = chat.consume((ev) => {
     const { data, human } = describeEvent(ev, p);
-    sink(data, human);
+    sink(data, human, ev);
   });
   return () => {
     stop();
     chat.off('warning', onWarning);
+    chat.off('reconnecting', onReconnecting);
+    chat.off('reconnected', onReconnected);
   };
 }

@@ -10,6 +10,7 @@ import type { Readable, Writable } from 'node:stream';
 import { SecureChatError, toSecureChatError } from '../errors.js';
 import type { ChatClient } from './chat-client.js';
 import { parseCommand, redactCommand, type ChatCommand } from './commands.js';
+import { Conversations } from './conversations.js';
 import { executeCommand } from './execute.js';
 import { formatError, jsonLine, palette, subscribeEvents } from './format.js';
 import { ProgressBar } from './progress.js';
@@ -31,8 +32,10 @@ export async function runScript(o: ScriptOptions): Promise<number> {
   const p = palette(false);
   let failed = false;
   const print = (line: string): void => void o.out.write(line.endsWith('\n') ? line : line + '\n');
+  const conversations = new Conversations(() => o.chat.user?.username ?? '');
   // Plain mode prints no line for caught_up: scripts that read the human lines see what they saw before.
-  subscribeEvents(o.chat, p, (data, human) => {
+  subscribeEvents(o.chat, p, (data, human, ev) => {
+    if (ev?.type === 'message') conversations.noteMessage(ev.message);
     if (o.json) print(jsonLine(data));
     else if (data.event !== 'caught_up') print(human);
   });
@@ -55,7 +58,7 @@ export async function runScript(o: ScriptOptions): Promise<number> {
       const command = redactCommand(line);
       let cmd: ChatCommand | null;
       try {
-        cmd = parseCommand(line);
+        cmd = parseCommand(line, { conversation: conversations.current !== null });
       } catch (err) {
         reportError(toSecureChatError(err), command);
         continue;
@@ -66,6 +69,7 @@ export async function runScript(o: ScriptOptions): Promise<number> {
         const outcome = await executeCommand(cmd, {
           chat: o.chat,
           palette: p,
+          conversations,
           sendProgress: (name) => {
             const bar = new ProgressBar(name, undefined, o.err as unknown as NodeJS.WriteStream);
             return { update: (done, total) => bar.update(done, total), finish: () => bar.finish() };

@@ -15,6 +15,30 @@ const OID_RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
 
 const problem = (reason: CertProblem['reason'], detail: string): CertProblem => ({ reason, detail });
 
+const TAG_NULL = 0x05;
+/** PKCS#1 v1.5 signatures and rsaEncryption keys: parameters MUST be NULL (RFC 4055 5, RFC 3279 2.3.1). */
+const PARAMS_NULL = new Set([
+  '1.2.840.113549.1.1.1', '1.2.840.113549.1.1.2', '1.2.840.113549.1.1.3', '1.2.840.113549.1.1.4', '1.2.840.113549.1.1.5',
+  '1.2.840.113549.1.1.11', '1.2.840.113549.1.1.12', '1.2.840.113549.1.1.13', '1.2.840.113549.1.1.14',
+]);
+/** ECDSA signatures (RFC 5758 3.2) and Ed25519/Ed448 (RFC 8410 3): parameters MUST be absent. */
+const PARAMS_ABSENT = new Set(['1.2.840.10045.4.1', '1.2.840.10045.4.3.1', '1.2.840.10045.4.3.2', '1.2.840.10045.4.3.3', '1.2.840.10045.4.3.4', '1.3.101.112', '1.3.101.113']);
+
+/**
+ * An AlgorithmIdentifier whose parameters break its algorithm's rule (NULL where absent is required
+ * or the reverse, anything else inside): the web profile's validators (rustls-webpki) compare these
+ * byte for byte, and a lenient reading is what signature-confusion tricks feed on.
+ */
+export function algorithmParametersProblem(buf: Buffer, algorithm: Tlv): string | undefined {
+  const [oid, params, ...rest] = readChildren(buf, algorithm);
+  if (!oid || oid.tag !== TAG_OID) throw new DerError('bad AlgorithmIdentifier');
+  const id = readOid(buf, oid);
+  if (rest.length > 0) return `AlgorithmIdentifier ${id} has more than one parameters field`;
+  if (PARAMS_NULL.has(id) && !(params && params.tag === TAG_NULL && params.start === params.end)) return `${id} requires NULL parameters`;
+  if (PARAMS_ABSENT.has(id) && params) return `${id} requires absent parameters`;
+  return undefined;
+}
+
 /** RFC 5280 4.1.2.2: positive, non-zero, at most 20 octets of value; DER: minimal. */
 export function serialProblem(raw: Buffer): string | undefined {
   if (raw.length === 0) return 'empty serial number';
@@ -58,6 +82,8 @@ function spkiProblem(buf: Buffer, spki: Tlv): CertProblem | undefined {
   if (!algorithm || algorithm.tag !== TAG_SEQUENCE || !key || key.tag !== TAG_BIT_STRING) throw new DerError('bad SubjectPublicKeyInfo');
   const [oid, params] = readChildren(buf, algorithm);
   const algorithmOid = readOid(buf, oid);
+  const paramsIssue = algorithmParametersProblem(buf, algorithm);
+  if (paramsIssue) return problem('bad_algorithm_parameters', `subjectPublicKeyInfo: ${paramsIssue}`);
   if (algorithmOid === OID_EC_PUBLIC_KEY && params?.tag !== TAG_OID) {
     return problem('explicit_curve_params', 'EC public key without a named curve (explicit or implicit parameters)');
   }
@@ -191,6 +217,8 @@ export function readCertificate(der: Buffer): CertificateLayout {
     if (!whole(der, innerAlgorithm).equals(whole(der, outerAlgorithm))) {
       return problem('signature_algorithm_mismatch', 'signatureAlgorithm differs from the TBSCertificate signature field');
     }
+    const algorithmIssue = algorithmParametersProblem(der, outerAlgorithm);
+    if (algorithmIssue) return problem('bad_algorithm_parameters', `signatureAlgorithm: ${algorithmIssue}`);
     const serialIssue = serialProblem(serialBytes);
     if (serialIssue) return problem('bad_serial', serialIssue);
     for (const time of times) {

@@ -4,8 +4,8 @@
  * decides the order. Every rule has its own reason code (reasons.ts).
  */
 import type { ParsedCert } from './cert.js';
-import { canonicalIpText, sanDnsNameProblem, wildcardOnPublicSuffix } from './dns-syntax.js';
-import { EKU, KU, OID } from './extensions.js';
+import { canonicalIpText, mailboxProblem, sanDnsNameProblem, wildcardOnPublicSuffix } from './dns-syntax.js';
+import { EKU, EKU_NOT_WITH_SERVER_AUTH, KU, OID } from './extensions.js';
 import { matchesHostname } from './hostname.js';
 import { nameConstraintViolation, nameConstraintsProblem, type ConstraintBudget } from './name-constraints.js';
 import type { ParsedCrl } from './parsed-crl.js';
@@ -27,6 +27,11 @@ export function intrinsicFailure(cert: ParsedCert, index: number, isAnchor: bool
   // A trust anchor's self-signature is never relied on, so its algorithm does not matter.
   if (!isAnchor && cert.signatureAlgorithm.weakness) return fail('weak_signature', cert.signatureAlgorithm.weakness);
 
+  // A mailbox with two "@" would be compared with e-mail constraints by its last domain only.
+  for (const mailbox of [...cert.subjectAltNames.flatMap((n) => (n.type === 'email' ? [n.value] : [])), ...cert.subjectDn.emails]) {
+    const why = mailboxProblem(mailbox);
+    if (why) return fail('bad_email_address', `e-mail address "${mailbox}": ${why}`);
+  }
   for (const name of cert.subjectAltNames) {
     if (name.type !== 'dns') continue;
     const why = sanDnsNameProblem(name.value);
@@ -99,6 +104,8 @@ export function leafUsageFailure(leaf: ParsedCert, purpose: Purpose, hostname: s
   if (eku) {
     if (ext.critical.get(OID.extKeyUsage)) return fail('eku_critical', 'extendedKeyUsage of an end-entity MUST NOT be critical (CABF BR 7.1.2.7.10)');
     if (eku.includes(EKU.any)) return fail('eku_any_on_leaf', 'anyExtendedKeyUsage MUST NOT appear in an end-entity certificate (CABF BR 7.1.2.7.10)');
+    const forbidden = purpose === 'server' ? eku.find((oid) => EKU_NOT_WITH_SERVER_AUTH[oid] !== undefined) : undefined;
+    if (forbidden) return fail('eku_not_allowed', `extendedKeyUsage ${EKU_NOT_WITH_SERVER_AUTH[forbidden]} MUST NOT appear in a TLS server certificate (CABF BR 7.1.2.7.10)`);
   }
   if (purpose !== 'any') {
     // Stricter than OpenSSL, which treats a missing EKU as "any": our peers must be issued for the role.
@@ -122,6 +129,20 @@ export function leafUsageFailure(leaf: ParsedCert, purpose: Purpose, hostname: s
   }
   if (hostname !== undefined && !matchesHostname(leaf.subjectAltNames, hostname)) {
     return fail('name_mismatch', `no subjectAltName matches "${hostname}" (the CN is never used)`);
+  }
+  return undefined;
+}
+
+/**
+ * Rules for the root a path ends in. CABF BR 7.1.2.1.2: a root CA certificate MUST NOT carry
+ * extendedKeyUsage; under the web profile such a root is refused for the server and client purposes
+ * instead of being read as a constraint (RFC 5280 gives a CA EKU no meaning at all). A trust anchor
+ * that is not self-issued (an intermediate configured as an anchor) may carry one; it constrains the
+ * purpose as any CA EKU does (issuerRoleFailure).
+ */
+export function anchorFailure(anchor: ParsedCert, index: number, purpose: Purpose): CertFailure | undefined {
+  if (purpose !== 'any' && anchor.selfIssued && anchor.extensions.extKeyUsage) {
+    return failure('anchor_eku', index, anchor.subject, 'a root certificate MUST NOT carry extendedKeyUsage (CABF BR 7.1.2.1.2)');
   }
   return undefined;
 }

@@ -36,18 +36,38 @@ export function sanDnsNameProblem(name: string): string | undefined {
 }
 
 /**
- * Why a dNSName name constraint cannot be evaluated, or undefined. The empty name (every name)
- * and one leading dot (subdomains only, as OpenSSL and Go read it) are allowed; wildcards and
- * trailing dots are not, so a constraint we could misread fails closed.
+ * Why a dNSName name constraint cannot be evaluated, or undefined. Only the empty name (every
+ * name) and plain LDH names are allowed. A leading dot is URI-constraint syntax that RFC 5280
+ * 4.2.1.10 does not give dNSName (OpenSSL and Go read it as "subdomains only", x509-limbo and
+ * pyca/cryptography refuse it); wildcards and trailing dots are not names either. Whatever we
+ * could misread fails closed.
  */
 export function constraintDnsNameProblem(name: string): string | undefined {
   if (name === '') return undefined;
   if (name.length > MAX_NAME) return 'longer than 253 characters';
-  const body = name.startsWith('.') ? name.slice(1) : name;
-  if (body === '' || body.startsWith('.')) return 'leading dots';
-  if (body.endsWith('.')) return 'trailing dot';
-  if (body.includes('*')) return 'wildcard in a constraint';
-  return labelsProblem(body.split('.'));
+  if (name.startsWith('.')) return 'leading dot (not dNSName constraint syntax)';
+  if (name.endsWith('.')) return 'trailing dot';
+  if (name.includes('*')) return 'wildcard in a constraint';
+  return labelsProblem(name.split('.'));
+}
+
+/**
+ * Why an rfc822Name SAN (or an emailAddress attribute) is not one mailbox `local@domain`, or
+ * undefined: exactly one `@`, a non-empty local part of printable ASCII, and a domain in
+ * preferred name syntax. Name constraints compare the part after the `@`, so a second `@`
+ * (`a@evil.com@example.com`) must not get that far.
+ */
+export function mailboxProblem(mailbox: string): string | undefined {
+  const at = mailbox.indexOf('@');
+  if (at < 0) return 'no "@"';
+  if (mailbox.indexOf('@', at + 1) >= 0) return 'more than one "@"';
+  const local = mailbox.slice(0, at);
+  if (local === '' || !/^[\x21-\x7e]+$/.test(local)) return 'empty or non-printable local part';
+  const domain = mailbox.slice(at + 1);
+  if (domain === '') return 'empty domain';
+  if (domain.startsWith('.') || domain.endsWith('.')) return 'leading or trailing dot in the domain';
+  if (domain.includes('*')) return 'wildcard in the domain';
+  return labelsProblem(domain.split('.'));
 }
 
 /** True when `*.base` would sit directly on a public suffix (`*.com`, `*.co.uk`, `*.github.io`). */

@@ -38,6 +38,15 @@ export const EKU = {
   any: '2.5.29.37.0',
 } as const;
 
+/** Purposes CABF BR 7.1.2.7.10 forbids beside serverAuth in a subscriber certificate (anyExtendedKeyUsage has its own code). */
+export const EKU_NOT_WITH_SERVER_AUTH: Readonly<Record<string, string>> = {
+  '1.3.6.1.5.5.7.3.3': 'codeSigning',
+  '1.3.6.1.5.5.7.3.4': 'emailProtection',
+  '1.3.6.1.5.5.7.3.8': 'timeStamping',
+  '1.3.6.1.5.5.7.3.9': 'OCSPSigning',
+  '1.3.6.1.4.1.11129.2.4.4': 'Precertificate Signing Certificate (RFC 6962)',
+};
+
 /** keyUsage bit positions (RFC 5280 §4.2.1.3) as a bitmask: bit i ⇔ 1 << i. */
 export const KU = {
   digitalSignature: 1 << 0,
@@ -128,7 +137,10 @@ function decodeKeyUsage(der: Buffer): number {
 }
 
 function decodeSubtrees(der: Buffer, tlv: ReturnType<typeof readWhole>): GeneralNameValue[] {
-  return readChildren(der, tlv).map((subtree) => {
+  const subtrees = readChildren(der, tlv);
+  // GeneralSubtrees ::= SEQUENCE SIZE (1..MAX): an empty list would silently permit every name.
+  if (subtrees.length === 0) throw new DerError('empty GeneralSubtrees');
+  return subtrees.map((subtree) => {
     if (subtree.tag !== TAG_SEQUENCE) throw new DerError('bad GeneralSubtree');
     const [base, ...rest] = readChildren(der, subtree);
     if (!base) throw new DerError('empty GeneralSubtree');

@@ -13,7 +13,7 @@ import { x509 } from './x509.js';
 export const DEFAULT_SERVER_SANS = ['localhost', '127.0.0.1', '::1'];
 export const DEFAULT_VALIDITY: Record<LeafKind, string> = { server: '365d', client: '90d' };
 /** Backdating absorbs small clock differences between the CA and the peers that check the cert. */
-const BACKDATE_MS = 60_000;
+export const BACKDATE_MS = 60_000;
 
 export interface IssueOptions {
   dir: string;
@@ -38,15 +38,19 @@ export interface IssueOptions {
   now?: Date;
 }
 
-export interface IssueResult {
+/** What `ca issue` and `ca renew` wrote. */
+export interface IssuedFiles {
   serial: string;
   subject: string;
   sans: string[];
   notBefore: Date;
   notAfter: Date;
   certPath: string;
-  /** Absent when the certificate was issued from a CSR. */
+  /** Absent when no key was written (a CSR, or a renewal on the same key). */
   keyPath?: string;
+}
+
+export interface IssueResult extends IssuedFiles {
   /** The leaf followed by the intermediate, if any: what a peer presents. */
   chainPem: string;
   keyPem?: string;
@@ -126,6 +130,21 @@ export async function signLeaf(ca: LoadedCa, spec: LeafSpec): Promise<{ serial: 
   return { serial, leafPem, chainPem: leafPem + (ca.intermediate ? ca.intermediate.certPem : '') };
 }
 
+/**
+ * Writes what signLeaf made — the new key first (a certificate on disk without its key would be
+ * unusable; the reverse is merely unused), then the chain — and records it in the CA's index.
+ */
+export function saveIssued(
+  ca: LoadedCa,
+  signed: { leafPem: string; chainPem: string },
+  files: { certPath: string; keyPath?: string; keyPem?: string },
+  entry: Omit<IndexEntry, 'file' | 'issuer' | 'status'>,
+): IndexEntry {
+  if (files.keyPath && files.keyPem) writeFileAtomic(files.keyPath, files.keyPem, PRIVATE_MODE);
+  writeFileAtomic(files.certPath, signed.chainPem);
+  return recordIssued(ca, entry, signed.leafPem);
+}
+
 /** Keeps a copy under issued/ and adds the entry to the index (saved). */
 export function recordIssued(ca: LoadedCa, entry: Omit<IndexEntry, 'file' | 'issuer' | 'status'>, leafPem: string): IndexEntry {
   writeFileAtomic(join(ensureIssuedDir(ca.dir), `${entry.serial}.pem`), leafPem);
@@ -157,15 +176,12 @@ export async function issueCertificate(opts: IssueOptions): Promise<IssueResult>
   const generated = csr ? undefined : generateKeyPair(opts.keyType ?? 'p256');
   // A server's CN is a byte-for-byte copy of its first SAN (CABF BR 7.1.4.3): same case, canonical IP text.
   const subject = commonName(opts.kind === 'server' ? sans[0].value : opts.name);
-  const { serial, leafPem, chainPem } = await signLeaf(ca, { kind: opts.kind, subject, sans, publicKey: csr?.key ?? generated!.publicKey, notBefore, notAfter });
+  const signed = await signLeaf(ca, { kind: opts.kind, subject, sans, publicKey: csr?.key ?? generated!.publicKey, notBefore, notAfter });
+  const { serial, chainPem } = signed;
   const keyPem = generated ? exportPrivateKeyPem(generated.privateKey) : undefined;
-  if (keyPath && keyPem) writeFileAtomic(keyPath, keyPem, PRIVATE_MODE);
-  writeFileAtomic(certPath, chainPem);
-  const entry = recordIssued(
-    ca,
-    { serial, kind: opts.kind, subject, sans: sans.map(sanText), notBefore: notBefore.toISOString(), notAfter: notAfter.toISOString() },
-    leafPem,
-  );
+  const entry = saveIssued(ca, signed, { certPath, ...(keyPath ? { keyPath } : {}), ...(keyPem ? { keyPem } : {}) }, {
+    serial, kind: opts.kind, subject, sans: sans.map(sanText), notBefore: notBefore.toISOString(), notAfter: notAfter.toISOString(),
+  });
   return {
     serial,
     subject,

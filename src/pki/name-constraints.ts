@@ -126,7 +126,8 @@ function baseProblem(base: GeneralNameValue): string | undefined {
     case 'email': {
       const at = base.value.lastIndexOf('@');
       if (at === 0 || base.value.indexOf('@') !== at) return `rfc822Name constraint "${base.value}" is not a mailbox, host or domain`;
-      const domain = at > 0 ? base.value.slice(at + 1) : base.value;
+      // RFC 5280 4.2.1.10: a mailbox, a host, or `.domain` for any host below it (unlike dNSName, the dot is rfc822Name syntax).
+      const domain = at > 0 ? base.value.slice(at + 1) : base.value.startsWith('.') ? base.value.slice(1) : base.value;
       const why = domain === '' ? 'empty domain' : constraintDnsNameProblem(domain);
       return why ? `rfc822Name constraint "${base.value}": ${why}` : undefined;
     }

@@ -134,15 +134,24 @@ export class ParsedCrl {
   }
 }
 
-/** Every "X509 CRL" block of a PEM text. Throws SecureChatError('bad_input') on garbage or when none is found. */
-export function parseCrlsPem(text: string): ParsedCrl[] {
+/** The default for a CRL block that does not decode: unusable input. */
+function undecodableCrl(index: number, err: unknown): Error {
+  return new SecureChatError('bad_input', `PEM CRL #${index + 1} is not a valid X.509 CRL.`, { reason: 'malformed', cause: err });
+}
+
+/**
+ * Every "X509 CRL" block of a PEM text. Throws SecureChatError('bad_input') when none is found, and
+ * `undecodable(index, cause)` (default: bad_input) for a block that is not a DER CRL — `ca verify`
+ * makes that a failed validation instead, since revocation fails closed.
+ */
+export function parseCrlsPem(text: string, undecodable: (index: number, err: unknown) => Error = undecodableCrl): ParsedCrl[] {
   const blocks = readPemBlocks(text).filter((b) => b.label === 'X509 CRL');
   if (blocks.length === 0) throw new SecureChatError('bad_input', 'No PEM X509 CRL block found.');
   return blocks.map((b, i) => {
     try {
       return ParsedCrl.fromDer(b.der);
     } catch (err) {
-      throw new SecureChatError('bad_input', `PEM CRL #${i + 1} is not a valid X.509 CRL.`, { reason: 'malformed', cause: err });
+      throw undecodable(i, err);
     }
   });
 }

@@ -6,7 +6,7 @@
  * exists, the most specific failure of the attempt that got furthest is reported.
  */
 import { serialToHex, type ParsedCert } from './cert.js';
-import { intrinsicFailure, issuerRoleFailure, leafUsageFailure, revocationFailure, validityFailure } from './checks.js';
+import { anchorFailure, intrinsicFailure, issuerRoleFailure, leafUsageFailure, revocationFailure, validityFailure } from './checks.js';
 import { NAME_CONSTRAINT_BUDGET, type ConstraintBudget } from './name-constraints.js';
 import type { ParsedCrl } from './parsed-crl.js';
 import { policyFailure } from './policies.js';
@@ -125,7 +125,10 @@ function linkFailure(path: readonly ParsedCert[], issuer: ParsedCert, isAnchor: 
     return failure('bad_signature', childIndex, child.subject, `signature does not verify with the key of ${issuer.subject}`);
   }
   const own =
-    intrinsicFailure(issuer, index, isAnchor) ?? validityFailure(issuer, index, ctx.time) ?? issuerRoleFailure(issuer, index, path, ctx.purpose, budget);
+    intrinsicFailure(issuer, index, isAnchor) ??
+    validityFailure(issuer, index, ctx.time) ??
+    (isAnchor ? anchorFailure(issuer, index, ctx.purpose) : undefined) ??
+    issuerRoleFailure(issuer, index, path, ctx.purpose, budget);
   if (own) return own;
   if (ctx.crlsByIssuer) {
     const required = ctx.crlPolicy === 'all' || childIndex === 0;

@@ -45,6 +45,8 @@ export const REASON_TEXT = {
   san_criticality: 'subjectAltName criticality does not fit the subject',
   eku_critical: 'extendedKeyUsage of an end-entity marked critical',
   eku_any_on_leaf: 'anyExtendedKeyUsage in an end-entity certificate',
+  eku_not_allowed: 'extendedKeyUsage purpose a TLS server certificate must not carry',
+  anchor_eku: 'root certificate carries extendedKeyUsage',
   bad_authority_info_access: 'authorityInfoAccess critical or malformed',
   // Certificate policies (RFC 5280 6.1)
   bad_policy: 'certificate policy extension malformed or not allowed',
@@ -54,6 +56,7 @@ export const REASON_TEXT = {
   missing_san: 'server certificate without subjectAltName',
   bad_dns_name: 'dNSName is not valid preferred name syntax',
   bad_ip_address: 'iPAddress is neither 4 nor 16 octets',
+  bad_email_address: 'rfc822Name or emailAddress is not a single mailbox',
   wildcard_public_suffix: 'wildcard directly on a public suffix',
   cn_not_in_san: 'commonName is not a copy of a subjectAltName',
   bad_name_constraint: 'name constraint that cannot be evaluated safely',
@@ -67,6 +70,7 @@ export const REASON_TEXT = {
   empty_san: 'subjectAltName with no names',
   bad_time_encoding: 'validity time not encoded as RFC 5280 requires',
   signature_algorithm_mismatch: 'inner and outer signature algorithms differ',
+  bad_algorithm_parameters: 'algorithm parameters not encoded as the algorithm requires',
   unique_id_present: 'issuerUniqueID or subjectUniqueID present',
   // CRLs
   crl_number_missing: 'CRL without a CRL number',

@@ -8,16 +8,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SecureChatError } from '../errors.js';
 import { parseTimeSpec } from './duration.js';
-import { assertWritable, PRIVATE_MODE, readInputText, writeFileAtomic } from './files.js';
+import { assertWritable, readInputText } from './files.js';
 import { exportPrivateKeyPem, generateKeyPair, keyTypeOf, type KeyType } from './keys.js';
 import { readPemCertificates } from './pem.js';
 import { type SanEntry } from './profiles.js';
 import { findIndexEntry, loadCa, readCaIndex, type PassphraseSource } from './ca-store.js';
-
-import { recordIssued, signLeaf } from './issue.js';
+import { BACKDATE_MS, saveIssued, signLeaf, type IssuedFiles } from './issue.js';
 import { x509 } from './x509.js';
-
-const BACKDATE_MS = 60_000;
 
 export interface RenewOptions {
   dir: string;
@@ -39,15 +36,8 @@ export interface RenewOptions {
   now?: Date;
 }
 
-export interface RenewResult {
-  serial: string;
+export interface RenewResult extends IssuedFiles {
   previousSerial: string;
-  subject: string;
-  sans: string[];
-  notBefore: Date;
-  notAfter: Date;
-  certPath: string;
-  keyPath?: string;
 }
 
 function sansOf(cert: x509.X509Certificate): SanEntry[] {
@@ -93,7 +83,7 @@ export async function renewCertificate(opts: RenewOptions): Promise<RenewResult>
   const oldKey = new X509Certificate(storedDer).publicKey;
   const generated = opts.newKey ? generateKeyPair(opts.keyType ?? keyTypeOf(oldKey)) : undefined;
   const ca = await loadCa(opts.dir, opts.passphrase);
-  const { serial, leafPem, chainPem } = await signLeaf(ca, {
+  const signed = await signLeaf(ca, {
     kind: entry.kind,
     subject: old.subjectName,
     sans,
@@ -101,14 +91,11 @@ export async function renewCertificate(opts: RenewOptions): Promise<RenewResult>
     notBefore,
     notAfter,
   });
-  // Key first: a cert on disk without its key would be unusable; the reverse is merely unused.
-  if (generated && keyPath) writeFileAtomic(keyPath, exportPrivateKeyPem(generated.privateKey), PRIVATE_MODE);
-  writeFileAtomic(certPath, chainPem);
-  const recorded = recordIssued(
-    ca,
-    { serial, kind: entry.kind, subject: entry.subject, sans: entry.sans, notBefore: notBefore.toISOString(), notAfter: notAfter.toISOString(), renewedFrom: entry.serial },
-    leafPem,
-  );
+  const { serial } = signed;
+  const keyFiles = generated && keyPath ? { keyPath, keyPem: exportPrivateKeyPem(generated.privateKey) } : {};
+  const recorded = saveIssued(ca, signed, { certPath, ...keyFiles }, {
+    serial, kind: entry.kind, subject: entry.subject, sans: entry.sans, notBefore: notBefore.toISOString(), notAfter: notAfter.toISOString(), renewedFrom: entry.serial,
+  });
   return {
     serial,
     previousSerial: entry.serial,

@@ -12,6 +12,7 @@ import type { FrameDecoder } from './frame.js';
 import { endStream } from './handshake-io.js';
 import { encodeWireError, parseJsonObject, parseWireError, wireErrorToException } from './messages.js';
 import { ContentType, RecordOpener, RecordSealer, checkRecordFits, type ContentTypeValue } from './record.js';
+import { deriveTicketPsk } from './resumption.js';
 import type { AppMessage, SecureChannel, Welcome } from './types.js';
 
 export interface ChannelInit<T> {
@@ -25,6 +26,10 @@ export interface ChannelInit<T> {
   welcome: Welcome;
   maxFrameSize: number;
   log: Logger;
+  /** res_master of this session (docs/PROTOCOL.md §9): tickets' PSKs derive from it; erased at close. */
+  resumptionMaster?: Buffer;
+  /** True when this channel came from a resumed handshake. */
+  resumed?: boolean;
 }
 
 export class Channel<T = unknown> extends EventEmitter implements SecureChannel<T> {
@@ -41,9 +46,13 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
   /** Set by pauseReading: frames already decoded wait here instead of being delivered. */
   private readPaused = false;
   private heldFrames: Buffer[] = [];
+  private readonly resumptionMaster: Buffer | undefined;
+  readonly resumed: boolean;
 
   constructor(init: ChannelInit<T>) {
     super();
+    this.resumptionMaster = init.resumptionMaster;
+    this.resumed = init.resumed ?? false;
     this.peer = init.peer;
     this.welcome = init.welcome;
     this.stream = init.stream;
@@ -97,6 +106,11 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
       return;
     }
     this.stream.resume();
+  }
+
+  ticketPsk(ticketNonce: Buffer): Buffer {
+    if (!this.resumptionMaster || this.isClosed) throw new SecureChatError('connection_closed', 'No resumption secret on this channel.');
+    return deriveTicketPsk(this.resumptionMaster, ticketNonce);
   }
 
   send(msg: AppMessage, data?: Buffer): boolean {
@@ -159,6 +173,7 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
     this.heldFrames = [];
     this.sealer.erase();
     this.opener.erase();
+    this.resumptionMaster?.fill(0);
     endStream(this.stream, last);
     process.nextTick(() => this.emit('close', err));
   }
@@ -187,7 +202,8 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
   private onFrame(frame: Buffer): void {
     let record;
     try {
-      record = this.opener.open(frame);
+      // The frame is ours (a slice of a socket chunk or the decoder's copy) and is not read again.
+      record = this.opener.open(frame, true);
     } catch (err) {
       this.fail(toSecureChatError(err, 'bad_record'));
       return;

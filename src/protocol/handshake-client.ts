@@ -12,6 +12,7 @@ import { decodeAppMessage } from './app-payload.js';
 import { Channel } from './channel.js';
 import { encodeFrame } from './frame.js';
 import { HandshakeEnding, HandshakeReader, defaultLogger } from './handshake-io.js';
+import { clientResume } from './handshake-resume.js';
 import {
   computeSharedSecret,
   deriveApplicationSecrets,
@@ -33,6 +34,7 @@ import {
   wireErrorToException,
 } from './messages.js';
 import { ContentType, RecordOpener, RecordSealer, type OpenedRecord } from './record.js';
+import { deriveResumptionMaster } from './resumption.js';
 import { CLIENT_CONTEXT, SERVER_CONTEXT, signTranscript, verifyTranscript } from './signature.js';
 import { finishedHash, signatureHash } from './transcript.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME, PROTOCOL_VERSION, type ClientHandshakeOptions, type SecureChannel } from './types.js';
@@ -50,6 +52,7 @@ export async function clientHandshake<T>(stream: Duplex, opts: ClientHandshakeOp
   // Before keys exist the client has nothing to say: it just closes.
 
   const body = async (): Promise<SecureChannel<T>> => {
+    if (opts.resume) return clientResume<T>({ stream, reader, ending, maxFrameSize, log, now, offer: opts.resume, helloOverrides: opts.helloOverrides });
     const share = generateKeyShare();
     const clientHelloBytes = encodeJson({
       type: 'client_hello',
@@ -97,6 +100,7 @@ export async function clientHandshake<T>(stream: Duplex, opts: ClientHandshakeOp
     const app = deriveApplicationSecrets(hs.hsSecret, sha256(clientHelloBytes, serverHelloBytes, serverAuthBytes, clientAuthBytes));
     const appSealer = new RecordSealer(app.client);
     const appOpener = new RecordOpener(app.server);
+    const resumptionMaster = deriveResumptionMaster(app.appSecret);
     eraseHandshakeSecrets(hs);
     erase(app.appSecret, app.client.key, app.client.iv, app.server.key, app.server.iv);
     hsSealer.erase();
@@ -124,7 +128,7 @@ export async function clientHandshake<T>(stream: Duplex, opts: ClientHandshakeOp
     const welcome = parseWelcome(welcomeMsg);
 
     const pending = ending.succeed();
-    return new Channel<T>({ stream, decoder: reader.decoder, pending, sealer: appSealer, opener: appOpener, peer, welcome, maxFrameSize, log });
+    return new Channel<T>({ stream, decoder: reader.decoder, pending, sealer: appSealer, opener: appOpener, peer, welcome, maxFrameSize, log, resumptionMaster });
   };
 
   return ending.run(opts.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, body);

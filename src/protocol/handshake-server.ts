@@ -11,6 +11,7 @@ import { SecureChatError } from '../errors.js';
 import { Channel } from './channel.js';
 import { encodeFrame } from './frame.js';
 import { HandshakeEnding, HandshakeReader, defaultLogger } from './handshake-io.js';
+import { serverResume } from './handshake-resume.js';
 import {
   computeSharedSecret,
   deriveApplicationSecrets,
@@ -23,6 +24,7 @@ import {
 } from './keys.js';
 import { encodeJson, encodeWireError, parseAuthMessage, parseClientHello, parseWireError, parseJsonObject, wireErrorToException } from './messages.js';
 import { ContentType, RecordOpener, RecordSealer } from './record.js';
+import { deriveResumptionMaster, offersTicket } from './resumption.js';
 import { CLIENT_CONTEXT, SERVER_CONTEXT, signTranscript, verifyTranscript } from './signature.js';
 import { finishedHash, signatureHash } from './transcript.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME, PROTOCOL_VERSION, type SecureChannel, type ServerHandshakeOptions } from './types.js';
@@ -38,6 +40,12 @@ export async function serverHandshake<T>(stream: Duplex, opts: ServerHandshakeOp
 
   const body = async (): Promise<SecureChannel<T>> => {
     const clientHelloBytes = await reader.next();
+    if (offersTicket(clientHelloBytes)) {
+      return serverResume<T>({
+        stream, reader, ending, maxFrameSize, log, now, clientHelloBytes, acceptor: opts.resumption, replayGuard: opts.replayGuard,
+        ...(opts.source !== undefined ? { source: opts.source } : {}), serverLeaf: opts.identity.chain[0], sessionId: opts.sessionId,
+      });
+    }
     const hello = parseClientHello(clientHelloBytes);
     // Cheap, stateless checks first; the nonce is stored only once the key share proved usable,
     // so a malformed hello leaves nothing behind in the shared cache.
@@ -81,6 +89,7 @@ export async function serverHandshake<T>(stream: Duplex, opts: ServerHandshakeOp
     const app = deriveApplicationSecrets(hs.hsSecret, sha256(clientHelloBytes, serverHelloBytes, serverAuthBytes, clientAuthBytes));
     const appSealer = new RecordSealer(app.server);
     const appOpener = new RecordOpener(app.client);
+    const resumptionMaster = deriveResumptionMaster(app.appSecret);
     const clientPrefix = [...prefix, serverAuthBytes];
     const expectedFinished = hmacSha256(hs.client.finishedKey, finishedHash(clientPrefix, auth.certificate, auth.signature));
     eraseHandshakeSecrets(hs);
@@ -103,7 +112,7 @@ export async function serverHandshake<T>(stream: Duplex, opts: ServerHandshakeOp
     );
     const pending = ending.succeed();
     stream.write(welcomeFrame);
-    return new Channel<T>({ stream, decoder: reader.decoder, pending, sealer: appSealer, opener: appOpener, peer, welcome, maxFrameSize, log });
+    return new Channel<T>({ stream, decoder: reader.decoder, pending, sealer: appSealer, opener: appOpener, peer, welcome, maxFrameSize, log, resumptionMaster });
   };
 
   return ending.run(opts.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, body);

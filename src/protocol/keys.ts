@@ -1,6 +1,8 @@
 /**
  * Key schedule of protocol v1 (see docs/PROTOCOL.md, "Key schedule"): ephemeral X25519, then
- * HKDF-SHA256 (RFC 5869) with Extract and Expand used separately, as in TLS 1.3.
+ * HKDF-SHA256 (RFC 5869) with Extract and Expand used separately, as in TLS 1.3. This is the
+ * synchronous node:crypto form the server runs; key-schedule.ts is the same schedule over any
+ * crypto provider (the browser's), and both pass the docs/PROTOCOL.md vectors.
  */
 import {
   createHash,
@@ -12,23 +14,9 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { SecureChatError } from '../errors.js';
+import { IV_SIZE, KEY_SIZE, LABELS, X25519_SIZE } from './key-schedule.js';
 
-export const KEY_SIZE = 32; // AES-256
-export const IV_SIZE = 12; // 96-bit GCM nonce
-export const X25519_SIZE = 32;
-
-export const LABELS = {
-  clientHsKey: 'securechat v1 c hs key',
-  clientHsIv: 'securechat v1 c hs iv',
-  serverHsKey: 'securechat v1 s hs key',
-  serverHsIv: 'securechat v1 s hs iv',
-  clientFinished: 'securechat v1 c finished',
-  serverFinished: 'securechat v1 s finished',
-  clientAppKey: 'securechat v1 c ap key',
-  clientAppIv: 'securechat v1 c ap iv',
-  serverAppKey: 'securechat v1 s ap key',
-  serverAppIv: 'securechat v1 s ap iv',
-} as const;
+export { IV_SIZE, KEY_SIZE, LABELS, X25519_SIZE } from './key-schedule.js';
 
 export function sha256(...parts: Buffer[]): Buffer {
   const h = createHash('sha256');

@@ -3,25 +3,27 @@
  * the low 8 bytes); AAD = the 4-byte frame header; frame payload = ciphertext ‖ 16-byte tag.
  * Plaintext = 1 content-type byte ‖ body. Sequence numbers are implicit (never sent), so a
  * replayed, reordered, dropped or duplicated record fails authentication.
+ *
+ * This is the Node record layer: synchronous (aead.ts: a native OpenSSL context per key, or
+ * node:crypto), because the server seals and opens on every message. Framing, nonce, AAD and
+ * content types come from record-common.ts, which the provider-based (browser) records in
+ * record-async.ts share.
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { SecureChatError } from '../errors.js';
-import { FRAME_HEADER_SIZE, checkFrameLength, encodeFrameHeader } from './frame.js';
+import { createRecordAead, type RecordAead } from './aead.js';
+import { FRAME_HEADER_SIZE, checkFrameLength } from './frame.js';
 import { IV_SIZE, KEY_SIZE, erase, type TrafficKeys } from './keys.js';
+import {
+  MAX_RECORDS_PER_KEY,
+  TAG_SIZE,
+  checkPayloadLength,
+  checkSequence,
+  plaintextContentType,
+  xorSequence,
+  type ContentTypeValue,
+} from './record-common.js';
 
-export const TAG_SIZE = 16;
-/** Hard stop well before a 64-bit counter could wrap (and far below GCM's per-key safety limits). */
-export const MAX_RECORDS_PER_KEY = 2 ** 48;
-
-export const ContentType = {
-  handshake: 0x01,
-  application: 0x02,
-  applicationWithData: 0x03,
-  closeNotify: 0x04,
-  alert: 0x05,
-} as const;
-export type ContentTypeValue = (typeof ContentType)[keyof typeof ContentType];
-const KNOWN_TYPES = new Set<number>(Object.values(ContentType));
+export { ContentType, MAX_RECORDS_PER_KEY, TAG_SIZE, type ContentTypeValue } from './record-common.js';
 
 export interface OpenedRecord {
   contentType: ContentTypeValue;
@@ -30,12 +32,13 @@ export interface OpenedRecord {
 
 /** nonce = iv XOR (0^32 ‖ seq as uint64 BE). */
 export function recordNonce(iv: Buffer, seq: number): Buffer {
-  const nonce = Buffer.from(iv);
-  // seq < 2^53, so its two 32-bit halves are exact without a BigInt (this runs once per record).
-  const high = Math.floor(seq / 2 ** 32);
-  const low = seq >>> 0;
-  nonce.writeUInt32BE((nonce.readUInt32BE(IV_SIZE - 8) ^ high) >>> 0, IV_SIZE - 8);
-  nonce.writeUInt32BE((nonce.readUInt32BE(IV_SIZE - 4) ^ low) >>> 0, IV_SIZE - 4);
+  return recordNonceInto(iv, seq, Buffer.allocUnsafe(IV_SIZE));
+}
+
+/** recordNonce written into `nonce` (a per-direction buffer reused for every record). */
+export function recordNonceInto(iv: Buffer, seq: number, nonce: Buffer): Buffer {
+  iv.copy(nonce, 0, 0, IV_SIZE);
+  xorSequence(nonce, seq);
   return nonce;
 }
 
@@ -43,12 +46,16 @@ abstract class RecordState {
   protected seq = 0;
   protected readonly key: Buffer;
   protected readonly iv: Buffer;
+  /** One AEAD context per key (aead.ts); nonce and AAD buffers reused for every record. */
+  protected readonly aead: RecordAead;
+  private readonly nonce = Buffer.alloc(IV_SIZE);
 
-  constructor(keys: TrafficKeys, protected readonly maxRecords = MAX_RECORDS_PER_KEY) {
+  constructor(keys: TrafficKeys, encrypt: boolean, protected readonly maxRecords = MAX_RECORDS_PER_KEY) {
     if (keys.key.length !== KEY_SIZE || keys.iv.length !== IV_SIZE) throw new SecureChatError('internal', 'Bad traffic key size.');
     // Own copies, so erasing the schedule's buffers and ours are independent.
     this.key = Buffer.from(keys.key);
     this.iv = Buffer.from(keys.iv);
+    this.aead = createRecordAead(this.key, encrypt);
   }
 
   get sequence(): number {
@@ -56,18 +63,21 @@ abstract class RecordState {
   }
 
   erase(): void {
-    erase(this.key, this.iv);
+    this.aead.erase();
+    erase(this.key, this.iv, this.nonce);
   }
 
   protected nextNonce(): Buffer {
-    if (this.seq >= this.maxRecords) {
-      throw new SecureChatError('bad_record', 'Record sequence limit reached; reconnect.', { reason: 'sequence_exhausted' });
-    }
-    return recordNonce(this.iv, this.seq++);
+    checkSequence(this.seq, this.maxRecords);
+    return recordNonceInto(this.iv, this.seq++, this.nonce);
   }
 }
 
 export class RecordSealer extends RecordState {
+  constructor(keys: TrafficKeys, maxRecords = MAX_RECORDS_PER_KEY) {
+    super(keys, true, maxRecords);
+  }
+
   /**
    * Returns the complete frame (header ‖ ciphertext ‖ tag) for one record. The body may be given
    * as pieces (e.g. JSON header and file data), which are encrypted in order without joining them.
@@ -78,16 +88,10 @@ export class RecordSealer extends RecordState {
     for (const part of parts) bodyLength += part.length;
     const nonce = this.nextNonce();
     const length = 1 + bodyLength + TAG_SIZE;
-    const header = encodeFrameHeader(length);
-    const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
-    cipher.setAAD(header);
     const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + length);
-    header.copy(frame, 0);
-    let offset = FRAME_HEADER_SIZE;
-    offset += cipher.update(Buffer.of(contentType)).copy(frame, offset);
-    for (const part of parts) offset += cipher.update(part).copy(frame, offset);
-    offset += cipher.final().copy(frame, offset);
-    cipher.getAuthTag().copy(frame, offset);
+    frame.writeUInt32BE(length, 0);
+    // The header is the AAD; the ciphertext and tag are written right behind it, no copies.
+    this.aead.seal(nonce, frame.subarray(0, FRAME_HEADER_SIZE), frame, FRAME_HEADER_SIZE, contentType, parts);
     return frame;
   }
 
@@ -98,25 +102,23 @@ export class RecordSealer extends RecordState {
 }
 
 export class RecordOpener extends RecordState {
-  /** Opens one frame payload (the header is rebuilt from its length for the AAD). */
-  open(payload: Buffer): OpenedRecord {
-    if (payload.length < 1 + TAG_SIZE) throw new SecureChatError('bad_record', undefined, { reason: 'too_short' });
+  private readonly aad = Buffer.alloc(FRAME_HEADER_SIZE);
+
+  constructor(keys: TrafficKeys, maxRecords = MAX_RECORDS_PER_KEY) {
+    super(keys, false, maxRecords);
+  }
+
+  /**
+   * Opens one frame payload (the header is rebuilt from its length for the AAD). `inPlace`: the
+   * caller owns the payload and will not read it again, so the plaintext may overwrite it.
+   */
+  open(payload: Buffer, inPlace = false): OpenedRecord {
+    checkPayloadLength(payload.length);
     const nonce = this.nextNonce();
-    const header = encodeFrameHeader(payload.length);
-    let plain: Buffer;
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, nonce);
-      decipher.setAAD(header);
-      decipher.setAuthTag(payload.subarray(payload.length - TAG_SIZE));
-      plain = decipher.update(payload.subarray(0, payload.length - TAG_SIZE));
-      // GCM is a stream mode: final() only checks the tag and returns no bytes, so nothing to concat.
-      decipher.final();
-    } catch (cause) {
-      throw new SecureChatError('bad_record', undefined, { reason: 'authentication_failed', cause });
-    }
-    const contentType = plain[0];
-    if (!KNOWN_TYPES.has(contentType)) throw new SecureChatError('bad_record', undefined, { reason: 'unknown_content_type' });
-    return { contentType: contentType as ContentTypeValue, body: plain.subarray(1) };
+    this.aad.writeUInt32BE(payload.length, 0);
+    const plain = this.aead.open(nonce, this.aad, payload, inPlace);
+    if (plain === false) throw new SecureChatError('bad_record', undefined, { reason: 'authentication_failed' });
+    return { contentType: plaintextContentType(plain), body: plain.subarray(1) };
   }
 }
 

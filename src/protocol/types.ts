@@ -46,6 +46,29 @@ export interface ServerHandshakeOptions<T> extends ChannelOptions {
   /** Called after the peer is verified; the server puts its session id in the welcome. */
   sessionId: string;
   now?: () => number;
+  /** Accepts resumed hellos (docs/PROTOCOL.md §9); absent = a hello with a ticket is refused (`resumption_refused`, reason `disabled`). */
+  resumption?: ResumptionAcceptor<T>;
+}
+
+/**
+ * The server's side of resumption, injected like verifyPeer: protocol/ never opens a ticket itself.
+ * `open` is cheap and synchronous (decrypt, key id, lifetime); `admit` runs only after the binder
+ * verified (single use, revocation, account state) and returns the peer identity of the session.
+ * Both throw SecureChatError('resumption_refused', …, {reason}).
+ */
+export interface ResumptionAcceptor<T> {
+  open(ticket: Buffer, nowMs: number): { psk: Buffer; state: unknown };
+  admit(state: unknown, ticket: Buffer): Promise<T> | T;
+}
+
+/** What the client offers to resume: a ticket, its PSK, and the server identity of the session it came from. */
+export interface ResumptionOffer<T> {
+  ticket: Buffer;
+  psk: Buffer;
+  /** SHA-256 of the server leaf certificate the client verified when the ticket was issued. */
+  serverCertSha256: Buffer;
+  /** Becomes the channel's peer once the server proved the PSK under that certificate. */
+  peer: T;
 }
 
 export interface ClientHandshakeOptions<T> extends ChannelOptions {
@@ -55,6 +78,8 @@ export interface ClientHandshakeOptions<T> extends ChannelOptions {
   now?: () => number;
   /** Only for tests of the server's defences: override hello fields. */
   helloOverrides?: Record<string, unknown>;
+  /** Resume with this ticket instead of a full handshake; any refusal rejects (the caller then dials a full handshake). */
+  resume?: ResumptionOffer<T>;
 }
 
 export interface ReplayGuardLike {
@@ -81,6 +106,10 @@ export interface Welcome {
 export interface SecureChannel<T = unknown> extends EventEmitter {
   readonly peer: T;
   readonly welcome: Welcome;
+  /** True when the channel came from a resumed handshake (docs/PROTOCOL.md §9). */
+  readonly resumed: boolean;
+  /** The PSK of a ticket issued on this channel with `ticketNonce` (derived from res_master, which never leaves the channel). */
+  ticketPsk(ticketNonce: Buffer): Buffer;
   /** Encrypts and writes one record; returns false when the caller should wait for 'drain'. */
   send(msg: AppMessage, data?: Buffer): boolean;
   /**

@@ -14,6 +14,7 @@ import { AccountService } from './accounts.js';
 import { Delivery, type DeliveryOptions } from './delivery.js';
 import { GroupMembers } from './group-members.js';
 import { chatCommands } from './handlers/index.js';
+import { checkTicketLogin, restoreLogin } from './handlers/auth.js';
 import { RecentFiles } from './recent-files.js';
 import { Hub } from './hub.js';
 import type { ServerObserver } from './metrics.js';
@@ -105,10 +106,14 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
     log,
     services,
     commands: chatCommands,
+    checkTicketLogin: (login) => checkTicketLogin(storage, login),
+    restoreLogin,
     ...(options.observer ? { observer: options.observer } : {}),
     ...(cluster
       ? {
           replayGuard: (local: ReplayGuard) => new ClusterReplayGuard(local, cluster.backend.set, cluster.failures),
+          // Single use cluster-wide; an unreachable bus rejects, so resumption fails closed (full handshake).
+          usedTickets: { addIfAbsent: (key: string, ttlMs: number) => cluster.backend.set.addIfAbsent(`ticket:${key}`, ttlMs) },
           remoteSessions: (username: string) => cluster.presence.sessionsElsewhere(username),
         }
       : {}),

@@ -102,7 +102,12 @@ export class SessionRate {
   /** For messages that get no response (ping): true and charged, or false (the caller drops it). */
   tryTake(cost: number, loggedIn: boolean): boolean {
     const buckets = this.bucketsFor(loggedIn);
-    if (buckets.some((b) => b.available() < cost)) return false;
+    if (buckets.some((b) => b.available() < cost)) {
+      // A dropped message is a refusal too: a client that keeps sending them is not read for a while.
+      this.strikes++;
+      return false;
+    }
+    this.strikes = 0;
     for (const b of buckets) b.take(cost);
     return true;
   }

@@ -24,6 +24,9 @@ import { CrlMonitor } from './crl-monitor.js';
 import { crlStatus, type CrlStatus } from './crl-status.js';
 import { Revalidator } from './revalidation.js';
 import { DEFAULT_SEND_LIMITS, Session, identityFromPath, type PeerIdentity, type SendLimits } from './session.js';
+import { MemoryUsedTicketSet, TicketService, type TicketLogin, type UsedTicketSet } from './tickets.js';
+import { sessionTicketsMessage } from '../protocol/resumption.js';
+import type { ResumptionAcceptor } from '../protocol/types.js';
 
 export interface ServerLimits extends SendLimits {
   maxFrameSize: number;
@@ -48,6 +51,11 @@ export interface ServerLimits extends SendLimits {
   fdReserve: number;
   /** Refused connections/handshakes: the first 20 per interval are logged, the rest summed up in one line. */
   refusalLogIntervalMs: number;
+  /** Session tickets (docs/PROTOCOL.md §9): lifetime (≤ 24 h), key rotation, tickets per batch (0 = off), used-ticket set size. */
+  ticketLifetimeMs: number;
+  ticketKeyRotationMs: number;
+  ticketsPerBatch: number;
+  ticketCacheSize: number;
   rate: RateLimits;
 }
 
@@ -67,6 +75,10 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxSessionsPerUser: 64,
   fdReserve: 128,
   refusalLogIntervalMs: 10_000,
+  ticketLifetimeMs: 86_400_000,
+  ticketKeyRotationMs: 3_600_000,
+  ticketsPerBatch: 2,
+  ticketCacheSize: 1_000_000,
   ...DEFAULT_SEND_LIMITS,
   rate: { requestsPerSecond: 50, burst: 200, maxInflightBytes: 8 * 1024 * 1024 },
 };
@@ -96,6 +108,12 @@ export interface ServerOptions<Services> {
   replayGuard?: (local: ReplayGuard) => ReplayGuardLike;
   /** A cluster: sessions of this account on the other nodes, counted against maxSessionsPerUser. */
   remoteSessions?: (username: string) => number;
+  /** Resumption: re-checks the account of a ticket that carries a login (throws resumption_refused). */
+  checkTicketLogin?: (login: TicketLogin) => Promise<void>;
+  /** Resumption: makes a resumed session logged in as its ticket says (as a password login would). */
+  restoreLogin?: (ctx: HandlerContext<Services>, login: TicketLogin) => void;
+  /** The single-use set of accepted tickets; default in memory (a cluster passes its shared set). */
+  usedTickets?: UsedTicketSet;
 }
 
 export class SecureChatServer<Services = unknown> extends EventEmitter {
@@ -120,6 +138,8 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
   private readonly revalidator: Revalidator;
   private readonly crl: CrlMonitor | null;
   private staleCrlLoggedAt = 0;
+  /** Ticket keys and the used-ticket set: memory only (a restart forces full handshakes, PROTOCOL.md §9.3). */
+  readonly tickets: TicketService<PeerIdentity>;
 
   constructor(private readonly options: ServerOptions<Services>) {
     super();
@@ -149,6 +169,15 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
           },
         })
       : null;
+    this.tickets = new TicketService<PeerIdentity>({
+      lifetimeMs: this.limits.ticketLifetimeMs,
+      rotationMs: this.limits.ticketKeyRotationMs,
+      perBatch: this.limits.ticketsPerBatch,
+      used: options.usedTickets ?? new MemoryUsedTicketSet(this.limits.ticketCacheSize),
+      verifyPath: (path) => this.verifyClient(path),
+      notAfterOf: (peer) => peer.notAfter,
+      ...(options.checkTicketLogin ? { checkLogin: options.checkTicketLogin } : {}),
+    });
     this.keepalive = setInterval(() => {
       for (const session of this.sessions) session.checkAlive();
     }, Math.max(50, Math.floor(this.limits.pingIntervalMs / 2)));
@@ -185,16 +214,19 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     // Counted against its certificate and account from verification on (before the welcome), so
     // concurrent handshakes cannot all slip under the cap; given back if the handshake then fails.
     let counted: PeerIdentity | null = null;
+    const admit = (peer: PeerIdentity): PeerIdentity => {
+      const capped = this.sessionCapRefusal(peer);
+      if (capped) throw capped;
+      this.countPeer(peer, 1);
+      counted = peer;
+      return peer;
+    };
+    const tickets = this.tickets.acceptor();
+    const resumption: ResumptionAcceptor<PeerIdentity> = { open: tickets.open, admit: async (state, t) => admit(await tickets.admit(state, t)) };
     serverHandshake<PeerIdentity>(stream, {
       identity: this.identity,
-      verifyPeer: (chain) => {
-        const peer = this.verifyClient(chain);
-        const capped = this.sessionCapRefusal(peer);
-        if (capped) throw capped;
-        this.countPeer(peer, 1);
-        counted = peer;
-        return peer;
-      },
+      verifyPeer: (chain) => admit(this.verifyClient(chain)),
+      resumption,
       replayGuard: this.replayGuard,
       source: ip,
       timeoutMs: this.limits.handshakeTimeoutMs,
@@ -218,8 +250,10 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
         this.limiter.release(ticket);
         if (counted) this.countPeer(counted, -1);
         const scErr = toSecureChatError(err);
-        const code = scErr.reason ? `${scErr.code}:${scErr.reason}` : scErr.code;
-        if (scErr.details?.['fromPeer'] === true) {
+        const fromPeer = scErr.details?.['fromPeer'] === true;
+        // The summary's counter key: a peer's reason is its own text (any string), so it is not part of it.
+        const code = fromPeer ? `peer:${scErr.code}` : scErr.reason ? `${scErr.code}:${scErr.reason}` : scErr.code;
+        if (fromPeer) {
           this.refusals.warn(code, `client refused the handshake: ${scErr.code}${scErr.reason ? ` (${scErr.reason})` : ''}`, { ip });
         } else if (scErr.code === 'bad_certificate') {
           this.refusals.warn(code, `[Server] Certificate validation failed: ${scErr.reason ?? 'unknown'}`, { ip, reason: scErr.reason });
@@ -371,8 +405,13 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
   private startSession(session: Session): void {
     this.sessions.add(session);
     this.revalidator.track(session);
-    this.log.info('session started', { session: session.id, user: session.username, ip: session.ip });
+    this.log.info('session started', { session: session.id, user: session.username, ip: session.ip, ...(session.channel.resumed ? { resumed: true } : {}) });
     const ctx: HandlerContext<Services> = { session, services: this.options.services };
+    const login = session.identity.resumedLogin;
+    if (login && this.options.restoreLogin) this.options.restoreLogin(ctx, login);
+    // A batch after welcome, and a new one whenever the login state changes (PROTOCOL.md §9.2).
+    this.sendTickets(session);
+    session.on('ticketState', () => this.sendTickets(session));
     session.on('request', (msg, data) => session.track(this.router.dispatch(ctx, msg, data)));
     session.on('close', (err?: SecureChatError) => {
       this.sessions.delete(session);
@@ -382,6 +421,21 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
       this.emit('sessionClosed', session, err);
     });
     this.emit('session', session);
+  }
+
+  private sendTickets(session: Session): void {
+    if (session.closed || !this.tickets.enabled) return;
+    const login: TicketLogin | null =
+      session.userId !== null && session.userUuid !== null
+        ? { userId: session.userId, uuid: session.userUuid, username: session.username, credentialVersion: session.credentialVersion }
+        : null;
+    try {
+      const batch = this.tickets.issue(session.channel, session.identity.path, login, session.identity);
+      if (batch) session.send(sessionTicketsMessage(batch));
+    } catch (err) {
+      // Tickets are an optimisation: a failure costs the client a full handshake next time, nothing more.
+      this.log.warn('could not issue session tickets', { session: session.id, error: toSecureChatError(err).message });
+    }
   }
 
   /** A refusal before any key exists can only be a clear-text error frame. */

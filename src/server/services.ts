@@ -26,7 +26,7 @@ export interface ChatLimits {
   maxResponseBytes: number;
   /** Downloads (file_get) a session may run at once: each holds a whole file while it streams. */
   maxOpenDownloads: number;
-  /** Bytes of stored files held in memory for downloads at once, server-wide; more get `busy`. */
+  /** Bytes of whole files held in memory at once (downloads, uploads being stored), server-wide; more get `busy`. */
   maxDownloadBytes: number;
   /** Bytes of files one user may have stored (plus their unfinished uploads); more get `quota_exceeded`. */
   userQuotaBytes: number;
@@ -59,7 +59,7 @@ export interface ChatServices {
   /** Unfinished uploads, on disk, with their byte budgets. */
   spool: UploadSpool;
   quota: StorageQuota;
-  /** Server-wide bytes of files held for downloads. */
+  /** Server-wide bytes of whole files held in memory: downloads read from storage, uploads being stored. */
   downloadBytes: ByteBudget;
   limits: ChatLimits;
   log: Logger;

@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import type { ParsedCert } from '../pki/cert.js';
 import type { AppMessage, SecureChannel } from '../protocol/types.js';
 import { SessionRate, type RateLimits } from './rate.js';
+import type { TicketLogin } from './tickets.js';
 
 export interface PeerIdentity {
   /** Subject CN of the client certificate: the only name this session may log in as. */
@@ -29,6 +30,8 @@ export interface PeerIdentity {
   notAfter: number;
   /** Serials (ParsedCert.serialHex) of the path's certificates below the anchor: a CRL listing one re-checks the session. */
   serials: string[];
+  /** Set only on a resumed session: the login its ticket carried (null = none; docs/PROTOCOL.md §9.6). */
+  resumedLogin?: TicketLogin | null;
 }
 
 /** The identity of a path the validator accepted (leaf first, anchor last). */
@@ -89,6 +92,8 @@ export class Session extends EventEmitter {
   private stallTimer: NodeJS.Timeout | null = null;
   private inflightRequests = 0;
   private rateHold: NodeJS.Timeout | null = null;
+  /** Keepalive pings sent and not yet answered (their pongs cost nothing; at most a few are owed). */
+  private pingsOutstanding = 0;
 
   constructor(
     readonly channel: SecureChannel<PeerIdentity>,
@@ -238,12 +243,22 @@ export class Session extends EventEmitter {
 
   private onMessage(msg: AppMessage, data: Buffer | undefined): void {
     this.lastHeard = Date.now();
-    if (msg.type === 'ping') {
-      // A ping costs tokens like a request; past the budget it is dropped (there is no reply to refuse with).
-      if (this.rate.tryTake(PING_COST, this.loggedIn)) this.send({ type: 'pong' });
+    if (msg.type === 'pong' && this.pingsOutstanding > 0) {
+      // The answer to our keepalive ping: free.
+      this.pingsOutstanding--;
       return;
     }
-    if (msg.type === 'pong') return;
+    if (msg.type === 'ping' || msg.type === 'pong') {
+      // Neither has a reply to refuse with: each costs tokens like a request (an unasked-for pong
+      // too, or a pong flood would be free work); past the budget it is dropped, and a client that
+      // keeps sending them is left unread for a while, as after rate_limited.
+      if (this.rate.tryTake(PING_COST, this.loggedIn)) {
+        if (msg.type === 'ping') this.send({ type: 'pong' });
+      } else if (this.rate.refusedInARow > Math.max(20, this.rate.burst / 4)) {
+        this.holdReading(new SecureChatError('rate_limited', undefined, { details: { retryAfterMs: 100 } }));
+      }
+      return;
+    }
     this.emit('request', msg, data);
   }
 
@@ -254,6 +269,7 @@ export class Session extends EventEmitter {
       this.options.log.info('closing idle session', { session: this.id, user: this.username, silentMs: silentFor });
       this.fail(new SecureChatError('idle_timeout'));
     } else if (silentFor >= this.options.pingIntervalMs) {
+      this.pingsOutstanding = Math.min(this.pingsOutstanding + 1, 4);
       this.send({ type: 'ping' });
     }
   }

@@ -25,14 +25,18 @@ import { reopenLogFile } from './log-file.js';
 import type { SecureChatServer, ServerLimits } from './server.js';
 import type { ServerMetrics } from './metrics.js';
 import type { ChatServices } from './services.js';
+import { listenWebSocket, type WsTransport } from './transports/ws.js';
+import { builtWebRoot } from './web-root.js';
 
 export interface RunningServer {
   server: SecureChatServer<ChatServices>;
   storage: Storage;
   port: number;
   host: string;
+  /** The WebSocket + web client listener, when `wsPort` is set. */
+  ws?: WsTransport;
   /** SIGHUP: re-reads the CRL, the server certificate and key, and reopens the log file; what fails keeps the old. */
-  reload(): { crl: boolean; identity: boolean; logFile: boolean };
+  reload(): { crl: boolean; identity: boolean; logFile: boolean; webTls?: boolean };
   stop(): Promise<void>;
   /** The CRL file the server watches, if the CA directory has one. */
   crlFile?: string;
@@ -116,6 +120,10 @@ function hostileClientLimits(config: ServerConfig): Partial<ServerLimits> {
     replayCacheSize: config.replayCacheSize,
     replayCachePerIp: config.replayCachePerIp,
     refusalLogIntervalMs: config.refusalLogIntervalMs,
+    ticketLifetimeMs: config.ticketLifetimeMs,
+    ticketKeyRotationMs: config.ticketKeyRotationMs,
+    ticketsPerBatch: config.ticketsPerBatch,
+    ticketCacheSize: config.ticketCacheSize,
   };
 }
 
@@ -206,20 +214,46 @@ export async function startServer(config: ServerConfig, log: Logger, options: St
     if (err instanceof SecureChatError) throw err;
     throw new SecureChatError('io_error', `Cannot listen on ${config.host}:${config.port}: ${(err as Error).message}. Is another server running? Try --port.`);
   }
+  let ws: WsTransport | undefined;
+  if (config.wsPort !== null) {
+    try {
+      ws = await listenWebSocket(server, {
+        host: config.host,
+        port: config.wsPort,
+        maxFrameSize: config.maxFrameBytes,
+        certsDir: config.certs,
+        behindProxy: config.wsBehindProxy,
+        webRoot: builtWebRoot(),
+        log,
+      });
+    } catch (err) {
+      await server.close();
+      await storage.close();
+      throw new SecureChatError('io_error', `Cannot listen for WebSocket on ${config.host}:${config.wsPort}: ${(err as Error).message}. Try --ws-port.`);
+    }
+  }
   let stopping: Promise<void> | null = null;
   return {
     server,
     storage,
     port: address.port,
     host: address.address,
+    ...(ws ? { ws } : {}),
     reload() {
       const reloaded = server.reload();
-      return { ...reloaded, logFile: config.logFile && config.logFile !== 'off' ? reopenLogFile(log, config.logFile) : false };
+      return {
+        ...reloaded,
+        logFile: config.logFile && config.logFile !== 'off' ? reopenLogFile(log, config.logFile) : false,
+        ...(ws && !config.wsBehindProxy ? { webTls: ws.reloadTls() } : {}),
+      };
     },
     ...(crlFile ? { crlFile } : {}),
     stop() {
       stopping ??= (async () => {
+        // Stop accepting on both listeners first; server.close then ends every session.
+        const wsClosed = ws?.close();
         await server.close();
+        await wsClosed;
         await clusterNode?.stop();
         await storage.close();
       })();

@@ -15,7 +15,7 @@ import { nextPush, startChatServer, userIdentity, type TestChatServer } from '..
 let chat: TestChatServer;
 
 before(async () => {
-  chat = await startChatServer({ limits: { handshakeTimeoutMs: 400, maxHandshakes: 64, maxHandshakesPerIp: 64 } });
+  chat = await startChatServer({ limits: { handshakeTimeoutMs: 2000, maxHandshakes: 64, maxHandshakesPerIp: 64 } });
   (await chat.login('bob')).close();
 });
 after(() => chat.close());

@@ -7,7 +7,7 @@
 import 'reflect-metadata';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SecureChatClient } from '../../src/client/client.js';
@@ -170,18 +170,19 @@ export interface FloodResult {
   error?: string;
 }
 
-/** Runs scripts/fuzz/flood-worker.ts in its own process: `started` once it floods, `done` with its tally. */
-export function floodFromProcess(args: import('../../scripts/fuzz/flood-worker.js').FloodArgs): { started: Promise<void>; done: Promise<FloodResult> } {
+/**
+ * Runs scripts/fuzz/flood-worker.ts in its own process: `started` once it floods, `done` with its
+ * tally (as soon as it reports: with `holdMs` its sessions stay open after that), `stop` kills it.
+ */
+export function floodFromProcess(args: import('../../scripts/fuzz/flood-worker.js').FloodArgs): { started: Promise<void>; done: Promise<FloodResult>; stop(): Promise<void> } {
   const worker = join(REPO_ROOT, 'scripts/fuzz/flood-worker.ts');
   const child = spawn(process.execPath, ['--import', 'tsx', worker, JSON.stringify(args)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   let markStarted: () => void = () => undefined;
   const started = new Promise<void>((resolve) => (markStarted = resolve));
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-    if (out.includes('flooding\n')) markStarted();
-  });
+  let report: (r: FloodResult) => void = () => undefined;
   const done = new Promise<FloodResult>((resolve, reject) => {
+    report = resolve;
     child.once('exit', () => {
       markStarted();
       try {
@@ -191,5 +192,50 @@ export function floodFromProcess(args: import('../../scripts/fuzz/flood-worker.j
       }
     });
   });
-  return { started, done };
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (out.includes('flooding\n')) markStarted();
+    const line = out.split('\n').find((l) => l.startsWith('{') && l.endsWith('}'));
+    if (line) report(JSON.parse(line) as FloodResult);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    started,
+    done,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Bytes of the regular files below `dir` (0 if it does not exist). */
+export function bytesUnder(dir: string): number {
+  let total = 0;
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const path = join(dir, e.name);
+    try {
+      if (e.isDirectory()) total += bytesUnder(path);
+      else if (e.isFile()) total += statSync(path).size;
+    } catch {
+      // Removed while we looked: counts as gone.
+    }
+  }
+  return total;
+}
+
+/** Polls `check` every 100 ms until it holds or `timeoutMs` passes; returns whether it held. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -74,7 +74,7 @@ export async function startServe(args: string[], opts: ServeOptions = {}): Promi
       waiters.add(check);
       check();
     });
-  const m = await waitFor(/listening on [^\s]+:(\d+)/, opts.timeoutMs ?? 60_000);
+  const m = await waitFor(/listening on (?:\[[^\]]+\]|[^\s":]+):(\d+)/, opts.timeoutMs ?? 60_000);
   return {
     child,
     port: Number(m[1]),

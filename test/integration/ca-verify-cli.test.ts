@@ -178,7 +178,7 @@ describe('securechat ca verify', () => {
 
   test('certificates from `securechat ca init` / `ca issue` pass every rule and openssl verify -x509_strict', async () => {
     const ca = join(dir, 'issued-ca');
-    assert.equal((await runCli(['ca', 'init', '--dir', ca, '--intermediate'])).code, 0);
+    assert.equal((await runCli(['ca', 'init', '--dir', ca, '--intermediate', '--no-passphrase'])).code, 0);
     // Mixed-case name and a non-canonical IPv6 literal: the CN must still be a byte-for-byte SAN copy.
     const server = await runCli(['ca', 'issue', 'server', 'Chat.Example.COM', '--dir', ca, '--san', 'IP:0:0::5', '--san', 'DNS:chat.internal']);
     assert.equal(server.code, 0, server.stderr);

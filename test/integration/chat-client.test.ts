@@ -17,7 +17,11 @@ let work: string;
 const open: ChatClient[] = [];
 
 before(async () => {
-  srv = await startChatServer({ chat: { maxFileBytes: 512 * 1024, fileChunkBytes: 64 * 1024 } });
+  // Logout/login cycles on one session spend the pre-login budget on purpose: give it the post-login one.
+  srv = await startChatServer({
+    chat: { maxFileBytes: 512 * 1024, fileChunkBytes: 64 * 1024 },
+    limits: { rate: { requestsPerSecond: 50, burst: 200, maxInflightBytes: 8 << 20, preLoginRequestsPerSecond: 50, preLoginBurst: 200 } },
+  });
   work = mkdtempSync(join(tmpdir(), 'sc-chatclient-'));
 });
 

@@ -32,6 +32,7 @@ interface FileInfo {
 }
 interface Sent {
   id: number;
+  seq: number;
   conversation_id: number;
   created_at: number;
   file: FileInfo;
@@ -109,6 +110,7 @@ for (const backend of ['sqlite', 'mysql'] as const) {
       assert.deepEqual(push, {
         type: 'message',
         id: sent.id,
+        seq: sent.seq,
         conversation_id: sent.conversation_id,
         kind: 'file',
         from: 'alice',

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import type { SecureChatError } from '../../src/errors.js';
 import { nextPush, startChatServer } from '../helpers/chat-server.js';
 
-test('presence: who lists uuid, username and ip; online and offline are pushed to others', async () => {
+test('presence: who lists uuid and username (an address only for your own sessions); online and offline are pushed to others', async () => {
   const chat = await startChatServer();
   try {
     const alice = await chat.login('alice');
@@ -17,9 +17,12 @@ test('presence: who lists uuid, username and ip; online and offline are pushed t
     const bob = await chat.login('bob');
     const on = await online;
     assert.deepEqual([on.user, on.status], ['bob', 'online']);
-    const who = await alice.request<{ users: { uuid: string; username: string; ip: string }[] }>('who');
+    const who = await alice.request<{ users: { uuid: string; username: string; ip?: string }[] }>('who');
     assert.deepEqual(who.users.map((u) => u.username), ['alice', 'bob']);
-    assert.ok(who.users.every((u) => u.ip === '127.0.0.1' && /^[0-9a-f-]{36}$/.test(u.uuid)));
+    assert.ok(who.users.every((u) => /^[0-9a-f-]{36}$/.test(u.uuid)));
+    // Addresses are private: alice sees her own, never bob's.
+    assert.equal(who.users.find((u) => u.username === 'alice')?.ip, '127.0.0.1');
+    assert.equal(who.users.find((u) => u.username === 'bob')?.ip, undefined);
     assert.equal(who.users.find((u) => u.username === 'bob')?.uuid, on.uuid);
     const offline = nextPush<{ user: string; status: string }>(alice, 'presence');
     bob.close();

@@ -78,11 +78,13 @@ for (const backend of ['sqlite', 'mysql'] as const) {
       );
       assert.equal(info.members[0].uuid, (await srv.storage.getUserByName('alice'))!.uuid);
 
-      const ack = await c.alice.request<{ id: number; conversation_id: number; created_at: number }>('group_send', { group: 'team', text: 'hello team 👋' });
+      const ack = await c.alice.request<{ id: number; seq: number; conversation_id: number; created_at: number }>('group_send', { group: 'team', text: 'hello team 👋' });
+      assert.equal(ack.seq, 1, 'the first message of a conversation has seq 1');
       assert.equal(ack.conversation_id, created.group.id);
       const expected = {
         type: 'message',
         id: ack.id,
+        seq: ack.seq,
         conversation_id: created.group.id,
         kind: 'text',
         from: 'alice',

@@ -10,7 +10,8 @@ import { nextPush, startChatServer, TEST_PASSWORD, type TestChatServer } from '.
 
 let chat: TestChatServer;
 before(async () => {
-  chat = await startChatServer();
+  // Seven password attempts on one session must meet the login throttle, not the pre-login request budget.
+  chat = await startChatServer({ limits: { rate: { requestsPerSecond: 50, burst: 200, maxInflightBytes: 8 << 20, preLoginRequestsPerSecond: 50, preLoginBurst: 200 } } });
 });
 after(() => chat.close());
 

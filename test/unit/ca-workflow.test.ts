@@ -14,6 +14,7 @@ import { initCa, issueCertificate, readCaIndex, revokeCertificate } from '../../
 import { listCa } from '../../src/pki/ca-list.js';
 import { findIndexEntry } from '../../src/pki/ca-store.js';
 import { renewCertificate } from '../../src/pki/renew.js';
+import { BACKDATE_MS } from '../../src/pki/issue.js';
 
 const openssl = (...args: string[]): string => execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const isCode = (code: string, message?: RegExp) => (e: unknown) => e instanceof SecureChatError && e.code === code && (!message || message.test(e.message));
@@ -48,15 +49,18 @@ describe('a CA with an encrypted intermediate', () => {
   test('renew keeps subject, SANs and key; new serial and validity; the old one stays in the index', async () => {
     const old = await issueCertificate({ dir, kind: 'server', name: 'chat.example.com', sans: ['IP:10.0.0.7'], notAfter: '20d', passphrase });
     const oldCert = new X509Certificate(readFileSync(old.certPath));
-    const r = await renewCertificate({ dir, certPath: old.certPath, passphrase, now: new Date(Date.now() + DAY) });
+    const renewAt = new Date(Date.now() + DAY);
+    const r = await renewCertificate({ dir, certPath: old.certPath, passphrase, now: renewAt });
     const renewed = new X509Certificate(readFileSync(old.certPath));
     assert.equal(r.previousSerial, old.serial);
     assert.notEqual(renewed.serialNumber.toLowerCase(), oldCert.serialNumber.toLowerCase());
     assert.equal(renewed.subject, oldCert.subject);
     assert.equal(renewed.subjectAltName, 'DNS:chat.example.com, IP Address:10.0.0.7');
     assert.equal(renewed.publicKey.export({ format: 'der', type: 'spki' }).toString('hex'), oldCert.publicKey.export({ format: 'der', type: 'spki' }).toString('hex'));
-    // Same lifetime as before, counted from the renewal.
-    assert.ok(Math.abs(new Date(renewed.validTo).getTime() - new Date(oldCert.validTo).getTime() - DAY) < 2000);
+    // Same lifetime as before, counted from the renewal's (backdated) start; certificates keep whole seconds.
+    const lifetime = old.notAfter.getTime() - old.notBefore.getTime();
+    const expected = renewAt.getTime() - BACKDATE_MS + lifetime;
+    assert.ok(Math.abs(new Date(renewed.validTo).getTime() - expected) < 1000, `${renewed.validTo} vs ${new Date(expected).toISOString()}`);
     const index = readCaIndex(dir);
     assert.equal(index.certificates.find((e) => e.serial === r.serial)?.renewedFrom, old.serial);
     assert.equal(index.certificates.find((e) => e.serial === old.serial)?.status, 'valid');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SecureChatError } from '../../src/errors.js';
-import { parseCommand, redactCommand, HELP_TEXT } from '../../src/client/commands.js';
+import { COMMAND_NAMES, commandHelp, parseCommand, redactCommand, HELP_TEXT } from '../../src/client/commands.js';
 
 function usageError(line: string): SecureChatError {
   try {
@@ -37,7 +37,8 @@ test('/send: #name is a group, anything else a user; quoted paths keep spaces', 
   assert.deepEqual(parseCommand('/send bob ./a.txt'), { kind: 'send', target: { user: 'bob' }, path: './a.txt' });
   assert.deepEqual(parseCommand('/send #team /tmp/my file.pdf'), { kind: 'send', target: { group: 'team' }, path: '/tmp/my file.pdf' });
   assert.deepEqual(parseCommand('/send bob "/tmp/x y.txt"'), { kind: 'send', target: { user: 'bob' }, path: '/tmp/x y.txt' });
-  usageError('/send bob');
+  // One argument: a path for the current conversation (refused at execution when there is none).
+  assert.deepEqual(parseCommand('/send ./a.txt'), { kind: 'send', path: './a.txt' });
   usageError('/send');
 });
 
@@ -48,7 +49,7 @@ test('/history with optional bounded N', () => {
   usageError('/history bob 201');
   usageError('/history bob x');
   usageError('/history bob 5 6');
-  usageError('/history');
+  assert.deepEqual(parseCommand('/history'), { kind: 'history' });
 });
 
 test('/group actions and their arity', () => {
@@ -79,6 +80,30 @@ test('simple commands, blank lines and comments', () => {
 test('unknown commands and plain text are refused with a hint', () => {
   assert.match(usageError('/frobnicate').message, /Unknown command \/frobnicate/);
   assert.match(usageError('hello bob').message, /\/msg USER TEXT/);
+});
+
+test('conversation mode: /query, /q, plain lines, "//" and "#" lines, /list and /unread', () => {
+  assert.deepEqual(parseCommand('/query bob'), { kind: 'query', target: { user: 'bob' } });
+  assert.deepEqual(parseCommand('/q #team'), { kind: 'query', target: { group: 'team' } });
+  assert.deepEqual(parseCommand('/q "#my team"'), { kind: 'query', target: { group: 'my team' } });
+  assert.deepEqual(parseCommand('/q'), { kind: 'query', target: null });
+  usageError('/query bob carol');
+  const inConv = { conversation: true, comments: false };
+  assert.deepEqual(parseCommand('hello  there ', inConv), { kind: 'say', text: 'hello  there' });
+  assert.deepEqual(parseCommand('//me waves', inConv), { kind: 'say', text: '/me waves' });
+  assert.deepEqual(parseCommand('#1 priority', inConv), { kind: 'say', text: '#1 priority' });
+  assert.equal(parseCommand('# a comment', { conversation: true }), null, 'scripts keep their comments');
+  assert.deepEqual(parseCommand('/msg carol hi', inConv), { kind: 'msg', to: 'carol', text: 'hi' });
+  assert.deepEqual(parseCommand('/list'), { kind: 'list' });
+  assert.deepEqual(parseCommand('/unread'), { kind: 'list' });
+});
+
+test('/help COMMAND gives usage and an example; an unknown topic is a usage error', () => {
+  assert.deepEqual(parseCommand('/help query'), { kind: 'help', topic: 'query' });
+  assert.match(commandHelp('q'), /\/query USER\|#GROUP[\s\S]*Example: \/query bob/);
+  assert.match(commandHelp('/msg'), /Example: \/msg bob/);
+  for (const name of COMMAND_NAMES) assert.match(commandHelp(name), /Example: \//, name);
+  assert.match(usageError('/help frob').message, /No command \/frob/);
 });
 
 test('passwords never appear in a redacted command line', () => {

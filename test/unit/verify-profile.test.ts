@@ -12,11 +12,12 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AsnConvert } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import { verifyChain, type CertFailureReason, type ParsedCrl, type VerifyOptions } from '../../src/pki/verify.js';
 import {
   D, EKU_ANY, EKU_CLIENT, EKU_SERVER, GN, KU_DIGITAL_SIGNATURE, KU_KEY_CERT_SIGN, P, POLICY, TBS, X,
-  crlNumber, derEncode, derParse, ecKey, issue, makeCrl, makeIntermediate, makeLeaf, makeRoot, opensslVerify, serialOf,
+  crlNumber, derEncode, derParse, ecKey, issue, makeCrl, makeIntermediate, makeLeaf, makeRoot, opensslVerify, rsaKey, serialOf,
   type DerNode, type Fixture,
 } from '../helpers/pki-fixtures.js';
 
@@ -185,14 +186,26 @@ describe('2. criticality and placement', () => {
     await check({ leaf: leafWith({ omit: ['2.5.29.37'], extra: [X.eku([EKU_SERVER], true)] }), expect: 'eku_critical', certIndex: 0, openssl: { stricter: 'CABF BR 7.1.2.7.10: EKU MUST NOT be critical' } });
     await check({ leaf: leafWith({ eku: [EKU_SERVER, EKU_ANY] }), expect: 'eku_any_on_leaf', certIndex: 0, openssl: { stricter: 'CABF BR 7.1.2.7.10: anyExtendedKeyUsage MUST NOT appear in a subscriber certificate' } });
   });
-  test('EKU on the trust anchor constrains the purpose like any CA EKU → wrong_purpose (2)', async () => {
-    const r = makeRoot('CN=Client-only Root', { extra: [X.eku([EKU_CLIENT])] });
-    const i = makeIntermediate('CN=Under client root', r);
-    await check({ leaf: serverLeaf(i), roots: [r], intermediates: [i], expect: 'wrong_purpose', certIndex: 2, openssl: 'agrees' });
-    const anyRoot = makeRoot('CN=Any Root', { extra: [X.eku([EKU_ANY])] });
-    const j = makeIntermediate('CN=Under any root', anyRoot);
+  test('EKU on a root (self-issued trust anchor) → anchor_eku (2); on an intermediate anchor it constrains like any CA EKU', async () => {
+    // Web profile (CABF BR 7.1.2.1.2: a root MUST NOT carry EKU), the same verdict for every EKU value.
+    for (const oids of [[EKU_SERVER], [EKU_CLIENT], [EKU_ANY]]) {
+      const r = makeRoot(`CN=EKU Root ${oids.join(' ')}`, { extra: [X.eku(oids)] });
+      const i = makeIntermediate(`CN=Under EKU root ${oids.join(' ')}`, r);
+      const stricter = { stricter: 'CABF BR 7.1.2.1.2: a root certificate MUST NOT carry extendedKeyUsage (RFC 5280 gives a CA EKU no meaning)' };
+      await check({ leaf: serverLeaf(i), roots: [r], intermediates: [i], expect: 'anchor_eku', certIndex: 2, openssl: oids[0] === EKU_SERVER ? stricter : 'agrees' });
+    }
+    // An intermediate configured as the anchor is no root: its EKU is a purpose constraint.
+    const clientOnly = makeIntermediate('CN=Client-only Int Anchor', root, { extra: [X.eku([EKU_CLIENT])] });
+    await check({ leaf: serverLeaf(clientOnly), roots: [clientOnly], intermediates: [], expect: 'wrong_purpose', certIndex: 1, openssl: 'agrees', opensslArgs: ['-partial_chain'] });
+    const anyInt = makeIntermediate('CN=Any Int', root, { extra: [X.eku([EKU_ANY])] });
     // Like pyca/cryptography, a CA EKU of anyExtendedKeyUsage allows every purpose; OpenSSL wants serverAuth itself.
-    await check({ leaf: serverLeaf(j), roots: [anyRoot], intermediates: [j], expect: 'ok', openssl: { opensslRefuses: 'OpenSSL does not accept anyExtendedKeyUsage on a CA for sslserver' } });
+    await check({ leaf: serverLeaf(anyInt), intermediates: [anyInt], expect: 'ok', openssl: { opensslRefuses: 'OpenSSL does not accept anyExtendedKeyUsage on a CA for sslserver' } });
+  });
+  test('codeSigning, emailProtection, timeStamping, OCSPSigning or the CT precertificate purpose beside serverAuth → eku_not_allowed (0)', async () => {
+    for (const oid of ['1.3.6.1.5.5.7.3.3', '1.3.6.1.5.5.7.3.4', '1.3.6.1.5.5.7.3.8', '1.3.6.1.5.5.7.3.9', '1.3.6.1.4.1.11129.2.4.4']) {
+      await check({ leaf: leafWith({ eku: [EKU_SERVER, oid] }), expect: 'eku_not_allowed', certIndex: 0, openssl: { stricter: `CABF BR 7.1.2.7.10: ${oid} MUST NOT appear in a TLS server certificate` } });
+    }
+    await check({ leaf: leafWith({ eku: [EKU_SERVER, EKU_CLIENT] }), expect: 'ok', openssl: 'agrees' });
   });
   test('authorityInfoAccess critical or malformed → bad_authority_info_access (0)', async () => {
     const aia = D.seq(D.seq(D.oid('1.3.6.1.5.5.7.48.2'), D.ia5(0x86, 'http://ca.example/int.der')));
@@ -317,6 +330,33 @@ describe('4. names', () => {
     const mask = makeIntermediate('CN=Bad Mask', root, { extra: [X.nameConstraints([], [GN.ip('10.0.0.0/8')])], mutateTbs: (tbs) => patchIpMask(tbs) });
     await check({ leaf: serverLeaf(mask), intermediates: [mask], expect: 'bad_name_constraint', certIndex: 1, openssl: { stricter: 'a non-contiguous iPAddress mask is refused' } });
   });
+  test('a dNSName constraint with a leading dot (".example.com") → bad_name_constraint (1), permitted or excluded', async () => {
+    const p = constrained('CN=Dot Perm', [GN.dns('.example.com')]);
+    const leaf = makeLeaf('CN=foo.example.com', p, { eku: [EKU_SERVER], sans: [GN.dns('foo.example.com')] });
+    await check({ leaf, intermediates: [p], expect: 'bad_name_constraint', certIndex: 1, openssl: { stricter: 'RFC 5280 4.2.1.10 gives the leading dot to URI constraints only; OpenSSL reads it as "subdomains"' } });
+    const e = constrained('CN=Dot Excl', [], [GN.dns('.evil.example')]);
+    await check({ leaf: serverLeaf(e), intermediates: [e], expect: 'bad_name_constraint', certIndex: 1, openssl: { stricter: 'same rule for an excluded subtree' } });
+    // For rfc822Name the leading dot is the RFC's own syntax (any host below the domain): still fine.
+    const mail = makeIntermediate('CN=Mail Dot', root, { extra: [X.nameConstraints([GN.email('.example.com')])] });
+    await check({ leaf: makeLeaf('CN=m', mail, { eku: [EKU_CLIENT], sans: [GN.email('a@host.example.com')] }), intermediates: [mail], options: { purpose: 'client' }, expect: 'ok', openssl: 'agrees' });
+  });
+  test('nameConstraints with an empty permittedSubtrees list → bad_name_constraint (1)', async () => {
+    // [0] {} beside a real excluded list: SIZE (1..MAX) broken; read naively it permits every name.
+    const nc = D.seq(derEncode({ tag: 0xa0, children: [] }), derEncode({ tag: 0xa1, children: [derParse(D.seq(D.ia5(0x82, 'bad.example.com')))] }));
+    const i = makeIntermediate('CN=Empty Permitted', root, { extra: [X.raw('2.5.29.30', true, nc)] });
+    await check({ leaf: serverLeaf(i), intermediates: [i], expect: 'bad_name_constraint', certIndex: 1, openssl: { stricter: 'an empty GeneralSubtrees is refused, not read as "no constraint"' } });
+  });
+  test('an rfc822Name SAN that is not one mailbox ("a@evil.com@example.com") → bad_email_address (0), also without constraints', async () => {
+    const i = makeIntermediate('CN=Mail Perm', root, { extra: [X.nameConstraints([GN.email('example.com')])] });
+    const two = makeLeaf('CN=m', i, { eku: [EKU_CLIENT], sans: [GN.email('good@example.com'), GN.email('invalid@evil.com@example.com')] });
+    await check({ leaf: two, intermediates: [i], options: { purpose: 'client' }, expect: 'bad_email_address', certIndex: 0, openssl: { stricter: 'OpenSSL compares the text after the last "@" and lets it through' } });
+    for (const bad of ['no-at-sign', '@example.com', 'a@', 'a@under_score.example.com']) {
+      await check({ leaf: makeLeaf('CN=m', inter, { eku: [EKU_CLIENT], sans: [GN.email(bad)] }), options: { purpose: 'client' }, expect: 'bad_email_address', certIndex: 0, openssl: { stricter: `"${bad}" is not a mailbox` } });
+    }
+    const dnMail = makeLeaf('CN=m,emailAddress=x@evil.com@example.com', i, { eku: [EKU_CLIENT], omit: ['2.5.29.17'] });
+    await check({ leaf: dnMail, intermediates: [i], options: { purpose: 'client' }, expect: 'bad_email_address', certIndex: 0, openssl: { stricter: 'the subject emailAddress gets the same syntax check' } });
+    await check({ leaf: makeLeaf('CN=m', i, { eku: [EKU_CLIENT], sans: [GN.email('good@example.com')] }), intermediates: [i], options: { purpose: 'client' }, expect: 'ok', openssl: 'agrees' });
+  });
   test('a trailing dot neither dodges a constraint nor passes one: the SAN is refused', async () => {
     const i = constrained('CN=Excl Dot', [], [GN.dns('bad.example.com')]);
     await check({ leaf: makeLeaf('CN=leaf', i, { eku: [EKU_CLIENT], sans: [GN.dns('bad.example.com.')] }), intermediates: [i], options: { purpose: 'client' }, expect: 'bad_dns_name', openssl: { stricter: 'OpenSSL reads "bad.example.com." as outside "bad.example.com"' } });
@@ -384,6 +424,20 @@ describe('6. keys and encodings', () => {
     const noSeconds = leafWith({ mutateTbs: (tbs) => setTime(tbs, 1, { tag: 0x17, content: Buffer.from('3001010000Z') }) });
     await check({ leaf: noSeconds, expect: 'bad_time_encoding', certIndex: 0, openssl: 'agrees' });
   });
+  test('algorithm parameters: ECDSA with NULL, PKCS#1 without NULL, rsaEncryption key without NULL → bad_algorithm_parameters (0)', async () => {
+    const withParams = (alg: AlgorithmIdentifier): Fixture =>
+      leafWith({ mutateTbs: (tbs) => (tbs.children![TBS.signature] = derParse(Buffer.from(AsnConvert.serialize(alg)))), outerAlgorithm: alg });
+    const ecdsaNull = new AlgorithmIdentifier({ algorithm: '1.2.840.10045.4.3.2', parameters: new Uint8Array([0x05, 0x00]).buffer });
+    await check({ leaf: withParams(ecdsaNull), expect: 'bad_algorithm_parameters', certIndex: 0, openssl: { stricter: 'RFC 5758 3.2: ECDSA parameters MUST be absent' } });
+    const rsa = makeRoot('CN=RSA Params Root', { key: rsaKey(2048) });
+    const rsaLeaf = (alg: AlgorithmIdentifier): Fixture =>
+      makeLeaf('CN=localhost', rsa, { eku: [EKU_SERVER], sans: [GN.dns('localhost')], mutateTbs: (tbs) => (tbs.children![TBS.signature] = derParse(Buffer.from(AsnConvert.serialize(alg)))), outerAlgorithm: alg });
+    const absent = new AlgorithmIdentifier({ algorithm: '1.2.840.113549.1.1.11' });
+    await check({ leaf: rsaLeaf(absent), roots: [rsa], intermediates: [], expect: 'bad_algorithm_parameters', certIndex: 0, openssl: { stricter: 'RFC 4055 5: sha256WithRSAEncryption parameters MUST be NULL' } });
+    const keyNoNull = leafWith({ mutateTbs: (tbs) => replaceSpki(tbs, rsaSpkiWithoutNull()) });
+    await check({ leaf: keyNoNull, expect: 'bad_algorithm_parameters', certIndex: 0, openssl: { stricter: 'RFC 3279 2.3.1: rsaEncryption parameters MUST be NULL' } });
+    await check({ leaf: makeLeaf('CN=localhost', rsa, { eku: [EKU_SERVER], sans: [GN.dns('localhost')] }), roots: [rsa], intermediates: [], expect: 'ok', openssl: 'agrees' });
+  });
   test('inner and outer signature algorithms differ → signature_algorithm_mismatch (0)', async () => {
     const l = leafWith({ outerAlgorithm: new AlgorithmIdentifier({ algorithm: '1.2.840.10045.4.3.3' }) });
     await check({ leaf: l, expect: 'signature_algorithm_mismatch', certIndex: 0, openssl: 'agrees' });
@@ -440,6 +494,13 @@ function breakSpki(tbs: DerNode): void {
 }
 
 /** An rsaEncryption SPKI with a modulus of exactly `bits` bits (the leaf's key is never used to sign here). */
+/** A real 2048-bit RSA key whose AlgorithmIdentifier leaves the NULL parameters out. */
+function rsaSpkiWithoutNull(): Buffer {
+  const spki = derParse(rsaKey(2048).publicKey.export({ type: 'spki', format: 'der' }));
+  spki.children![0] = derParse(D.seq(D.oid('1.2.840.113549.1.1.1')));
+  return derEncode(spki);
+}
+
 function rsaSpki(bits: number): Buffer {
   const bytes = Math.ceil(bits / 8);
   const modulus = Buffer.alloc(bytes, 0xc5);

@@ -3,7 +3,8 @@ import { SecureChatError } from '../../errors.js';
 import { command } from '../router.js';
 import type { ChatContext } from '../services.js';
 import type { Session } from '../session.js';
-import type { User } from '../../storage/types.js';
+import type { Storage, User } from '../../storage/types.js';
+import type { TicketLogin } from '../tickets.js';
 
 const password = { type: 'string', min: 1, max: 1024 } as const;
 const username = { type: 'string', min: 1, max: 64, optional: true } as const;
@@ -24,7 +25,28 @@ function startUserSession(
   session.once('close', end);
   session.once('logout', () => session.off('close', end));
   services.delivery.attach(session);
+  // New tickets carry the login (docs/PROTOCOL.md §9.2).
+  session.emit('ticketState');
   return { user: { uuid: user.uuid, username: user.username } };
+}
+
+/** A resumed session starts logged in as its ticket says (PROTOCOL.md §9.6): the same start as a password login. */
+export function restoreLogin(ctx: ChatContext, login: TicketLogin): void {
+  startUserSession(ctx, { id: login.userId, uuid: login.uuid, username: login.username, credentialVersion: login.credentialVersion });
+}
+
+/**
+ * The account check of a resumption whose ticket carries a login: the account must still exist,
+ * be enabled and have the credential version of that login (else a full login is required).
+ */
+export async function checkTicketLogin(storage: Storage, login: TicketLogin): Promise<void> {
+  const refuse = (reason: string, message: string): SecureChatError => new SecureChatError('resumption_refused', message, { reason });
+  const user = await storage.getUserById(login.userId);
+  if (!user || user.username !== login.username) throw refuse('unknown_account', 'The account of this ticket no longer exists.');
+  if (user.disabled) throw refuse('account_disabled', 'The account was disabled after this ticket was issued; a full login is required.');
+  if ((await storage.credentialVersion(user.id)) !== login.credentialVersion) {
+    throw refuse('credentials_changed', 'The password was changed or reset after this ticket was issued; log in again with a full handshake.');
+  }
 }
 
 function endUserSession(ctx: ChatContext, session: Session): void {
@@ -70,6 +92,8 @@ export const authCommands = [
       ctx.session.emit('logout');
       ctx.session.userId = null;
       ctx.session.userUuid = null;
+      // Tickets without the login replace the client's (which it drops at logout anyway).
+      ctx.session.emit('ticketState');
       return {};
     },
   }),
@@ -87,6 +111,8 @@ export const authCommands = [
         ip: ctx.session.ip,
         originSession: ctx.session.id,
       });
+      // Tickets issued before carry the old version and would be refused: hand out new ones.
+      ctx.session.emit('ticketState');
       // Sessions of this process need not wait for the next poll.
       void ctx.services.accountEvents.changed();
       return {};

@@ -93,7 +93,7 @@ async function currentAudience(ctx: ChatContext, upload: Upload) {
 
 /** Errors after which file_complete may simply be retried; anything else ends the transfer. */
 function retryable(err: unknown): boolean {
-  return err instanceof SecureChatError && (err.code === 'storage_unavailable' || err.code === 'rate_limited');
+  return err instanceof SecureChatError && (err.code === 'storage_unavailable' || err.code === 'rate_limited' || (err.code === 'busy' && err.reason === 'files_in_memory_budget'));
 }
 
 /** The size a file message announces (its body is the file's JSON), for budgeting before the read. */
@@ -171,6 +171,7 @@ export const fileCommands = [
       const upload = transfers.get(p.transfer_id, userIdOf(ctx.session));
       if (upload.completing) throw new SecureChatError('bad_request', 'The transfer is already being completed.');
       upload.completing = true;
+      let releaseMemory = (): void => undefined;
       try {
         // A retry (perhaps re-uploaded through another server process) of a file already sent: answer as before, store nothing.
         const prior = p.client_msg_id === undefined ? null : await storage.findByClientMsgId(upload.userId, p.client_msg_id);
@@ -184,6 +185,9 @@ export const fileCommands = [
           transfers.drop(upload.id);
           return fileAck({ ...prior, duplicate: true });
         }
+        // Storing reads the whole file back into memory: counted with downloads in one server-wide
+        // budget, or many sessions completing at once would hold their whole spool in RAM.
+        releaseMemory = ctx.services.downloadBytes.take(upload.file.size, 'files in memory');
         const content = await upload.verifiedContent();
         const audience = await currentAudience(ctx, upload);
         const { name, size, sha256 } = upload.file;
@@ -211,6 +215,8 @@ export const fileCommands = [
         if (retryable(err)) upload.completing = false;
         else transfers.drop(upload.id);
         throw err;
+      } finally {
+        releaseMemory();
       }
     },
   }),
@@ -235,7 +241,7 @@ export const fileCommands = [
         if (message.kind !== 'file' || message.fileId === null) throw new SecureChatError('bad_request', `Message ${p.message_id} is not a file.`);
         const cached = ctx.services.recentFiles.get(message.fileId);
         // A file read from storage is a whole copy in memory until streamed: counted server-wide.
-        if (!cached) releaseMemory = ctx.services.downloadBytes.take(offeredSize(message.body), 'downloads');
+        if (!cached) releaseMemory = ctx.services.downloadBytes.take(offeredSize(message.body), 'files in memory');
         const file = cached ?? (await storage.getFile(message.fileId));
         if (!file) throw new SecureChatError('not_found', 'That file is no longer stored.');
         if (p.file !== undefined && p.file.toLowerCase() !== file.uuid.toLowerCase()) {

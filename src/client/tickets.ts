@@ -1,0 +1,60 @@
+/**
+ * The client's session tickets (docs/PROTOCOL.md §9.2), in memory: per (server address, server
+ * name, our certificate) the newest batch, each ticket used at most once, none past its lifetime
+ * or past the server certificate's notAfter. Bounded: at most MAX_SERVERS entries, oldest dropped.
+ */
+import type { TicketLoginView } from '../protocol/resumption.js';
+
+export interface StoredTicket<S> {
+  ticket: Buffer;
+  psk: Buffer;
+  /** Local clock: receipt + lifetime_ms, capped by the server certificate's notAfter. */
+  expiresAt: number;
+  /** The login a resumption with this ticket carries (null: log in after resuming). */
+  login: TicketLoginView | null;
+  /** The server identity verified in the session that issued it. */
+  server: S;
+  serverCertSha256: Buffer;
+}
+
+const MAX_SERVERS = 64;
+
+export class TicketStore<S = unknown> {
+  private readonly byServer = new Map<string, StoredTicket<S>[]>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** A new batch replaces the older one. */
+  replace(key: string, tickets: StoredTicket<S>[]): void {
+    this.forget(key);
+    if (tickets.length === 0) return;
+    this.byServer.set(key, tickets);
+    while (this.byServer.size > MAX_SERVERS) this.forget(this.byServer.keys().next().value as string);
+  }
+
+  /** Removes and returns a live ticket (single use: it is gone from the store whatever happens next). */
+  take(key: string): StoredTicket<S> | undefined {
+    const list = this.byServer.get(key);
+    if (!list) return undefined;
+    const now = this.now();
+    for (;;) {
+      const t = list.shift();
+      if (!t) {
+        this.byServer.delete(key);
+        return undefined;
+      }
+      if (list.length === 0) this.byServer.delete(key);
+      if (t.expiresAt > now) return t;
+      t.psk.fill(0);
+    }
+  }
+
+  forget(key: string): void {
+    for (const t of this.byServer.get(key) ?? []) t.psk.fill(0);
+    this.byServer.delete(key);
+  }
+
+  count(key: string): number {
+    return this.byServer.get(key)?.length ?? 0;
+  }
+}
