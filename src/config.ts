@@ -70,6 +70,15 @@ export interface ServerConfig {
   userQuotaBytes: number;
   maxOpenDownloads: number;
   maxDownloadBytes: number;
+  // --- cluster (docs/CLUSTER.md) ---
+  /** "memory" (a single node), or the bus several nodes share: redis://host:port or nats://host:port. */
+  cluster: string;
+  /** This node's name in the cluster; "auto" = hostname-pid. */
+  nodeId: string;
+  /** Presence lease: a node that dies is seen offline by the others within this plus a second. */
+  clusterLeaseMs: number;
+  /** While the bus is down, how often each node re-reads pending messages from the database. */
+  clusterCatchupMs: number;
 }
 
 export const DEFAULT_CONFIG: ServerConfig = {
@@ -126,6 +135,10 @@ export const DEFAULT_CONFIG: ServerConfig = {
   userQuotaBytes: 1024 * 1024 * 1024,
   maxOpenDownloads: 2,
   maxDownloadBytes: 256 * 1024 * 1024,
+  cluster: 'memory',
+  nodeId: 'auto',
+  clusterLeaseMs: 6000,
+  clusterCatchupMs: 5000,
 };
 
 type Key = keyof ServerConfig;
@@ -167,6 +180,12 @@ function coerce(key: Key, value: unknown, source: string): ServerConfig[Key] {
     throw new SecureChatError('usage', `${source}: "${key}" must be true or false.`);
   }
   if (typeof value !== 'string' || value === '') throw new SecureChatError('usage', `${source}: "${key}" must be a non-empty string.`);
+  if (key === 'cluster' && !/^(memory|redis:\/\/.+|rediss:\/\/.+|nats:\/\/.+)$/.test(value)) {
+    throw new SecureChatError('usage', `${source}: "cluster" must be "memory", redis://host:port or nats://host:port.`);
+  }
+  if (key === 'nodeId' && !/^[A-Za-z0-9_.-]{1,64}$/.test(value)) {
+    throw new SecureChatError('usage', `${source}: "nodeId" must be 1-64 letters, digits, "_", "-" or ".".`);
+  }
   const choices = CHOICES[key];
   if (choices && !choices.includes(value)) throw new SecureChatError('usage', `${source}: "${key}" must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}.`);
   return value;

@@ -60,8 +60,26 @@ class Lru<V> {
   }
 }
 
-export class LoginThrottle {
-  private readonly o: Required<Omit<ThrottleOptions, 'now'>>;
+/** What AccountService needs of a throttle: this in-memory one, or the cluster-wide one (cluster/throttle.ts). */
+export interface LoginThrottleLike {
+  isKnownSource(a: Attempt): boolean | Promise<boolean>;
+  check(a: Attempt): void | Promise<void>;
+  recordFailure(a: Attempt): void | Promise<void>;
+  markKnown(a: Attempt, at: number): void | Promise<void>;
+  recordSuccess(a: Attempt): void | Promise<void>;
+}
+
+export interface ThrottleLimits {
+  maxFailures: number;
+  ipMaxFailures: number;
+  accountMaxFailures: number;
+  windowMs: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export class LoginThrottle implements LoginThrottleLike {
+  readonly o: Required<Omit<ThrottleOptions, 'now'>>;
   private readonly now: () => number;
   private readonly buckets: Lru<Bucket>;
   private readonly known: Lru<number>;

@@ -9,7 +9,8 @@ import type { ServerConfig } from '../config.js';
 import { caExists } from '../pki/ca.js';
 import { parseCrlsPem } from '../pki/parsed-crl.js';
 import { crlStatus } from '../server/crl-status.js';
-import { loadServerIdentity, loadTrust } from '../server/start.js';
+import { redactClusterUrl } from '../server/cluster/index.js';
+import { loadServerIdentity, loadTrust, nodeIdFor } from '../server/start.js';
 import { parseDbUrl, redactDbUrl } from '../storage/index.js';
 
 export interface CheckLine {
@@ -40,6 +41,14 @@ export function checkConfig(config: ServerConfig, now: Date = new Date()): Check
       return `${parsed.kind} ${redactDbUrl(config.db)} (not opened)`;
     }),
   );
+  // Only for a cluster: a single node's output stays as it was. The bus is not contacted.
+  if (config.cluster !== 'memory') {
+    lines.push(
+      config.db.startsWith('mysql://')
+        ? { ok: true, what: 'cluster', detail: `${redactClusterUrl(config.cluster)} as node ${nodeIdFor(config)} (not contacted)` }
+        : { ok: false, what: 'cluster', detail: 'a cluster needs one database shared by every node: use a mysql:// database' },
+    );
+  }
   if (!caExists(config.certs)) {
     lines.push(
       config.autoGenerateCerts

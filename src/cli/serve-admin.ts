@@ -26,6 +26,16 @@ function crlCheck(running: RunningServer): () => HealthCheck {
   };
 }
 
+/** Degraded is not down: the node still serves its own users, so /healthz stays 200 and says so. */
+function clusterCheck(running: RunningServer): () => HealthCheck {
+  return () => {
+    const node = running.server.services.cluster;
+    if (!node) return { ok: true, detail: 'single node' };
+    if (node.downSince === null) return { ok: true, detail: `node ${node.nodeId} on ${node.backend.kind}`, degraded: false };
+    return { ok: true, detail: `degraded: ${node.backend.kind} unreachable for ${Math.round((Date.now() - node.downSince) / 1000)} s; delivery across nodes by database catch-up`, degraded: true };
+  };
+}
+
 export async function startServeAdmin(config: ServerConfig, running: RunningServer, metrics: ServerMetrics, version: string, log: Logger): Promise<AdminServer | undefined> {
   if (config.adminPort === null) return undefined;
   const admin = await startAdminServer({
@@ -33,7 +43,7 @@ export async function startServeAdmin(config: ServerConfig, running: RunningServ
     port: config.adminPort,
     metrics,
     version,
-    checks: { storage: storageCheck(running), crl: crlCheck(running) },
+    checks: { storage: storageCheck(running), crl: crlCheck(running), cluster: clusterCheck(running) },
   });
   log.info(`admin listening on ${admin.url} (/healthz, /metrics)`);
   return admin;

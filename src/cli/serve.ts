@@ -29,6 +29,8 @@ interface ServeFlags {
   maxFileBytes?: string;
   generate?: boolean;
   checkConfig?: boolean;
+  cluster?: string;
+  nodeId?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -51,6 +53,8 @@ export function registerServe(program: Command): void {
     .option('--check-config', 'validate the configuration and the certificates it names, then exit 0 (ok) or 2')
     .option('--max-file-bytes <n>', 'largest file a user may send (default 10485760)')
     .option('--no-generate', 'fail instead of generating a CA when --certs has none')
+    .option('--cluster <bus>', 'join a cluster: redis://host:port or nats://host:port (needs --db mysql://…; default memory = single node; env SECURECHAT_CLUSTER)')
+    .option('--node-id <name>', "this node's name in the cluster (default hostname-pid; env SECURECHAT_NODE_ID)")
     .addHelpText(
       'after',
       `
@@ -60,7 +64,8 @@ Examples:
   $ SECURECHAT_PORT=6000 securechat serve --config /etc/securechat.jsonc
   $ securechat serve --ws-port 5443                    # web client at https://HOST:5443/ (install root_ca.pem first)
   $ securechat serve --admin-port 9090                  # then: curl 127.0.0.1:9090/metrics, securechat status --admin-port 9090
-  $ securechat serve --config /etc/securechat.jsonc --check-config`,
+  $ securechat serve --config /etc/securechat.jsonc --check-config
+  $ securechat serve --db mysql://chat@db:3306/securechat --cluster redis://redis:6379 --node-id a   # one node of several (docs/CLUSTER.md)`,
     )
     .action(
       action(async (flags: ServeFlags) => {
@@ -79,6 +84,8 @@ Examples:
             wsPort: flags.wsPort,
             ...(flags.wsBehindProxy ? { wsBehindProxy: true } : {}),
             maxFileBytes: flags.maxFileBytes,
+            cluster: flags.cluster,
+            nodeId: flags.nodeId,
             ...(flags.generate === false ? { autoGenerateCerts: false } : {}),
           },
         });

@@ -53,7 +53,7 @@ export async function serverHandshake<T>(stream: Duplex, opts: ServerHandshakeOp
 
     const share = generateKeyShare();
     const shared = computeSharedSecret(share.privateKey, hello.keyShare);
-    opts.replayGuard.record(hello.nonce, hello.timestamp, now(), opts.source);
+    await opts.replayGuard.record(hello.nonce, hello.timestamp, now(), opts.source);
     const serverHelloBytes = encodeJson({
       type: 'server_hello',
       status: 'ok',

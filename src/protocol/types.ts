@@ -85,8 +85,11 @@ export interface ClientHandshakeOptions<T> extends ChannelOptions {
 export interface ReplayGuardLike {
   /** Clock and replay checks, no state: throws SecureChatError('replay' | 'clock_skew'). */
   check(nonce: Buffer, timestampMs: number, nowMs: number): void;
-  /** Stores the nonce of a fully valid hello: throws SecureChatError('replay' | 'clock_skew' | 'busy'). */
-  record(nonce: Buffer, timestampMs: number, nowMs: number, source?: string): void;
+  /**
+   * Stores the nonce of a fully valid hello: throws (or rejects) SecureChatError('replay' |
+   * 'clock_skew' | 'busy'). May be asynchronous: a cluster checks a cache shared by every node.
+   */
+  record(nonce: Buffer, timestampMs: number, nowMs: number, source?: string): void | Promise<void>;
 }
 
 export interface Welcome {

@@ -47,6 +47,15 @@ export class AccountWatcher {
     void this.pollNow();
   }
 
+  /** Set by the cluster wiring: tells the other nodes to poll now. */
+  changedHere: (() => void) | null = null;
+
+  /** A session of this process changed credentials: poll now, and have the other nodes poll too. */
+  changed(): Promise<void> {
+    this.changedHere?.();
+    return this.pollNow();
+  }
+
   /** Polls at once (e.g. after a change made by a session of this process); resolves when done. */
   pollNow(): Promise<void> {
     if (this.stopped) return Promise.resolve();

@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, needsRehash, verifyPassword } from '../auth/password.js';
 import type { ScryptParams } from '../auth/password.js';
 import { checkPasswordPolicy } from '../auth/policy.js';
-import { LoginThrottle } from '../auth/throttle.js';
+import { LoginThrottle, type LoginThrottleLike } from '../auth/throttle.js';
 import type { AuditEvent, Storage, User } from '../storage/types.js';
 import { PasswordWork, type WorkKey } from './password-work.js';
 
@@ -23,7 +23,7 @@ export type LoginResult = Account & { credentialVersion: number };
 export interface AccountServiceOptions {
   storage: Storage;
   log?: Logger;
-  throttle?: LoginThrottle;
+  throttle?: LoginThrottleLike;
   /** Parameters for new hashes; stored hashes with weaker ones are upgraded at login. */
   scryptParams?: ScryptParams;
   /** Fair scheduling of the scrypt work per address and certificate. */
@@ -75,7 +75,7 @@ export function validateUsername(username: string): void {
 export class AccountService {
   private readonly storage: Storage;
   private readonly log: Logger;
-  readonly throttle: LoginThrottle;
+  readonly throttle: LoginThrottleLike;
   private readonly params: ScryptParams;
   private readonly work: PasswordWork;
   private dummyHash: Promise<string> | undefined;
@@ -133,7 +133,7 @@ export class AccountService {
 
   /** Trusts (user, ip) against the account-wide throttle, in memory and in storage (survives a restart). */
   private async rememberSource(user: Pick<User, 'id' | 'username'>, ip: string): Promise<void> {
-    this.throttle.recordSuccess({ username: user.username, ip });
+    await this.throttle.recordSuccess({ username: user.username, ip });
     try {
       await this.storage.recordLoginSource(user.id, ip);
     } catch (err) {
@@ -145,9 +145,9 @@ export class AccountService {
   private async loadKnownSource(user: User | null, ip: string): Promise<void> {
     if (!user) return;
     const attempt = { username: user.username, ip };
-    if (this.throttle.isKnownSource(attempt)) return;
+    if (await this.throttle.isKnownSource(attempt)) return;
     const at = await this.storage.loginSourceLastSeen(user.id, ip);
-    if (at !== null) this.throttle.markKnown(attempt, at);
+    if (at !== null) await this.throttle.markKnown(attempt, at);
   }
 
   /** Runs a full scrypt against a throwaway hash so that unknown users cost as much as known ones. */
@@ -157,7 +157,7 @@ export class AccountService {
   }
 
   private async failLogin(req: { username: string; ip: string }, detail: string): Promise<never> {
-    this.throttle.recordFailure(req);
+    await this.throttle.recordFailure(req);
     await this.audit('login_failed', req.username, req.ip, detail);
     this.log.warn('login failed', { username: req.username, ip: req.ip, reason: detail });
     throw new SecureChatError('auth_failed');
@@ -165,7 +165,7 @@ export class AccountService {
 
   private async checkThrottle(req: { username: string; ip: string }): Promise<void> {
     try {
-      this.throttle.check(req);
+      await this.throttle.check(req);
     } catch (err) {
       const retryAfterMs = (err as SecureChatError).details?.retryAfterMs;
       await this.audit('throttled', req.username, req.ip, `retry after ${String(retryAfterMs)} ms`);
@@ -245,7 +245,7 @@ export class AccountService {
       passwordHash: await this.hashFor(key, req.newPassword),
       originSession: req.originSession ?? null,
     });
-    this.throttle.recordSuccess(req);
+    await this.throttle.recordSuccess(req);
     await this.audit('password_changed', user.username, req.ip);
     this.log.info('password changed', { username: user.username, ip: req.ip });
     return version;

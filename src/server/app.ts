@@ -4,6 +4,12 @@ import type { TrustStore } from '../pki/trust-store.js';
 import type { LocalIdentity } from '../protocol/types.js';
 import type { Storage } from '../storage/types.js';
 import { AccountWatcher } from './account-events.js';
+import type { ReplayGuard } from '../protocol/replay-guard.js';
+import type { ClusterBackend } from './cluster/types.js';
+import type { ClusterObserver } from './cluster/failures.js';
+import { ClusterNode, type ClusterTimings } from './cluster/node.js';
+import { ClusterReplayGuard } from './cluster/replay.js';
+import { SharedLoginThrottle } from './cluster/throttle.js';
 import { AccountService } from './accounts.js';
 import { Delivery, type DeliveryOptions } from './delivery.js';
 import { GroupMembers } from './group-members.js';
@@ -40,6 +46,8 @@ export interface ChatServerOptions {
   spool?: Partial<SpoolLimits>;
   passwordWork?: Partial<PasswordWorkLimits>;
   observer?: ServerObserver;
+  /** Join a cluster over this backend (absent: a single node). Call `services.cluster.start()` before listening. */
+  cluster?: { backend: ClusterBackend; nodeId: string; timings?: Partial<ClusterTimings>; observer?: ClusterObserver };
 }
 
 export const DEFAULT_DELIVERY: DeliveryOptions = { highWaterBytes: 4 * 1024 * 1024, pageSize: 500, retryMs: 1000 };
@@ -59,23 +67,34 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
   limits.maxResponseBytes = Math.min(options.chat?.maxResponseBytes ?? Infinity, maxFrameSize - CHUNK_HEADROOM);
   const hub = new Hub();
   const delivery = new Delivery(storage, hub, log.child({ component: 'delivery' }), { ...DEFAULT_DELIVERY, ...options.delivery });
+  const accountEvents = new AccountWatcher(storage, hub, log.child({ component: 'accounts' }));
+  const members = new GroupMembers(storage);
+  const cluster = options.cluster
+    ? new ClusterNode({
+        ...options.cluster,
+        storage, hub, delivery, members, accountEvents,
+        log: log.child({ component: 'cluster' }),
+      })
+    : undefined;
   const services: ChatServices = {
     storage,
     accounts: new AccountService({
       storage,
       log: log.child({ component: 'accounts' }),
       work: new PasswordWork({ ...DEFAULT_PASSWORD_WORK, ...options.passwordWork }),
+      ...(cluster ? { throttle: new SharedLoginThrottle(cluster.backend.counters, cluster.backend.set, cluster.failures) } : {}),
     }),
-    accountEvents: new AccountWatcher(storage, hub, log.child({ component: 'accounts' })),
+    accountEvents,
     hub,
     delivery,
-    members: new GroupMembers(storage),
+    members,
     recentFiles: new RecentFiles(),
     spool: new UploadSpool(options.spoolDir ?? mkdtempSync(join(tmpdir(), 'securechat-spool-')), options.spool),
     quota: new StorageQuota(storage, limits.userQuotaBytes),
     downloadBytes: new ByteBudget(limits.maxDownloadBytes),
     limits,
     log,
+    ...(cluster ? { cluster } : {}),
   };
   const server = new SecureChatServer<ChatServices>({
     identity: options.identity,
@@ -90,6 +109,14 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
     checkTicketLogin: (login) => checkTicketLogin(storage, login),
     restoreLogin,
     ...(options.observer ? { observer: options.observer } : {}),
+    ...(cluster
+      ? {
+          replayGuard: (local: ReplayGuard) => new ClusterReplayGuard(local, cluster.backend.set, cluster.failures),
+          // Single use cluster-wide; an unreachable bus rejects, so resumption fails closed (full handshake).
+          usedTickets: { addIfAbsent: (key: string, ttlMs: number) => cluster.backend.set.addIfAbsent(`ticket:${key}`, ttlMs) },
+          remoteSessions: (username: string) => cluster.presence.sessionsElsewhere(username),
+        }
+      : {}),
   });
   server.once('closed', () => services.spool.close());
   server.once('closing', () => services.accountEvents.stop());

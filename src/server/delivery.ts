@@ -120,7 +120,10 @@ export class Delivery {
     this.states.delete(session);
   }
 
-  /** Pushes a freshly stored message to every online session of each recipient (never the sender's). */
+  /**
+   * A message was just stored: in a cluster the doorbell decides (cluster/doorbell.ts); alone, it
+   * is pushed to every online session of each recipient (never the sender's) at once.
+   */
   publish(view: MessageView, recipients: readonly Recipient[]): void {
     this.receipts.track(
       view.conversationId,
@@ -128,10 +131,40 @@ export class Delivery {
       view.senderId,
       recipients.map((r) => r.userId),
     );
+    if (this.stored) this.stored(view, recipients);
+    else this.pushLive(view, recipients);
+  }
+
+  /** Set by the cluster wiring: takes over what `publish` does after tracking receipts. */
+  stored: ((view: MessageView, recipients: readonly Recipient[]) => void) | null = null;
+  /** Set by the cluster wiring: told of every cursor advance, so receipts reach senders on other nodes. */
+  acked: ((conversationId: number, userId: number, username: string, cursor: number) => void) | null = null;
+
+  /** Live push to this process's sessions of the recipients (sessions in catch-up get it from the store). */
+  pushLive(view: MessageView, recipients: readonly Recipient[]): void {
     const encoded = pushEncoder(view);
     for (const r of recipients) {
       if (r.userId === view.senderId) continue;
       for (const session of this.hub.sessionsOf(r.userId)) this.deliver(session, view, encoded, r.username);
+    }
+  }
+
+  /**
+   * Makes the session read its pending messages from the store before any further live push (a
+   * doorbell was missed or came out of order): nothing is lost, nothing shown twice (sentUpto).
+   */
+  catchUp(session: Session): void {
+    const state = this.states.get(session);
+    if (!state) return;
+    state.dirty = true;
+    if (state.mode === 'live') state.mode = 'catchup';
+    this.resume(session);
+  }
+
+  /** Receipts due because `userId` (possibly on another node) acknowledged up to `cursor`. */
+  receiptsFor(conversationId: number, userId: number, username: string, cursor: number): void {
+    for (const receipt of this.receipts.acknowledge(conversationId, userId, cursor)) {
+      this.hub.sendToUser(receipt.senderId, { type: 'delivered', id: receipt.messageId, conversation_id: conversationId, to: username });
     }
   }
 
@@ -141,9 +174,8 @@ export class Delivery {
     if (userId === null) throw new SecureChatError('not_logged_in');
     const cursor = await this.storage.markDelivered(userId, conversationId, upto);
     if (cursor === null) throw new SecureChatError('not_member', 'You are not in that conversation.');
-    for (const receipt of this.receipts.acknowledge(conversationId, userId, cursor)) {
-      this.hub.sendToUser(receipt.senderId, { type: 'delivered', id: receipt.messageId, conversation_id: conversationId, to: session.username });
-    }
+    this.receiptsFor(conversationId, userId, session.username, cursor);
+    this.acked?.(conversationId, userId, session.username, cursor);
     this.resume(session);
     return cursor;
   }

@@ -1,6 +1,8 @@
 /**
  * Who is online: the logged-in sessions of each user. Presence events go out when a user's first
- * session logs in and when their last one leaves.
+ * session logs in and when their last one leaves. In a cluster (`remote` set, cluster/node.ts) this
+ * process's sessions are only part of the picture: the cluster view announces presence and answers
+ * `who` from the presence directory, and pushes to users also go to their sessions on other nodes.
  */
 import type { AppMessage } from '../protocol/types.js';
 import type { Session } from './session.js';
@@ -11,8 +13,21 @@ export interface OnlineUser {
   ip: string;
 }
 
+/** What the cluster wiring plugs into the hub. */
+export interface HubRemote {
+  /** A session logged in (added) or left (removed) on this node. */
+  changed(session: Session, status: 'online' | 'offline'): void;
+  /** Forwards an ephemeral push to the users' sessions on the other nodes. */
+  push(userIds: number[], msg: AppMessage, exceptSession?: string): void;
+  /** Cluster-wide: whether the user has a session on any node. */
+  isOnline(userId: number): boolean;
+  /** Cluster-wide sessions (fresh from the directory; the last known view while the bus is down). */
+  online(): Promise<OnlineUser[]>;
+}
+
 export class Hub {
   private readonly byUser = new Map<number, Set<Session>>();
+  remote: HubRemote | null = null;
 
   /** Registers a logged-in session; announces the user when it is their first session. */
   add(session: Session): void {
@@ -25,7 +40,8 @@ export class Hub {
       this.byUser.set(userId, set);
     }
     set.add(session);
-    if (first) this.announce(session, 'online');
+    if (this.remote) this.remote.changed(session, 'online');
+    else if (first) this.announce(session, 'online');
   }
 
   remove(session: Session): void {
@@ -33,10 +49,9 @@ export class Hub {
     if (userId === null) return;
     const set = this.byUser.get(userId);
     if (!set?.delete(session)) return;
-    if (set.size === 0) {
-      this.byUser.delete(userId);
-      this.announce(session, 'offline');
-    }
+    if (set.size === 0) this.byUser.delete(userId);
+    if (this.remote) this.remote.changed(session, 'offline');
+    else if (set.size === 0) this.announce(session, 'offline');
   }
 
   sessionsOf(userId: number): Iterable<Session> {
@@ -44,10 +59,25 @@ export class Hub {
   }
 
   isOnline(userId: number): boolean {
+    return this.byUser.has(userId) || (this.remote?.isOnline(userId) ?? false);
+  }
+
+  /** Everyone online (cluster-wide in a cluster), one entry per session. */
+  async everyone(): Promise<OnlineUser[]> {
+    return this.remote ? this.remote.online() : this.online();
+  }
+
+  /** Whether the user has a logged-in session in this process. */
+  isLocal(userId: number): boolean {
     return this.byUser.has(userId);
   }
 
-  /** One entry per session, so a user on two devices shows both addresses. */
+  /** This process's logged-in users with a session here. */
+  localUserIds(): IterableIterator<number> {
+    return this.byUser.keys();
+  }
+
+  /** One entry per session of this process, so a user on two devices shows both addresses. */
   online(): OnlineUser[] {
     const out: OnlineUser[] = [];
     for (const set of this.byUser.values()) {
@@ -65,7 +95,26 @@ export class Hub {
   }
 
   sendToUser(userId: number, msg: AppMessage): void {
-    for (const s of this.sessionsOf(userId)) s.send(msg);
+    this.sendToUsers([userId], msg);
+  }
+
+  /** Ephemeral push to every session of the users, on every node, except the session `except`. */
+  sendToUsers(userIds: Iterable<number>, msg: AppMessage, except?: Session): void {
+    const ids = [...new Set(userIds)];
+    this.sendLocal(ids, msg, except?.id);
+    this.remote?.push(ids, msg, except?.id);
+  }
+
+  /** The same, to this process's sessions only (a push that came over the bus). */
+  sendLocal(userIds: Iterable<number>, msg: AppMessage, exceptSession?: string): void {
+    for (const userId of userIds) {
+      for (const s of this.sessionsOf(userId)) if (s.id !== exceptSession) s.send(msg);
+    }
+  }
+
+  /** Sends to this process's sessions of everyone but `except` (the cluster view's presence pushes). */
+  broadcastLocal(msg: AppMessage, except?: number): void {
+    this.broadcast(msg, except);
   }
 
   private announce(session: Session, status: 'online' | 'offline'): void {

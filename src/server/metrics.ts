@@ -10,6 +10,7 @@ import type { EventEmitter } from 'node:events';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SecureChatError } from '../errors.js';
 import type { Storage } from '../storage/types.js';
+import type { ClusterObserver } from './cluster/failures.js';
 
 /** What the router reports per request: the command (or "unknown") and "ok" or the error code. */
 export interface ServerObserver {
@@ -36,7 +37,7 @@ export const TIMED_STORAGE_WRITES = [
 
 const COMMIT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
-export class ServerMetrics implements ServerObserver {
+export class ServerMetrics implements ServerObserver, ClusterObserver {
   readonly registry = new Registry();
   private readonly handshakes: Counter<'result' | 'reason'>;
   private readonly requests: Counter<'type' | 'code'>;
@@ -44,6 +45,10 @@ export class ServerMetrics implements ServerObserver {
   private readonly deliveryAcks: Counter;
   private readonly commits: Histogram<'op'>;
   private readonly servers = new Set<ObservedServer>();
+  private readonly clusterFailures: Counter<'op'>;
+  private readonly clusterCatchUps: Counter<'reason'>;
+  private readonly clusterDoorbells: Counter<'direction'>;
+  private readonly clusterUp: Gauge;
 
   constructor(options: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -99,7 +104,27 @@ export class ServerMetrics implements ServerObserver {
         },
       });
     }
+    this.clusterFailures = new Counter({ name: 'securechat_cluster_failures_total', help: 'Cluster bus operations that failed (the node degraded instead), by operation', labelNames: ['op'], registers });
+    this.clusterCatchUps = new Counter({ name: 'securechat_cluster_catchups_total', help: 'Sessions sent to re-read pending messages from the database, by reason (lost_doorbell, bus_down, bus_up)', labelNames: ['reason'], registers });
+    this.clusterDoorbells = new Counter({ name: 'securechat_cluster_doorbells_total', help: 'Doorbells (a message was stored) sent to and received from other nodes', labelNames: ['direction'], registers });
+    this.clusterUp = new Gauge({ name: 'securechat_cluster_bus_up', help: '1 while the cluster bus is reachable, 0 while degraded (absent on a single node)', registers });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  clusterFailure(op: string): void {
+    this.clusterFailures.inc({ op });
+  }
+
+  clusterCatchUp(reason: string, sessions: number): void {
+    this.clusterCatchUps.inc({ reason }, sessions);
+  }
+
+  clusterDoorbell(direction: 'sent' | 'received'): void {
+    this.clusterDoorbells.inc({ direction });
+  }
+
+  clusterHealth(up: boolean): void {
+    this.clusterUp.set(up ? 1 : 0);
   }
 
   /** ServerObserver: called by the router once per request. */

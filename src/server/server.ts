@@ -13,7 +13,7 @@ import type { TrustStore } from '../pki/trust-store.js';
 import { encodeFrame } from '../protocol/frame.js';
 import { ReplayGuard } from '../protocol/replay-guard.js';
 import { serverHandshake } from '../protocol/handshake.js';
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME, DEFAULT_REPLAY_WINDOW_MS, type LocalIdentity } from '../protocol/types.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME, DEFAULT_REPLAY_WINDOW_MS, type LocalIdentity, type ReplayGuardLike } from '../protocol/types.js';
 import { ConnectionCounts, FdBudget, HandshakeLimiter } from './limits.js';
 import type { RateLimits } from './rate.js';
 import { RefusalLog } from './refusal-log.js';
@@ -104,6 +104,10 @@ export interface ServerOptions<Services> {
   commands: CommandSpec<HandlerContext<Services>>[];
   /** Told the outcome of every request (metrics). */
   observer?: ServerObserver;
+  /** A cluster wraps the node's replay guard in one shared by every node (cluster/replay.ts). */
+  replayGuard?: (local: ReplayGuard) => ReplayGuardLike;
+  /** A cluster: sessions of this account on the other nodes, counted against maxSessionsPerUser. */
+  remoteSessions?: (username: string) => number;
   /** Resumption: re-checks the account of a ticket that carries a login (throws resumption_refused). */
   checkTicketLogin?: (login: TicketLogin) => Promise<void>;
   /** Resumption: makes a resumed session logged in as its ticket says (as a password login would). */
@@ -124,7 +128,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
   private readonly perUser = new ConnectionCounts();
   private readonly fds: FdBudget;
   private readonly refusals: RefusalLog;
-  private readonly replayGuard: ReplayGuard;
+  private readonly replayGuard: ReplayGuardLike;
   private readonly router: Router<HandlerContext<Services>>;
   private readonly pending = new Set<Duplex>();
   private tcp: net.Server | null = null;
@@ -145,11 +149,12 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     this.limiter = new HandshakeLimiter(this.limits);
     this.fds = new FdBudget(this.limits.fdReserve);
     this.refusals = new RefusalLog(this.handshakeLog, { intervalMs: this.limits.refusalLogIntervalMs });
-    this.replayGuard = new ReplayGuard({
+    const localGuard = new ReplayGuard({
       windowMs: this.limits.replayWindowMs,
       maxEntries: this.limits.replayCacheSize,
       maxEntriesPerSource: this.limits.replayCachePerIp,
     });
+    this.replayGuard = options.replayGuard ? options.replayGuard(localGuard) : localGuard;
     this.router = new Router(options.commands, componentLogger(options.log, 'router'), options.observer);
     this.identity = options.identity;
     this.revalidator = new Revalidator({ verify: (path) => void options.trust.verifyDer(path, { purpose: 'client' }), log: this.log });
@@ -275,7 +280,8 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     if (this.perCertificate.get(peer.fingerprint) >= this.limits.maxSessionsPerCertificate) {
       return new SecureChatError('busy', 'Too many sessions with this certificate; close one first.', { reason: 'sessions_per_certificate' });
     }
-    if (this.perUser.get(peer.username) >= this.limits.maxSessionsPerUser) {
+    const elsewhere = this.options.remoteSessions?.(peer.username) ?? 0;
+    if (this.perUser.get(peer.username) + elsewhere >= this.limits.maxSessionsPerUser) {
       return new SecureChatError('busy', 'Too many sessions for this account; close one first.', { reason: 'sessions_per_user' });
     }
     return null;

@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import type { Storage } from '../storage/types.js';
 import type { AccountWatcher } from './account-events.js';
 import type { AccountService } from './accounts.js';
+import type { ClusterNode } from './cluster/node.js';
 import type { Delivery } from './delivery.js';
 import type { GroupMembers } from './group-members.js';
 import type { RecentFiles } from './recent-files.js';
@@ -62,6 +63,8 @@ export interface ChatServices {
   downloadBytes: ByteBudget;
   limits: ChatLimits;
   log: Logger;
+  /** This node of a cluster (absent: a single node, everything in this process). */
+  cluster?: ClusterNode;
 }
 
 export type ChatContext = HandlerContext<ChatServices>;

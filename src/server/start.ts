@@ -4,6 +4,7 @@
  * gracefully (stop accepting, finish in-flight writes, close the database).
  */
 import { createPublicKey } from 'node:crypto';
+import { hostname } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ServerConfig } from '../config.js';
@@ -18,6 +19,7 @@ import type { LocalIdentity } from '../protocol/types.js';
 import { redactDbUrl } from '../storage/index.js';
 import type { Storage } from '../storage/types.js';
 import { createChatServer } from './app.js';
+import { openClusterBackend, redactClusterUrl, type ClusterBackend } from './cluster/index.js';
 import { openNamedStorage } from './db-target.js';
 import { reopenLogFile } from './log-file.js';
 import type { SecureChatServer, ServerLimits } from './server.js';
@@ -43,6 +45,22 @@ export interface RunningServer {
 export interface StartOptions {
   /** Counts handshakes, requests and storage writes of this server. */
   metrics?: ServerMetrics;
+}
+
+/** `auto` = hostname-pid: unique per process, so a restarted node never inherits a dead one's sessions. */
+export function nodeIdFor(config: Pick<ServerConfig, 'nodeId'>): string {
+  return config.nodeId !== 'auto' ? config.nodeId : `${hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 40)}-${process.pid}`;
+}
+
+const CLUSTER_NEEDS_MYSQL = 'A cluster needs one database shared by every node: use --db mysql://… (SQLite is a file of one node).';
+
+/** Opens the cluster backend of a `cluster` setting, or nothing for a single node; refuses a cluster on SQLite. */
+async function openCluster(config: ServerConfig, log: Logger): Promise<{ backend: ClusterBackend; nodeId: string } | undefined> {
+  if (config.cluster === 'memory') return undefined;
+  if (!config.db.startsWith('mysql://')) throw new SecureChatError('usage', CLUSTER_NEEDS_MYSQL);
+  const nodeId = nodeIdFor(config);
+  log.info(`cluster: connecting to ${redactClusterUrl(config.cluster)} as node ${nodeId}`);
+  return { backend: await openClusterBackend(config.cluster), nodeId };
 }
 
 function readFile(path: string, what: string): string {
@@ -110,6 +128,8 @@ function hostileClientLimits(config: ServerConfig): Partial<ServerLimits> {
 }
 
 export async function startServer(config: ServerConfig, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
+  // Refused before anything is generated or opened.
+  if (config.cluster !== 'memory' && !config.db.startsWith('mysql://')) throw new SecureChatError('usage', CLUSTER_NEEDS_MYSQL);
   if (!caExists(config.certs)) {
     if (!config.autoGenerateCerts) {
       throw new SecureChatError('ca_missing', `No CA in ${config.certs}; run \`npm run generate-certs -- --out ${config.certs}\`.`);
@@ -122,7 +142,14 @@ export async function startServer(config: ServerConfig, log: Logger, options: St
   const identity = loadServerIdentity(config.certs);
   // The CRL monitor (crl-monitor.ts) warns about a stale CRL, and re-signs it when the CA key is here.
   const { trust, crlFile } = loadTrust(config.certs, { maxChainDepth: config.maxChainDepth });
-  const opened = await openNamedStorage(config.db, { log: log.child({ component: 'storage' }) });
+  const cluster = await openCluster(config, log);
+  let opened: Storage;
+  try {
+    opened = await openNamedStorage(config.db, { log: log.child({ component: 'storage' }) });
+  } catch (err) {
+    await cluster?.backend.close();
+    throw err;
+  }
   const storage = options.metrics ? options.metrics.instrumentStorage(opened) : opened;
   log.info(`storage: ${redactDbUrl(config.db)}`);
   const server = createChatServer({
@@ -163,13 +190,28 @@ export async function startServer(config: ServerConfig, log: Logger, options: St
       maxPerCertificate: config.passwordHashesPerCertificate,
     },
     ...(options.metrics ? { observer: options.metrics } : {}),
+    ...(cluster
+      ? {
+          cluster: {
+            ...cluster,
+            timings: { leaseMs: config.clusterLeaseMs, catchupMs: config.clusterCatchupMs },
+            ...(options.metrics ? { observer: options.metrics } : {}),
+          },
+        }
+      : {}),
   });
   options.metrics?.observeServer(server);
+  const clusterNode = server.services.cluster;
   let address;
   try {
+    // Subscribed before listening: no doorbell for a session of this node can be missed.
+    await clusterNode?.start();
     address = await server.listen(config.port, config.host);
   } catch (err) {
+    await clusterNode?.stop();
+    await server.close();
     await storage.close();
+    if (err instanceof SecureChatError) throw err;
     throw new SecureChatError('io_error', `Cannot listen on ${config.host}:${config.port}: ${(err as Error).message}. Is another server running? Try --port.`);
   }
   let ws: WsTransport | undefined;
@@ -212,6 +254,7 @@ export async function startServer(config: ServerConfig, log: Logger, options: St
         const wsClosed = ws?.close();
         await server.close();
         await wsClosed;
+        await clusterNode?.stop();
         await storage.close();
       })();
       return stopping;

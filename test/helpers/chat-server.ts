@@ -47,7 +47,7 @@ export function dialClient(port: number, pki: TestPki, user: string): Promise<Se
   return SecureChatClient.connect({ host: '127.0.0.1', port, serverName: 'localhost', identity: userIdentity(pki, user), trust: pki.trust });
 }
 
-export interface StartOptions extends Partial<Pick<ChatServerOptions, 'limits' | 'chat' | 'delivery'>> {
+export interface StartOptions extends Partial<Pick<ChatServerOptions, 'limits' | 'chat' | 'delivery' | 'cluster'>> {
   backend?: 'sqlite' | 'mysql';
   pki?: TestPki;
   log?: Logger;
@@ -96,7 +96,9 @@ export async function startChatServer(options: StartOptions = {}): Promise<TestC
     ...(options.limits ? { limits: options.limits } : {}),
     ...(options.chat ? { chat: options.chat } : {}),
     ...(options.delivery ? { delivery: options.delivery } : {}),
+    ...(options.cluster ? { cluster: options.cluster } : {}),
   });
+  await server.services.cluster?.start();
   const { port } = await server.listen(0, '127.0.0.1');
   const clients = new Set<SecureChatClient>();
   const registered = new Set<string>();
@@ -113,6 +115,7 @@ export async function startChatServer(options: StartOptions = {}): Promise<TestC
     stopped = true;
     for (const c of clients) c.close();
     await server.close();
+    await server.services.cluster?.stop();
     await storage.close();
   };
   return {

@@ -1,8 +1,6 @@
 /** Opens the cluster backend a `cluster` setting names: "memory" (single node), redis://… or nats://…. */
 import { SecureChatError } from '../../errors.js';
 import { MemoryBackend } from './memory.js';
-import { NatsBackend } from './nats.js';
-import { RedisBackend } from './redis.js';
 import type { ClusterBackend } from './types.js';
 
 export type { ClusterBackend } from './types.js';
@@ -15,6 +13,8 @@ export interface OpenClusterOptions {
 export async function openClusterBackend(setting: string, options: OpenClusterOptions = {}): Promise<ClusterBackend> {
   if (setting === 'memory') return new MemoryBackend();
   if (setting.startsWith('redis://') || setting.startsWith('rediss://')) {
+    // Loaded only when used: a single node (and every other command) never pays for the clients.
+    const { RedisBackend } = await import('./redis.js');
     const backend = new RedisBackend(setting, options);
     await backend.connect();
     if (!backend.healthy) {
@@ -24,6 +24,7 @@ export async function openClusterBackend(setting: string, options: OpenClusterOp
     return backend;
   }
   if (setting.startsWith('nats://')) {
+    const { NatsBackend } = await import('./nats.js');
     try {
       return await NatsBackend.open(setting, options);
     } catch (err) {

@@ -114,7 +114,7 @@ export const authCommands = [
       // Tickets issued before carry the old version and would be refused: hand out new ones.
       ctx.session.emit('ticketState');
       // Sessions of this process need not wait for the next poll.
-      void ctx.services.accountEvents.pollNow();
+      void ctx.services.accountEvents.changed();
       return {};
     },
   }),

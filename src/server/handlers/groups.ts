@@ -44,12 +44,7 @@ export interface GroupEvent {
  * `by` is always the acting user: the caller's account.
  */
 function notify(ctx: ChatContext, userIds: Iterable<number>, event: GroupEvent): void {
-  const msg = { type: 'group_event', ...event, by: ctx.session.username };
-  for (const userId of new Set(userIds)) {
-    for (const session of ctx.services.hub.sessionsOf(userId)) {
-      if (session !== ctx.session) session.send(msg);
-    }
-  }
+  ctx.services.hub.sendToUsers(userIds, { type: 'group_event', ...event, by: ctx.session.username }, ctx.session);
 }
 
 function idsOf(members: Member[]): number[] {

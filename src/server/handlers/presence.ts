@@ -1,4 +1,4 @@
-/** who: the users online right now (addresses only of the caller's own sessions). */
+/** who: the users online right now, cluster-wide (addresses only of the caller's own sessions). */
 import { command } from '../router.js';
 import type { ChatContext } from '../services.js';
 
@@ -7,10 +7,10 @@ export const presenceCommands = [
     type: 'who',
     requires: 'login',
     schema: {},
-    handler(ctx) {
+    async handler(ctx) {
       // A user's address is theirs to see (their own sessions), not everyone's; operators see all in the admin view.
       const me = ctx.session.userUuid;
-      return { users: ctx.services.hub.online().map(({ ip, ...user }) => (user.uuid === me ? { ...user, ip } : user)) };
+      return { users: (await ctx.services.hub.everyone()).map(({ ip, ...user }) => (user.uuid === me ? { ...user, ip } : user)) };
     },
   }),
 ];
