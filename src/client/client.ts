@@ -116,24 +116,30 @@ export class SecureChatClient extends EventEmitter<ConnectionEvents> {
     const log = options.log ?? silentLogger();
     const store = options.tickets;
     const key = store ? ticketKey(options) : '';
+    const dial = (): Promise<Duplex> => (options.dial ?? dialTcp)(options.host, options.port, options.connectTimeoutMs ?? 10_000);
+    // Dial before taking a ticket: a ticket is single use, and one spent on a connection that never
+    // reached the server (a refused or timed-out dial while reconnecting) would be lost for nothing.
+    const socket = await dial();
     const offer = store?.take(key);
     if (offer) {
       try {
-        return await SecureChatClient.open(options, log, offer);
+        return await SecureChatClient.open(options, log, offer, socket);
       } catch (err) {
-        if (err instanceof SecureChatError && err.code === 'connect_failed') throw err;
-        log.info('session resumption failed; doing a full handshake', {
-          code: (err as SecureChatError).code, reason: (err as SecureChatError).reason,
-        });
-      } finally {
+        const code = (err as SecureChatError).code;
+        if (code === 'connection_closed' || code === 'handshake_timeout' || code === 'connect_failed') {
+          // The server never answered this hello: keep the ticket for the next reconnect.
+          store!.restore(key, offer);
+          throw err;
+        }
         offer.psk.fill(0);
+        log.info('session resumption failed; doing a full handshake', { code, reason: (err as SecureChatError).reason });
       }
+      return SecureChatClient.open(options, log, undefined, await dial());
     }
-    return SecureChatClient.open(options, log, undefined);
+    return SecureChatClient.open(options, log, undefined, socket);
   }
 
-  private static async open(options: ClientOptions, log: Logger, offer: StoredTicket<ServerIdentity> | undefined): Promise<SecureChatClient> {
-    const socket = await (options.dial ?? dialTcp)(options.host, options.port, options.connectTimeoutMs ?? 10_000);
+  private static async open(options: ClientOptions, log: Logger, offer: StoredTicket<ServerIdentity> | undefined, socket: Duplex): Promise<SecureChatClient> {
     const expectedName = options.serverName ?? options.host;
     let serverNotAfter = Infinity;
     const channel = await clientHandshake<ServerIdentity>(socket, {

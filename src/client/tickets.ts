@@ -49,6 +49,16 @@ export class TicketStore<S = unknown> {
     }
   }
 
+  /**
+   * Puts back a ticket whose attempt died before the server answered (the connection closed or
+   * timed out): the server cannot have accepted it, and at worst refuses it as reused next time.
+   */
+  restore(key: string, ticket: StoredTicket<S>): void {
+    const list = this.byServer.get(key);
+    if (list) list.unshift(ticket);
+    else this.byServer.set(key, [ticket]);
+  }
+
   forget(key: string): void {
     for (const t of this.byServer.get(key) ?? []) t.psk.fill(0);
     this.byServer.delete(key);
