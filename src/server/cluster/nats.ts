@@ -99,7 +99,7 @@ export class NatsBackend extends EventEmitter implements ClusterBackend {
   }
 
   get healthy(): boolean {
-    return this.connected && !this.nc.isClosed();
+    return !this.closing && this.connected && !this.nc.isClosed();
   }
 
   assertUp(): void {

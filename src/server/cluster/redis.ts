@@ -85,7 +85,8 @@ export class RedisBackend extends EventEmitter implements ClusterBackend {
   private lastError: Error | null = null;
 
   get healthy(): boolean {
-    return this.up.cmd && this.up.sub;
+    // After close() the 'end' events may arrive later than quit()'s reply: closing alone means down.
+    return !this.closing && this.up.cmd && this.up.sub;
   }
 
   private mark(which: 'cmd' | 'sub', state: boolean): void {
