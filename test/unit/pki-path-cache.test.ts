@@ -18,7 +18,7 @@ before(() => {
   inter = makeIntermediate('CN=Cache Int', root);
   alice = makeLeaf('CN=alice', inter, { eku: [EKU_CLIENT] });
   bob = makeLeaf('CN=bob', inter, { eku: [EKU_CLIENT] });
-  shortLived = makeLeaf('CN=carol', inter, { eku: [EKU_CLIENT], notAfter: new Date(Date.now() + 60_000) });
+  shortLived = makeLeaf('CN=carol', inter, { eku: [EKU_CLIENT], notAfter: new Date(Date.now() + 3_600_000) });
 });
 
 function reasonOf(fn: () => unknown): string | undefined {
