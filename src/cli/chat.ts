@@ -14,6 +14,7 @@ import { certificateName } from '../client/identity.js';
 import { promptHidden, silenceTerminal, type SilencedTerminal } from '../client/prompt.js';
 import { runRepl } from '../client/repl.js';
 import { runScript } from '../client/script.js';
+import { openTicketFile } from '../client/ticket-file.js';
 import { readSecretFile } from '../pki/files.js';
 import { action } from './run.js';
 
@@ -35,6 +36,7 @@ interface ChatFlags {
   color: boolean;
   maxChainDepth?: string;
   reconnect: boolean;
+  ticketFile?: string;
 }
 
 /** Password attempts at the prompt before giving up (like ssh). */
@@ -54,6 +56,9 @@ Examples:
 
   # print everything that arrived while you were away, then exit
   securechat chat --certs certs --user bob --password-file bob.pw --json < /dev/null
+
+  # a script run every minute: resume the saved session instead of a full handshake + login
+  securechat chat --certs certs --user bob --password-file bob.pw --ticket-file ~/.securechat-bob.tickets --json < /dev/null
 
   # stay connected and print what arrives (files saved to ./downloads)
   securechat chat --certs certs --user bob --password-file bob.pw --listen --json < /dev/null
@@ -82,6 +87,7 @@ export function registerChat(program: Command): void {
     .option('--max-chain-depth <n>', 'most intermediate CAs accepted in the server certificate chain (default 6)')
     .option('--json', 'script mode: one JSON object per line for every event and result')
     .option('--listen', 'script mode: stay connected after end of input until SIGINT/SIGTERM')
+    .option('--ticket-file <file>', 'keep session tickets in FILE (0600) so the next run resumes, logged in, without a full handshake; as secret as your key')
     .addOption(new Option('--no-color', 'no ANSI colours (also when NO_COLOR is set)'))
     .addOption(new Option('--no-reconnect', 'exit when the connection drops instead of reconnecting'))
     .addHelpText('after', EXAMPLES)
@@ -158,16 +164,28 @@ async function runChat(flags: ChatFlags): Promise<void> {
     ...(flags.keyPassphraseFile ? { keyPassphrase: readSecretFile(flags.keyPassphraseFile) } : {}),
   });
   const interactive = Boolean(process.stdin.isTTY) && !json;
-  const source = passwordSource(flags);
+  const tickets = flags.ticketFile ? openTicketFile(flags.ticketFile, (e) => process.stderr.write(`warning: ${e.message} (tickets kept in memory for this run)\n`)) : undefined;
+  if (tickets?.warning) process.stderr.write(`warning: ${tickets.warning}\n`);
+  // With a ticket file the password may not be needed (the saved session resumes logged in): a
+  // missing one is an error only when a login has to happen.
+  let sourceError: unknown;
+  let source: PasswordSource;
+  try {
+    source = passwordSource(flags);
+  } catch (err) {
+    if (!tickets) throw err;
+    sourceError = err;
+    source = { kind: 'prompt' };
+  }
   // Nothing typed before the password prompt is shown on the screen (or used as the password).
-  let silenced = source.kind === 'prompt' ? silenceTerminal() : undefined;
+  let silenced = source.kind === 'prompt' && !sourceError ? silenceTerminal() : undefined;
   const serverName = flags.serverName ?? flags.host;
   const contact = { host: flags.host, port, serverName };
   if (interactive) process.stderr.write(`Connecting to ${flags.host}:${port}…\n`);
 
   let chat: ChatClient;
   try {
-    chat = await ChatClient.open({ host: flags.host, port, serverName, ...files, autoFetchFiles: flags.downloadDir, reconnect: flags.reconnect });
+    chat = await ChatClient.open({ host: flags.host, port, serverName, ...files, autoFetchFiles: flags.downloadDir, reconnect: flags.reconnect, ...(tickets ? { tickets: tickets.store } : {}) });
   } catch (err) {
     silenced?.release();
     fail(explainConnectError(toSecureChatError(err), contact), 'connect', json);
@@ -175,8 +193,11 @@ async function runChat(flags: ChatFlags): Promise<void> {
   }
 
   const loginContext = { ...(flags.user ? { user: flags.user } : {}), ...(certificateName(files.cert) ? { certName: certificateName(files.cert) as string } : {}), register: Boolean(flags.register) };
-  for (let attempt = 1; ; attempt++) {
+  const resumedUser = chat.adoptResumedLogin(flags.user, source.kind === 'fixed' ? source.password : undefined);
+  if (resumedUser) silenced?.release();
+  for (let attempt = 1; !resumedUser; attempt++) {
     try {
+      if (sourceError) throw sourceError;
       const password = source.kind === 'fixed' ? source.password : await askPassword(flags, silenced);
       // While the server checks it, keys typed are neither shown nor kept for the next prompt.
       if (source.kind === 'prompt') silenced = silenceTerminal();
@@ -208,6 +229,6 @@ async function runChat(flags: ChatFlags): Promise<void> {
         process.once('SIGTERM', () => resolve());
       })
     : undefined;
-  if (json) process.stdout.write(JSON.stringify({ event: 'ready', user: chat.user?.username, uuid: chat.user?.uuid }) + '\n');
+  if (json) process.stdout.write(JSON.stringify({ event: 'ready', user: chat.user?.username, uuid: chat.user?.uuid, resumed: chat.connection.resumed }) + '\n');
   process.exitCode = await runScript({ chat, input: process.stdin, out: process.stdout, err: process.stderr, json, listen: Boolean(flags.listen), ...(stop ? { stop } : {}) });
 }

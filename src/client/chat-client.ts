@@ -361,6 +361,21 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     return r.user;
   }
 
+  /**
+   * When this connection resumed with a ticket that carries a login (a `--ticket-file` from an
+   * earlier run) for `username` (any user when omitted), takes that login instead of a password
+   * round and returns the user; null otherwise. With `password` the client can still log in after
+   * a later reconnect that cannot resume; without it such a reconnect ends with `auth_failed`.
+   */
+  adoptResumedLogin(username?: string, password?: string): UserRef | null {
+    const resumed = this.conn.resumedLogin;
+    if (!resumed || (username !== undefined && resumed.username !== username)) return null;
+    if (password !== undefined) this.credentials = { password, ...(username ? { username } : {}) };
+    // Not startSession(): the replay of this session may already be under way (its caught_up counts).
+    this.currentUser = { uuid: resumed.uuid, username: resumed.username };
+    return this.currentUser;
+  }
+
   async logout(): Promise<void> {
     await this.idle();
     await this.call('logout');
@@ -562,7 +577,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     if (conn !== this.conn || this.state === 'reconnecting') return;
     if (this.ackTimer) clearTimeout(this.ackTimer);
     this.ackTimer = null;
-    const canRetry = !this.closing && this.dialer !== undefined && this.reconnectOptions !== undefined && this.credentials !== undefined && isRetryableClose(err);
+    const canRetry = !this.closing && this.dialer !== undefined && this.reconnectOptions !== undefined && (this.credentials !== undefined || this.currentUser !== null) && isRetryableClose(err);
     if (!canRetry) {
       this.finish(err);
       return;
@@ -618,7 +633,8 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
           // Resumed logged in (the ticket carried the login): no password round, no scrypt on the server.
           this.currentUser = { uuid: conn.resumedLogin.uuid, username: conn.resumedLogin.username };
         } else {
-          const creds = this.credentials as { password: string; username?: string };
+          const creds = this.credentials;
+          if (!creds) throw new SecureChatError('auth_failed', 'The saved session could not be resumed and no password is known to this run: start securechat chat again to log in.');
           const r = await conn.request<{ user: UserRef }>('login', { password: creds.password, ...(creds.username ? { username: creds.username } : {}) });
           this.currentUser = r.user;
         }

@@ -21,15 +21,19 @@ const MAX_SERVERS = 64;
 
 export class TicketStore<S = unknown> {
   private readonly byServer = new Map<string, StoredTicket<S>[]>();
+  /** Called after every change (a ticket file saves itself here: src/client/ticket-file.ts). */
+  onChange: (() => void) | undefined;
 
   constructor(private readonly now: () => number = Date.now) {}
 
   /** A new batch replaces the older one. */
   replace(key: string, tickets: StoredTicket<S>[]): void {
-    this.forget(key);
-    if (tickets.length === 0) return;
-    this.byServer.set(key, tickets);
-    while (this.byServer.size > MAX_SERVERS) this.forget(this.byServer.keys().next().value as string);
+    this.drop(key);
+    if (tickets.length > 0) {
+      this.byServer.set(key, tickets);
+      while (this.byServer.size > MAX_SERVERS) this.drop(this.byServer.keys().next().value as string);
+    }
+    this.onChange?.();
   }
 
   /** Removes and returns a live ticket (single use: it is gone from the store whatever happens next). */
@@ -44,7 +48,10 @@ export class TicketStore<S = unknown> {
         return undefined;
       }
       if (list.length === 0) this.byServer.delete(key);
-      if (t.expiresAt > now) return t;
+      if (t.expiresAt > now) {
+        this.onChange?.();
+        return t;
+      }
       t.psk.fill(0);
     }
   }
@@ -57,11 +64,33 @@ export class TicketStore<S = unknown> {
     const list = this.byServer.get(key);
     if (list) list.unshift(ticket);
     else this.byServer.set(key, [ticket]);
+    this.onChange?.();
   }
 
   forget(key: string): void {
+    this.drop(key);
+    this.onChange?.();
+  }
+
+  private drop(key: string): void {
     for (const t of this.byServer.get(key) ?? []) t.psk.fill(0);
     this.byServer.delete(key);
+  }
+
+  /** Every live ticket, per server key (for a ticket file). */
+  entries(): [string, StoredTicket<S>[]][] {
+    const now = this.now();
+    return [...this.byServer].map(([key, list]) => [key, list.filter((t) => t.expiresAt > now)] as [string, StoredTicket<S>[]]).filter(([, list]) => list.length > 0);
+  }
+
+  /** Loads saved batches (oldest first) without calling onChange. */
+  load(entries: [string, StoredTicket<S>[]][]): void {
+    const now = this.now();
+    for (const [key, list] of entries) {
+      const live = list.filter((t) => t.expiresAt > now);
+      if (live.length > 0) this.byServer.set(key, live);
+    }
+    while (this.byServer.size > MAX_SERVERS) this.drop(this.byServer.keys().next().value as string);
   }
 
   count(key: string): number {
