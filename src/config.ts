@@ -70,6 +70,8 @@ export interface ServerConfig {
   userQuotaBytes: number;
   maxOpenDownloads: number;
   maxDownloadBytes: number;
+  /** Just-stored files kept in memory for the downloads right after (0 = no cache). */
+  recentFilesBytes: number;
   // --- cluster (docs/CLUSTER.md) ---
   /** "memory" (a single node), or the bus several nodes share: redis://host:port or nats://host:port. */
   cluster: string;
@@ -135,6 +137,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   userQuotaBytes: 1024 * 1024 * 1024,
   maxOpenDownloads: 2,
   maxDownloadBytes: 256 * 1024 * 1024,
+  recentFilesBytes: 64 * 1024 * 1024,
   cluster: 'memory',
   nodeId: 'auto',
   clusterLeaseMs: 6000,
@@ -154,6 +157,12 @@ const CHOICES: Partial<Record<Key, readonly string[]>> = {
   logFormat: ['auto', 'json', 'text'],
 };
 
+/** Numeric keys with an upper bound beyond "a non-negative integer", and why. */
+const MAXIMA: Partial<Record<Key, { max: number; why: string }>> = {
+  // Held in RAM on top of maxDownloadBytes: a typo (an extra digit or two) must not become a cache the machine cannot hold.
+  recentFilesBytes: { max: 8 * 1024 * 1024 * 1024, why: '0 turns the cache off; it is held in memory' },
+};
+
 /** Keys that take a port or "off" (null in a file; "off" or "" in the environment and on the command line). */
 const OPTIONAL_PORTS: ReadonlySet<Key> = new Set<Key>(['adminPort', 'wsPort']);
 
@@ -171,6 +180,8 @@ function coerce(key: Key, value: unknown, source: string): ServerConfig[Key] {
     const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
     if (!Number.isSafeInteger(n) || n < 0) throw new SecureChatError('usage', `${source}: "${key}" must be a non-negative integer, got ${JSON.stringify(value)}.`);
     if (key === 'port' && n > 65535) throw new SecureChatError('usage', `${source}: port must be 0..65535.`);
+    const bound = MAXIMA[key];
+    if (bound && n > bound.max) throw new SecureChatError('usage', `${source}: "${key}" must be at most ${bound.max} (${bound.why}), got ${n}.`);
     return n;
   }
   if (expected === 'boolean') {

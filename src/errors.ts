@@ -31,6 +31,7 @@ export const ERROR_CATALOGUE = {
   // --- protocol / channel ---
   malformed: { message: 'Malformed message.' },
   frame_too_large: { message: 'Frame exceeds the maximum size.' },
+  handshake_frame_too_large: { message: 'A handshake frame exceeds 64 KiB (frames before the handshake completes are bounded tighter than records).' },
   unsupported_version: { message: 'Unsupported protocol version.' },
   unexpected_message: { message: 'Message not valid in the current state.' },
   replay: { message: 'Replayed handshake or record refused.' },

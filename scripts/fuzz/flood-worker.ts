@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPemCertificates, readPrivateKey } from '../../src/pki/pem.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
-import { FLOOD_KINDS, UPLOAD_KINDS, floodMessage, uploadAttack, type FloodKind, type UploadKind } from './floods.js';
+import { FLOOD_KINDS, UPLOAD_KINDS, fileMemoryAttack, floodMessage, uploadAttack, type FloodKind, type UploadKind } from './floods.js';
 import { clientHelloBytes, dialRaw } from './raw-connection.js';
 import { RawClient } from './raw-client.js';
 
@@ -109,6 +109,7 @@ async function main(): Promise<void> {
   const sent = await Promise.all(
     clients.map((c, i) => {
       const k = kindOf(i);
+      if (k === 'file_memory') return fileMemoryAttack(c, peer, args.fileBytes ?? 1024 * 1024, args.files ?? 1, outcomes);
       return isUploadKind(k)
         ? uploadAttack(c, k, peer, args.fileBytes ?? 1024 * 1024, args.files ?? 1, outcomes)
         : c.flood(args.ms, () => floodMessage(k, peer, args.password ?? 'x'));

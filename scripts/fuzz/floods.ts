@@ -36,8 +36,11 @@ export function floodMessage(kind: FloodKind, peer: string, password: string): {
 }
 
 
-/** Attacks on the upload path (issue 10 cases 4 and 8): whole uploads, not one message each. */
-export const UPLOAD_KINDS = ['unfinished_uploads', 'quota'] as const;
+/**
+ * Attacks on the upload path (issue 10 cases 4 and 8): whole uploads, not one message each; and
+ * `file_memory`, which stores files and then downloads them without reading (see fileMemoryAttack).
+ */
+export const UPLOAD_KINDS = ['unfinished_uploads', 'quota', 'file_memory'] as const;
 export type UploadKind = (typeof UPLOAD_KINDS)[number];
 
 /** What a request-sending client needs (RawClient), kept structural so this module stays free of sockets. */
@@ -67,7 +70,7 @@ async function patient(client: Requester, type: string, params: Record<string, u
  * leaves the upload open (it sits in the server's spool until the idle timeout). Returns 'ok' or
  * the refusal's code[:reason], and the bytes the server accepted.
  */
-export async function uploadFile(client: Requester, peer: string, content: Buffer, complete: boolean): Promise<{ code: string; bytes: number }> {
+export async function uploadFile(client: Requester, peer: string, content: Buffer, complete: boolean): Promise<{ code: string; bytes: number; messageId?: number }> {
   const sha256 = createHash('sha256').update(content).digest('hex');
   const offer = await patient(client, 'file_offer', { to: peer, name: `f-${sha256.slice(0, 8)}.bin`, size: content.length, sha256 });
   if (!offer.ok) return { code: `offer:${codeOf(offer.error)}`, bytes: 0 };
@@ -81,8 +84,42 @@ export async function uploadFile(client: Requester, peer: string, content: Buffe
     offset += data.length;
   }
   if (!complete) return { code: 'unfinished', bytes: offset };
-  const done = await patient(client, 'file_complete', { transfer_id });
-  return { code: done.ok ? 'stored' : `complete:${codeOf(done.error)}`, bytes: offset };
+  // A hostile client retries a completion the server refused for lack of memory (the upload stays open).
+  let done = await patient(client, 'file_complete', { transfer_id });
+  for (let i = 0; i < 50 && !done.ok && done.error?.reason === 'files_in_memory_budget'; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    done = await patient(client, 'file_complete', { transfer_id });
+  }
+  const id = done.result?.['id'];
+  return { code: done.ok ? 'stored' : `complete:${codeOf(done.error)}`, bytes: offset, ...(typeof id === 'number' ? { messageId: id } : {}) };
+}
+
+/** What fileMemoryAttack needs beyond requests: a way to stop reading and to send without waiting. */
+interface Downloader extends Requester {
+  stopReading(): void;
+  fire(type: string, params?: Record<string, unknown>): boolean;
+}
+
+/**
+ * The file_complete / recent-files memory attack: store `files` files of `fileBytes` to `peer`,
+ * then stop reading and ask for each of them (file_get) and again, so every download the server
+ * starts stalls on a full socket while holding a whole file. Across many sessions this asks the
+ * server to hold sessions × files × fileBytes at once (against maxDownloadBytes +
+ * recentFilesBytes). The answers are never read: the server's own metrics tell what happened.
+ */
+export async function fileMemoryAttack(client: Downloader, peer: string, fileBytes: number, files: number, tally: Record<string, number>): Promise<number> {
+  let bytes = 0;
+  const ids: number[] = [];
+  for (let i = 0; i < files; i++) {
+    const r = await uploadFile(client, peer, randomBytes(fileBytes), true);
+    tally[r.code] = (tally[r.code] ?? 0) + 1;
+    bytes += r.bytes;
+    if (r.messageId !== undefined) ids.push(r.messageId);
+  }
+  client.stopReading();
+  for (let round = 0; round < 2; round++) for (const id of ids) client.fire('file_get', { message_id: id });
+  tally['get:fired'] = (tally['get:fired'] ?? 0) + 2 * ids.length;
+  return bytes;
 }
 
 /**

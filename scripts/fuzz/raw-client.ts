@@ -9,7 +9,6 @@ import { encodeAppParts, decodeAppMessage } from '../../src/protocol/app-payload
 import { encodeJson } from '../../src/protocol/messages.js';
 import { ContentType } from '../../src/protocol/record.js';
 import type { AppMessage, LocalIdentity } from '../../src/protocol/types.js';
-import { pumpFrames } from '../lib/frame-pump.js';
 import { rawHandshake, type RawSession } from './raw-connection.js';
 
 export interface RawResponse {
@@ -31,9 +30,9 @@ export class RawClient extends EventEmitter {
   private constructor(readonly session: RawSession) {
     super();
     const socket = session.reader.socket;
-    // Own pump instead of FrameReader.next: records are opened as they come, nothing piles up here.
-    socket.removeAllListeners('data');
-    pumpFrames(socket, session.reader.decoder, (f) => this.onRecord(f));
+    // Records are opened as they come (nothing piles up here), beginning with any the handshake's
+    // reader already holds: the session_tickets push that follows welcome.
+    session.reader.handOff((f) => this.onRecord(f));
     this.closed = new Promise((resolve) => {
       socket.once('close', () => {
         this.closedWith ??= '';
@@ -164,7 +163,9 @@ export class RawClient extends EventEmitter {
       }
       return;
     }
+    // session_tickets (after welcome and each login, docs/PROTOCOL.md §9.2) is only counted: a
+    // raw client never resumes. 'error' is not an EventEmitter event name here (it would throw).
     this.bump(`push:${msg.type}`);
-    this.emit(msg.type, msg, data);
+    if (msg.type !== 'error') this.emit(msg.type, msg, data);
   }
 }

@@ -26,14 +26,16 @@ import { pumpFrames } from '../lib/frame-pump.js';
 
 /** Reads whole frames from a socket; `next` resolves null on close or timeout. */
 export class FrameReader {
-  /** Public so a client that takes over the socket (RawClient) continues with the same stream state. */
-  readonly decoder = new FrameDecoder(DEFAULT_MAX_FRAME * 2);
+  private readonly decoder = new FrameDecoder(DEFAULT_MAX_FRAME * 2);
   private readonly frames: Buffer[] = [];
   private waiter: (() => void) | null = null;
+  /** Set by handOff: frames go straight to it instead of the queue. */
+  private sink: ((frame: Buffer) => void) | null = null;
   closed = false;
 
   constructor(readonly socket: net.Socket) {
     pumpFrames(socket, this.decoder, (frame) => {
+      if (this.sink) return this.sink(frame);
       this.frames.push(frame);
       this.wake();
     });
@@ -58,6 +60,17 @@ export class FrameReader {
       this.waiter = null;
     }
     return this.frames.shift() ?? null;
+  }
+
+  /**
+   * From now on every frame goes to `onFrame` as it arrives, starting with those already queued:
+   * the server's first records after welcome (the session_tickets push, docs/PROTOCOL.md §9.2)
+   * often arrive in the same chunk as welcome, and dropping them would put the record opener out
+   * of sequence. `next` must not be used after this.
+   */
+  handOff(onFrame: (frame: Buffer) => void): void {
+    this.sink = onFrame;
+    for (const frame of this.frames.splice(0)) onFrame(frame);
   }
 
   /** Resolves once the peer has closed (or after the timeout). */

@@ -106,7 +106,13 @@ Examples:
           reload();
         });
         // The CRL in force (what the validator uses), not a fresh read of the file on every scrape.
-        const metrics = new ServerMetrics({ crlSecondsToExpiry: () => crlSecondsToExpiry(running.server) });
+        const metrics = new ServerMetrics({
+          crlSecondsToExpiry: () => crlSecondsToExpiry(running.server),
+          fileMemory: () => {
+            const { downloadBytes, recentFiles, spool } = running.server.services;
+            return { transfers: downloadBytes.inUse, recentCache: recentFiles.bytes, spooled: spool.reserved };
+          },
+        });
         const running = await startServer(config, log, { metrics });
         reload = () => {
           log.info('SIGHUP received: reloading the CRL, the server certificate and key, and the log file');

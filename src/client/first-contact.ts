@@ -13,7 +13,7 @@ export interface ContactContext {
 }
 
 /** Codes a handshake gets when the other end speaks some other protocol (MySQL, HTTP, SSH, …). */
-const NOT_OUR_PROTOCOL = new Set(['frame_too_large', 'malformed', 'unexpected_message', 'unsupported_version']);
+const NOT_OUR_PROTOCOL = new Set(['frame_too_large', 'handshake_frame_too_large', 'malformed', 'unexpected_message', 'unsupported_version']);
 
 /** Errors of dialling and the handshake (ChatClient.open). */
 export function explainConnectError(err: SecureChatError, c: ContactContext): SecureChatError {

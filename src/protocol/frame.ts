@@ -2,6 +2,7 @@
  * Framing: a 4-byte big-endian length, then that many bytes. The decoder is incremental and
  * validates the announced length before buffering the body, so a header announcing 4 GiB costs
  * nothing; it keeps the received chunks in a list and concatenates only once a frame is complete.
+ * The first frames of a stream (the handshake's) can be held to a tighter bound than the rest.
  */
 import { SecureChatError } from '../errors.js';
 import { DEFAULT_MAX_FRAME } from './types.js';
@@ -27,14 +28,33 @@ export function checkFrameLength(length: number, maxFrameSize: number): void {
   }
 }
 
+/** The bound on the first `frames` frames of a stream (the handshake's, before any key is proven). */
+export interface EarlyFrameLimit {
+  frames: number;
+  maxFrameSize: number;
+}
+
+/** Throws the coded error for a handshake frame length that must never be buffered. */
+export function checkHandshakeFrameLength(length: number, maxFrameSize: number): void {
+  if (length === 0) throw new SecureChatError('malformed', 'Zero-length frame.', { reason: 'empty_frame' });
+  if (length > maxFrameSize) {
+    throw new SecureChatError('handshake_frame_too_large', undefined, { details: { length, maxFrameSize } });
+  }
+}
+
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
   /** Body length of the frame being received, once its header is complete. */
   private expected = -1;
+  /** Frame headers read so far: decides whether the early (handshake) bound still applies. */
+  private headers = 0;
   private failed: SecureChatError | undefined;
 
-  constructor(readonly maxFrameSize: number = DEFAULT_MAX_FRAME) {}
+  constructor(
+    readonly maxFrameSize: number = DEFAULT_MAX_FRAME,
+    private readonly early?: EarlyFrameLimit,
+  ) {}
 
   /** Bytes received but not yet returned as frames (a non-zero value at EOF means truncation). */
   get pendingBytes(): number {
@@ -63,7 +83,9 @@ export class FrameDecoder {
         if (this.expected < 0) {
           if (this.buffered < FRAME_HEADER_SIZE) break;
           const length = this.take(FRAME_HEADER_SIZE).readUInt32BE(0);
-          checkFrameLength(length, this.maxFrameSize);
+          if (this.early && this.headers < this.early.frames) checkHandshakeFrameLength(length, this.early.maxFrameSize);
+          else checkFrameLength(length, this.maxFrameSize);
+          this.headers++;
           this.expected = length;
         }
         if (this.buffered < this.expected) break;

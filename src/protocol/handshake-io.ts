@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { SecureChatError, toSecureChatError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { FrameDecoder } from './frame.js';
+import { HANDSHAKE_FRAMES, HANDSHAKE_MAX_FRAME } from './types.js';
 
 let quiet: Logger | undefined;
 /** One shared silent logger: building a winston logger per connection would be wasteful. */
@@ -25,7 +26,9 @@ export class HandshakeReader {
     private readonly stream: Duplex,
     maxFrameSize: number,
   ) {
-    this.decoder = new FrameDecoder(maxFrameSize);
+    // The peer's handshake frames (hello, auth/finished) are bounded at 64 KiB; the channel that
+    // takes this decoder over reads records under maxFrameSize.
+    this.decoder = new FrameDecoder(maxFrameSize, { frames: HANDSHAKE_FRAMES, maxFrameSize: Math.min(HANDSHAKE_MAX_FRAME, maxFrameSize) });
     stream.on('data', this.onData);
     stream.on('end', this.onEnd);
     stream.on('close', this.onEnd);
@@ -92,7 +95,8 @@ export class HandshakeReader {
   };
 
   private readonly onError = (err: Error): void => {
-    this.abort(new SecureChatError('connection_closed', undefined, { reason: 'socket_error', cause: err }));
+    // A transport that refused a frame itself (the WebSocket parser's size limit) says so with a code.
+    this.abort(err instanceof SecureChatError ? err : new SecureChatError('connection_closed', undefined, { reason: 'socket_error', cause: err }));
   };
 }
 

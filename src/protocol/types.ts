@@ -12,6 +12,19 @@ import type { Logger } from '../log.js';
 export const PROTOCOL_VERSION = 1;
 export const DEFAULT_MAX_FRAME = 1024 * 1024; // 1 MiB of ciphertext per record
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * Before the handshake completes a peer is unauthenticated, so its frames are bounded much tighter
+ * than records (docs/PROTOCOL.md §1): a hello or finished message is a few KiB (the largest, the
+ * certificate chain, stays under 16 KiB for any sane chain). Not configurable: it is a property of
+ * the handshake messages, not of the deployment.
+ */
+export const HANDSHAKE_MAX_FRAME = 64 * 1024;
+/**
+ * Frames each side receives before the first application record, in every handshake: a full one
+ * (client_hello + client_auth; server_hello + server_auth) and a resumed one (hello + finished).
+ * These are the frames the HANDSHAKE_MAX_FRAME bound applies to.
+ */
+export const HANDSHAKE_FRAMES = 2;
 export const DEFAULT_REPLAY_WINDOW_MS = 5 * 60_000;
 
 /** An application message: a JSON object with a string `type`, plus optional binary payload. */

@@ -12,7 +12,9 @@
  * Node-only (stream.Duplex); it depends on a minimal WebSocket shape, not on the `ws` package.
  */
 import { Duplex } from 'node:stream';
+import { SecureChatError } from '../errors.js';
 import { FRAME_HEADER_SIZE } from './frame.js';
+import { HANDSHAKE_FRAMES } from './types.js';
 
 /** The close codes this transport uses (RFC 6455 §7.4.1) and the reasons sent with them. */
 export const WS_CLOSE = {
@@ -21,7 +23,10 @@ export const WS_CLOSE = {
   unsupportedData: 1003,
   /** A binary message that is not exactly one frame. */
   protocolError: 1002,
-  /** The `ws` package closes with this code itself when a message exceeds maxPayload. */
+  /**
+   * The `ws` package closes with this code itself when a message exceeds maxPayload: 64 KiB + 4
+   * before the handshake completes, maxFrameSize + 4 after.
+   */
   messageTooBig: 1009,
 } as const;
 export const WS_REASON = {
@@ -44,6 +49,17 @@ export interface MessageSocket {
 }
 
 const OPEN = 1;
+/** The `ws` package's error code for a message above its maxPayload. */
+const WS_TOO_BIG = 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
+
+export interface WebSocketDuplexOptions {
+  /**
+   * Called once the peer's handshake frames (HANDSHAKE_FRAMES messages) have arrived, before the
+   * next message is parsed: the server raises the socket's message limit from the handshake bound
+   * to the record bound here (docs/PROTOCOL.md §1.1).
+   */
+  afterHandshakeFrames?: () => void;
+}
 
 function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
   if (Buffer.isBuffer(data)) return data;
@@ -58,7 +74,13 @@ export class WebSocketDuplex extends Duplex {
   closeCode: number | undefined;
   closeReason = '';
 
-  constructor(private readonly ws: MessageSocket) {
+  /** Frames received so far (one per message). */
+  private frames = 0;
+
+  constructor(
+    private readonly ws: MessageSocket,
+    private readonly options: WebSocketDuplexOptions = {},
+  ) {
     super({ allowHalfOpen: false });
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('close', (code, reason) => {
@@ -68,7 +90,17 @@ export class WebSocketDuplex extends Duplex {
       // The WebSocket is gone: nothing more can be written either.
       if (!this.destroyed) this.destroy();
     });
-    ws.on('error', (err) => this.destroy(err));
+    ws.on('error', (err) => this.destroy(this.coded(err)));
+  }
+
+  /**
+   * The `ws` parser's "message too big" as our code: the handshake's bound while the peer's
+   * handshake frames are still due, the record bound after. Other socket errors pass unchanged.
+   */
+  private coded(err: Error): Error {
+    if ((err as { code?: unknown }).code !== WS_TOO_BIG) return err;
+    const code = this.frames < HANDSHAKE_FRAMES ? 'handshake_frame_too_large' : 'frame_too_large';
+    return new SecureChatError(code, undefined, { cause: err });
   }
 
   private onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
@@ -78,6 +110,8 @@ export class WebSocketDuplex extends Duplex {
     if (bytes.length < FRAME_HEADER_SIZE || bytes.readUInt32BE(0) !== bytes.length - FRAME_HEADER_SIZE) {
       return this.refuse(WS_CLOSE.protocolError, WS_REASON.notOneFrame);
     }
+    // Counted before the push: the handshake may answer (and end) synchronously inside it.
+    if (++this.frames === HANDSHAKE_FRAMES) this.options.afterHandshakeFrames?.();
     if (!this.push(bytes)) this.ws.pause();
   }
 

@@ -88,7 +88,7 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
     hub,
     delivery,
     members,
-    recentFiles: new RecentFiles(),
+    recentFiles: new RecentFiles(limits.recentFilesBytes),
     spool: new UploadSpool(options.spoolDir ?? mkdtempSync(join(tmpdir(), 'securechat-spool-')), options.spool),
     quota: new StorageQuota(storage, limits.userQuotaBytes),
     downloadBytes: new ByteBudget(limits.maxDownloadBytes),

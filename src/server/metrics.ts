@@ -22,9 +22,21 @@ export interface ObservedServer extends EventEmitter {
   readonly sessions: ReadonlySet<{ readonly loggedIn: boolean; readonly channel: { readonly bufferedBytes: number } }>;
 }
 
+/** What the server holds of files at a scrape: the budgets a hostile client pushes against. */
+export interface FileMemory {
+  /** Whole files in memory for downloads and for uploads being stored (≤ maxDownloadBytes). */
+  transfers: number;
+  /** Just-stored files kept for the downloads after them (≤ recentFilesBytes). */
+  recentCache: number;
+  /** Unfinished uploads reserved in the spool, on disk (≤ maxSpoolBytes). */
+  spooled: number;
+}
+
 export interface MetricsOptions {
   /** Seconds until the CRL in force expires (negative once expired), null without a CRL. */
   crlSecondsToExpiry?: () => number | null;
+  /** The file budgets in use (absent: no file gauges). */
+  fileMemory?: () => FileMemory;
   /** Node's process_* and nodejs_* metrics (RSS among them); default true. */
   processMetrics?: boolean;
 }
@@ -101,6 +113,28 @@ export class ServerMetrics implements ServerObserver, ClusterObserver {
           }
           if (seconds === null) this.reset();
           else this.set(seconds);
+        },
+      });
+    }
+    const fileMemory = options.fileMemory;
+    if (fileMemory) {
+      new Gauge({
+        name: 'securechat_file_memory_bytes',
+        help: 'Bytes of file content in memory, by use: transfers (downloads and uploads being stored, bounded by maxDownloadBytes), recent_cache (bounded by recentFilesBytes)',
+        labelNames: ['use'],
+        registers,
+        collect() {
+          const now = fileMemory();
+          this.set({ use: 'transfers' }, now.transfers);
+          this.set({ use: 'recent_cache' }, now.recentCache);
+        },
+      });
+      new Gauge({
+        name: 'securechat_spool_bytes',
+        help: 'Bytes reserved by unfinished uploads in the spool on disk (bounded by maxSpoolBytes)',
+        registers,
+        collect() {
+          this.set(fileMemory().spooled);
         },
       });
     }

@@ -6,7 +6,7 @@ import type { AccountService } from './accounts.js';
 import type { ClusterNode } from './cluster/node.js';
 import type { Delivery } from './delivery.js';
 import type { GroupMembers } from './group-members.js';
-import type { RecentFiles } from './recent-files.js';
+import { DEFAULT_RECENT_FILES_BYTES, type RecentFiles } from './recent-files.js';
 import type { Hub } from './hub.js';
 import type { ByteBudget } from './limits.js';
 import type { HandlerContext } from './server.js';
@@ -30,6 +30,8 @@ export interface ChatLimits {
   maxDownloadBytes: number;
   /** Bytes of files one user may have stored (plus their unfinished uploads); more get `quota_exceeded`. */
   userQuotaBytes: number;
+  /** Bytes of just-stored files kept in memory for the downloads that follow (RecentFiles); 0 = no cache. */
+  recentFilesBytes: number;
 }
 
 export const DEFAULT_CHAT_LIMITS: ChatLimits = {
@@ -43,6 +45,7 @@ export const DEFAULT_CHAT_LIMITS: ChatLimits = {
   maxOpenDownloads: 2,
   maxDownloadBytes: 256 * 1024 * 1024,
   userQuotaBytes: 1024 * 1024 * 1024,
+  recentFilesBytes: DEFAULT_RECENT_FILES_BYTES,
 };
 
 export interface ChatServices {

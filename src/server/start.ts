@@ -176,6 +176,7 @@ export async function startServer(config: ServerConfig, log: Logger, options: St
       userQuotaBytes: config.userQuotaBytes,
       maxOpenDownloads: config.maxOpenDownloads,
       maxDownloadBytes: config.maxDownloadBytes,
+      recentFilesBytes: config.recentFilesBytes,
     },
     spoolDir: spoolDirFor(config),
     spool: {

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { clientHandshake, serverHandshake, ReplayGuard, type SecureChannel } from '../../src/protocol/index.js';
-import { FrameDecoder, encodeFrame } from '../../src/protocol/frame.js';
+import { FrameDecoder, encodeFrame, encodeFrameHeader } from '../../src/protocol/frame.js';
 import { computeSharedSecret, deriveHandshakeSecrets, generateKeyShare, hmacSha256 } from '../../src/protocol/keys.js';
 import { ContentType, RecordOpener, RecordSealer } from '../../src/protocol/record.js';
 import { finishedHash } from '../../src/protocol/transcript.js';
@@ -141,7 +141,7 @@ test('version downgrade/upgrade (0, 2): unsupported_version', async () => {
   await assertStillServes(server);
 });
 
-test('hellos with wrong types, missing fields, deep nesting: malformed; a 10 MB string: frame_too_large', async () => {
+test('hellos with wrong types, missing fields, deep nesting: malformed; a 10 MB string: handshake_frame_too_large', async () => {
   const server = await startServer();
   servers.push(server);
   let i = 0;
@@ -150,8 +150,8 @@ test('hellos with wrong types, missing fields, deep nesting: malformed; a 10 MB 
   await expectHelloRefused(server, i++, encodeFrame(Buffer.from('{"type":"client_hello","version":1}')), 'malformed');
   const deep = '{"type":"client_hello","version":1,"nonce":' + '['.repeat(8000) + ']'.repeat(8000) + '}';
   await expectHelloRefused(server, i++, encodeFrame(Buffer.from(deep)), 'malformed');
-  await expectHelloRefused(server, i++, encodeFrame(helloBytes({ key_share: 'A'.repeat(10_000_000) })), 'frame_too_large');
-  await expectHelloRefused(server, i++, Buffer.from([0xff, 0xff, 0xff, 0xff]), 'frame_too_large');
+  await expectHelloRefused(server, i++, encodeFrame(helloBytes({ key_share: 'A'.repeat(10_000_000) })), 'handshake_frame_too_large');
+  await expectHelloRefused(server, i++, Buffer.from([0xff, 0xff, 0xff, 0xff]), 'handshake_frame_too_large');
   await expectHelloRefused(server, i++, encodeFrame(helloBytes({ key_share: Buffer.alloc(32).toString('base64') })), 'malformed');
   await assertStillServes(server);
 });
@@ -161,7 +161,7 @@ test('1 MB of random bytes instead of a hello: a coded error, no crash', async (
   servers.push(server);
   const junk = randomBytes(1_000_000);
   junk[0] = 0x7f; // guarantee an over-limit length prefix (otherwise 1 in 4096 runs would be 'malformed')
-  await expectHelloRefused(server, 0, junk, 'frame_too_large');
+  await expectHelloRefused(server, 0, junk, 'handshake_frame_too_large');
   const junk2 = randomBytes(1_000_000);
   junk2.writeUInt32BE(1000, 0);
   await expectHelloRefused(server, 1, junk2, 'malformed');
@@ -195,6 +195,55 @@ test('ReplayGuard full of live nonces: busy (fails closed)', async () => {
   const err = await rejection(validClient(server.port));
   assert.equal(err.code, 'busy');
   assert.equal(err.reason, 'replay_cache_full');
+});
+
+test('handshake frames are bounded at 64 KiB from the header alone (4 GiB, 65 KiB hellos, a 65 KiB client_auth); records after it may be larger', async () => {
+  const server = await startServer();
+  servers.push(server);
+  const KiB = 1024;
+  let i = 0;
+  // Headers only: the answer comes without a body byte sent, so nothing was buffered waiting for one.
+  await expectHelloRefused(server, i++, Buffer.from([0xff, 0xff, 0xff, 0xff]), 'handshake_frame_too_large');
+  await expectHelloRefused(server, i++, encodeFrameHeader(64 * KiB + 1), 'handshake_frame_too_large');
+  // A whole 65 KiB hello: refused as too large, not parsed.
+  const big = helloBytes({ key_share: 'A'.repeat(65 * KiB) });
+  assert.ok(big.length > 65 * KiB);
+  await expectHelloRefused(server, i++, encodeFrame(big), 'handshake_frame_too_large');
+  // Exactly 64 KiB is within the bound: it reaches the parser (and its padded key share is malformed).
+  const base = helloBytes({ key_share: '' }).length;
+  const exact = helloBytes({ key_share: 'A'.repeat(64 * KiB - base) });
+  assert.equal(exact.length, 64 * KiB);
+  await expectHelloRefused(server, i++, encodeFrame(exact), 'malformed');
+
+  // A valid hello, then a 65 KiB client_auth record: refused from its header under the handshake keys.
+  const sock = await connect(server.port);
+  const decoder = new FrameDecoder(1 << 20);
+  const frames: Buffer[] = [];
+  sock.on('data', (c: Buffer) => frames.push(...decoder.push(c)));
+  const share = generateKeyShare();
+  const ch = helloBytes({ key_share: share.publicRaw.toString('base64') });
+  sock.write(encodeFrame(ch));
+  while (frames.length < 2) await once(sock, 'data');
+  const [sh, saRecord] = frames.splice(0, 2);
+  const hs = deriveHandshakeSecrets(computeSharedSecret(share.privateKey, Buffer.from(JSON.parse(sh.toString()).key_share, 'base64')), ch, sh);
+  const opener = new RecordOpener(hs.server);
+  opener.open(saRecord);
+  const closed = once(sock, 'close');
+  sock.write(new RecordSealer(hs.client).seal(ContentType.handshake, Buffer.alloc(65 * KiB, 0x20)));
+  const outcome = (await server.outcome(i++)) as SecureChatError;
+  assert.ok(outcome instanceof SecureChatError);
+  assert.equal(outcome.code, 'handshake_frame_too_large');
+  await closed;
+  const alert = opener.open(frames[0]);
+  assert.equal(alert.contentType, ContentType.alert);
+  assert.equal(JSON.parse(alert.body.toString()).code, 'handshake_frame_too_large');
+
+  // After the handshake the record bound (1 MiB here) applies: a 200 kB record is echoed.
+  const ch2 = await validClient(server.port);
+  const reply = once(ch2, 'message');
+  ch2.send({ type: 'big' }, Buffer.alloc(200_000, 1));
+  assert.equal(((await reply)[0] as { bytes: number }).bytes, 200_000);
+  ch2.close();
 });
 
 test('client key does not match its certificate: bad_certificate key_mismatch on both sides', async () => {

@@ -147,6 +147,9 @@ test('/metrics counts what real clients did: handshakes ok and failed, requests 
   assert.ok(sample(text, 'securechat_crl_seconds_to_expiry') > 6 * 86400);
   assert.ok(sample(text, 'process_resident_memory_bytes') > 10 * 1024 * 1024);
   assert.ok(text.includes('securechat_send_queue_bytes '));
+  assert.ok(text.includes('securechat_file_memory_bytes{use="transfers"} '));
+  assert.ok(text.includes('securechat_file_memory_bytes{use="recent_cache"} '));
+  assert.ok(text.includes('securechat_spool_bytes '));
   assert.ok(text.includes('securechat_sessions{state="logged_in"} '));
 });
 

@@ -7,12 +7,16 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
 import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { SecureChatClient } from '../../src/client/client.js';
+import type { SecureChatError } from '../../src/errors.js';
 import { wsDialer } from '../../src/client/ws-dial.js';
 import { silentLogger } from '../../src/log.js';
 import { WS_CLOSE, WS_REASON } from '../../src/protocol/ws-duplex.js';
@@ -20,10 +24,13 @@ import { listenWebSocket, type WsTransport } from '../../src/server/transports/w
 import { CONTENT_SECURITY_POLICY } from '../../src/server/transports/static-files.js';
 import { nextPush, startChatServer, TEST_PASSWORD, userIdentity, type TestChatServer } from '../helpers/chat-server.js';
 
-const MAX_FRAME = 64 * 1024;
+/** Above the handshake's 64 KiB bound, so the two bounds can be told apart. */
+const MAX_FRAME = 256 * 1024;
 let srv: TestChatServer;
 let ws: WsTransport;
 let webRoot: string;
+/** Every stream the listener handed to the server, newest last (to read why it ended). */
+const streams: Duplex[] = [];
 
 before(async () => {
   srv = await startChatServer({ limits: { maxFrameSize: MAX_FRAME } });
@@ -32,7 +39,13 @@ before(async () => {
   writeFileSync(join(webRoot, 'index.html'), '<!doctype html><title>SecureChat</title><script type="module" src="/assets/app.js"></script>');
   writeFileSync(join(webRoot, 'assets', 'app.js'), 'export {};');
   writeFileSync(join(webRoot, '.secret'), 'no');
-  ws = await listenWebSocket(srv.server, { host: '127.0.0.1', port: 0, maxFrameSize: MAX_FRAME, certsDir: srv.pki.dir, behindProxy: false, webRoot, log: silentLogger() });
+  const recording = {
+    handle(stream: Duplex, ip?: string) {
+      streams.push(stream);
+      srv.server.handle(stream, ip);
+    },
+  };
+  ws = await listenWebSocket(recording, { host: '127.0.0.1', port: 0, maxFrameSize: MAX_FRAME, certsDir: srv.pki.dir, behindProxy: false, webRoot, log: silentLogger() });
 });
 
 after(async () => {
@@ -110,14 +123,63 @@ test('a binary message that is not exactly one frame is refused with 1002', asyn
   assert.equal(reason.toString(), WS_REASON.notOneFrame);
 });
 
-test('a message above the frame limit is refused with 1009 before it is buffered', async () => {
+/** Why the server's side of the newest WebSocket session ended (the code its stream was destroyed with). */
+async function lastStreamError(): Promise<string | undefined> {
+  const stream = streams[streams.length - 1];
+  while (!stream.destroyed) await new Promise((r) => setTimeout(r, 10));
+  return (stream.errored as SecureChatError | null)?.code;
+}
+
+test('before the handshake completes a message above 64 KiB + 4 is refused with 1009 (handshake_frame_too_large)', async () => {
   const sock = await rawSocket();
-  const big = Buffer.alloc(MAX_FRAME + 5 + 4);
-  big.writeUInt32BE(big.length - 4, 0);
+  const hello = Buffer.alloc(4 + 65 * 1024, 0x20);
+  hello.writeUInt32BE(hello.length - 4, 0);
   sock.on('error', () => undefined);
-  sock.send(big);
+  sock.send(hello);
   const [code] = (await once(sock, 'close')) as [number, Buffer];
   assert.equal(code, WS_CLOSE.messageTooBig);
+  assert.equal(await lastStreamError(), 'handshake_frame_too_large');
+});
+
+test('a WebSocket frame header announcing 4 GiB is refused with 1009 from the header alone', async () => {
+  const sock = tls.connect({ host: '127.0.0.1', port: ws.port, ca: srv.pki.rootPem, servername: 'localhost' });
+  await once(sock, 'secureConnect');
+  sock.write(
+    'GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
+  let got = Buffer.alloc(0);
+  const upgraded = (): boolean => got.indexOf('\r\n\r\n') >= 0;
+  sock.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));
+  while (!upgraded()) await once(sock, 'data');
+  assert.match(got.toString('latin1'), /^HTTP\/1\.1 101/);
+  // FIN + binary, masked, 64-bit length 2^32, a mask key; no payload byte follows.
+  const header = Buffer.alloc(14);
+  header[0] = 0x82;
+  header[1] = 0x80 | 127;
+  header.writeBigUInt64BE(1n << 32n, 2);
+  randomBytes(4).copy(header, 10);
+  sock.write(header);
+  await once(sock, 'close');
+  // The server's close frame follows the HTTP response: 0x88, length, then the 2-byte close code.
+  const frame = got.subarray(got.indexOf('\r\n\r\n') + 4);
+  assert.equal(frame[0], 0x88);
+  assert.equal(frame.readUInt16BE(2), WS_CLOSE.messageTooBig);
+  assert.equal(await lastStreamError(), 'handshake_frame_too_large');
+});
+
+test('after the handshake the record bound applies: a 100 KiB request passes the WebSocket limit', async () => {
+  const alice = await wsLogin('carol');
+  const refused = await alice.request('no_such_request', { pad: 'x'.repeat(100 * 1024) }).then(
+    () => 'ok',
+    (err: SecureChatError) => err.code,
+  );
+  // Answered by the router (the session lives on), not closed by the transport.
+  assert.notEqual(refused, 'connection_closed');
+  assert.equal(alice.closed, false);
+  const echo = await alice.request('who');
+  assert.ok(echo);
+  alice.close();
 });
 
 test('a page from another origin cannot open a session', async () => {

@@ -40,6 +40,11 @@ test('bad values are usage errors naming the key and the source', () => {
   usage(() => resolveConfig({ flags: { port: '70000' } }), /port must be/);
   usage(() => resolveConfig({ env: { SECURECHAT_AUTO_GENERATE_CERTS: 'maybe' } }), /SECURECHAT_AUTO_GENERATE_CERTS/);
   usage(() => resolveConfig({ flags: { colour: 'blue' } }), /unknown key "colour"/);
+  // The recent-files cache is RAM: 0 turns it off, more than 8 GiB is refused as a likely typo.
+  usage(() => resolveConfig({ env: { SECURECHAT_RECENT_FILES_BYTES: String(9 * 1024 ** 3) } }), /SECURECHAT_RECENT_FILES_BYTES: "recentFilesBytes" must be at most 8589934592/);
+  usage(() => resolveConfig({ flags: { recentFilesBytes: -1 } }), /"recentFilesBytes" must be a non-negative integer/);
+  assert.equal(resolveConfig({ flags: { recentFilesBytes: 0 } }).recentFilesBytes, 0);
+  assert.equal(resolveConfig({}).recentFilesBytes, 64 * 1024 * 1024);
   const dir = mkdtempSync(join(tmpdir(), 'securechat-config-'));
   writeFileSync(join(dir, 'bad.json'), '{ nope');
   assert.throws(() => readConfigFile(join(dir, 'bad.json')), (err: SecureChatError) => err.code === 'bad_input');

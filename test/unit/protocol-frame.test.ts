@@ -62,3 +62,21 @@ test('exactly maxFrameSize is accepted', () => {
   const d = new FrameDecoder(16);
   assert.deepEqual(d.push(encodeFrame(Buffer.alloc(16, 1))), [Buffer.alloc(16, 1)]);
 });
+
+test('the early (handshake) bound holds for the first frames only, decided from each header', () => {
+  const d = new FrameDecoder(1024, { frames: 2, maxFrameSize: 16 });
+  // Two handshake frames at the early bound, then a record far above it: all fine, in one chunk.
+  const wireFrames = [Buffer.alloc(16, 1), Buffer.alloc(16, 2), Buffer.alloc(1000, 3)];
+  assert.deepEqual(d.push(Buffer.concat(wireFrames.map(encodeFrame))), wireFrames);
+  assert.throws(() => d.push(Buffer.from([0, 0, 4, 1])), (e: SecureChatError) => e.code === 'frame_too_large');
+
+  const early = new FrameDecoder(1024, { frames: 2, maxFrameSize: 16 });
+  assert.deepEqual(early.push(encodeFrame(Buffer.alloc(16))), [Buffer.alloc(16)]);
+  // The second frame's header alone is enough to refuse it, with the handshake's own code.
+  assert.throws(() => early.push(Buffer.from([0, 0, 0, 17])), (e: SecureChatError) => e.code === 'handshake_frame_too_large' && e.details?.maxFrameSize === 16);
+  assert.equal(early.pendingBytes, 0);
+
+  const huge = new FrameDecoder(1 << 20, { frames: 2, maxFrameSize: 64 * 1024 });
+  assert.throws(() => huge.push(Buffer.from([0xff, 0xff, 0xff, 0xff])), (e: SecureChatError) => e.code === 'handshake_frame_too_large' && e.details?.length === 0xffffffff);
+  assert.throws(() => new FrameDecoder(1024, { frames: 1, maxFrameSize: 16 }).push(Buffer.from([0, 0, 0, 0])), (e: SecureChatError) => e.code === 'malformed');
+});

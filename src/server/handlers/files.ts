@@ -239,10 +239,12 @@ export const fileCommands = [
           throw new SecureChatError('not_member', 'You are not in the conversation of that message.');
         }
         if (message.kind !== 'file' || message.fileId === null) throw new SecureChatError('bad_request', `Message ${p.message_id} is not a file.`);
-        const cached = ctx.services.recentFiles.get(message.fileId);
-        // A file read from storage is a whole copy in memory until streamed: counted server-wide.
-        if (!cached) releaseMemory = ctx.services.downloadBytes.take(offeredSize(message.body), 'files in memory');
-        const file = cached ?? (await storage.getFile(message.fileId));
+        // A cached file is pinned while it streams (it stays inside the cache's bound); one read
+        // from storage is a whole copy in memory until streamed: counted server-wide.
+        const cached = ctx.services.recentFiles.take(message.fileId);
+        if (cached) releaseMemory = cached.release;
+        else releaseMemory = ctx.services.downloadBytes.take(offeredSize(message.body), 'files in memory');
+        const file = cached?.file ?? (await storage.getFile(message.fileId));
         if (!file) throw new SecureChatError('not_found', 'That file is no longer stored.');
         if (p.file !== undefined && p.file.toLowerCase() !== file.uuid.toLowerCase()) {
           throw new SecureChatError('bad_request', `Message ${p.message_id} carries a different file.`, { details: { field: 'file' } });

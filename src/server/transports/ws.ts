@@ -10,8 +10,10 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../../log.js';
+import { FRAME_HEADER_SIZE } from '../../protocol/frame.js';
+import { HANDSHAKE_MAX_FRAME } from '../../protocol/types.js';
 import { WebSocketDuplex } from '../../protocol/ws-duplex.js';
 import { serveStatic } from './static-files.js';
 
@@ -61,6 +63,19 @@ export function clientAddress(req: http.IncomingMessage, behindProxy: boolean): 
   return req.socket.remoteAddress ?? 'unknown';
 }
 
+/**
+ * `ws` fixes maxPayload per server and offers no public way to change it on an open socket; its
+ * parser reads the receiver's `_maxPayload` at every frame header (ws 8), so raising that field is
+ * how one socket moves from the handshake bound to the record bound. False if the field is not
+ * there (a `ws` whose internals changed: test/integration/ws-transport.test.ts catches it).
+ */
+function setMessageLimit(ws: WebSocket, bytes: number): boolean {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
+  if (!receiver || typeof receiver._maxPayload !== 'number') return false;
+  receiver._maxPayload = bytes;
+  return true;
+}
+
 /** Browsers always send Origin; a page from another site must not open sessions here. */
 function originAllowed(req: http.IncomingMessage): boolean {
   const origin = req.headers.origin;
@@ -81,7 +96,8 @@ export async function listenWebSocket(server: StreamHandler, opts: WsTransportOp
   const wss = new WebSocketServer({
     noServer: true,
     // Checked by the parser before the message is buffered: an oversized frame costs nothing.
-    maxPayload: opts.maxFrameSize + 4,
+    // The handshake's bound first; raised to the record bound once the handshake frames are in.
+    maxPayload: Math.min(HANDSHAKE_MAX_FRAME, opts.maxFrameSize) + FRAME_HEADER_SIZE,
     perMessageDeflate: false, // records are ciphertext: compression gains nothing and costs memory
     clientTracking: false,
   });
@@ -94,7 +110,12 @@ export async function listenWebSocket(server: StreamHandler, opts: WsTransportOp
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      server.handle(new WebSocketDuplex(ws), clientAddress(req, opts.behindProxy));
+      const afterHandshakeFrames = (): void => {
+        if (setMessageLimit(ws, opts.maxFrameSize + FRAME_HEADER_SIZE)) return;
+        opts.log.error('cannot raise the WebSocket message limit after the handshake (ws internals changed?); closing the connection');
+        ws.terminate();
+      };
+      server.handle(new WebSocketDuplex(ws, { afterHandshakeFrames }), clientAddress(req, opts.behindProxy));
     });
   });
 
