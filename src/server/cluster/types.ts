@@ -67,7 +67,18 @@ export interface SharedSet {
 }
 
 /**
- * One connection to a backend: the four interfaces plus health. Emits 'down' (with an Error) when
+ * Small values written once under a TTL: the first writer wins cluster-wide and every node reads
+ * the same value (the shared ticket keys, sealed before they are stored: cluster/ticket-keys.ts).
+ */
+export interface SharedValues {
+  /** Stores `value` for `ttlMs` unless a live value is there; resolves with the value there now (this one or the earlier). */
+  putIfAbsent(key: string, value: string, ttlMs: number): Promise<string>;
+  /** The live value, or null. */
+  get(key: string): Promise<string | null>;
+}
+
+/**
+ * One connection to a backend: the five interfaces plus health. Emits 'down' (with an Error) when
  * the backend becomes unreachable and 'up' when it is back (subscriptions restored: doorbells may
  * have been missed in between, so listeners catch up from the database).
  */
@@ -77,6 +88,7 @@ export interface ClusterBackend extends EventEmitter {
   readonly presence: PresenceDirectory;
   readonly counters: SharedCounters;
   readonly set: SharedSet;
+  readonly values: SharedValues;
   /** Whether the backend is reachable right now. */
   readonly healthy: boolean;
   close(): Promise<void>;
