@@ -207,6 +207,7 @@ class MemoryValues implements SharedValues {
 
 export class MemoryBackend extends EventEmitter implements ClusterBackend {
   readonly kind = 'memory' as const;
+  readonly namespace = 'memory';
   readonly bus: EventBus = new MemoryBus(this);
   readonly presence: PresenceDirectory = new MemoryPresence(this);
   readonly counters: SharedCounters = new MemoryCounters(this);

@@ -79,6 +79,9 @@ export class NatsBackend extends EventEmitter implements ClusterBackend {
   readonly set: SharedSet;
   readonly values: SharedValues;
   readonly ns: string;
+  get namespace(): string {
+    return this.ns;
+  }
   private connected = false;
   private closing = false;
 

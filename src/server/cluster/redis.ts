@@ -57,6 +57,9 @@ export class RedisBackend extends EventEmitter implements ClusterBackend {
   readonly cmd: Redis;
   readonly sub: Redis;
   readonly ns: string;
+  get namespace(): string {
+    return this.ns;
+  }
   private readonly handlers = new Map<string, Set<BusHandler>>();
   private up = { cmd: false, sub: false };
   private wasHealthy = false;

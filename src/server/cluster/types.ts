@@ -84,6 +84,8 @@ export interface SharedValues {
  */
 export interface ClusterBackend extends EventEmitter {
   readonly kind: 'memory' | 'redis' | 'nats';
+  /** Keeps clusters that share one bus apart (key prefix / bucket names). */
+  readonly namespace: string;
   readonly bus: EventBus;
   readonly presence: PresenceDirectory;
   readonly counters: SharedCounters;
