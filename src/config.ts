@@ -81,6 +81,8 @@ export interface ServerConfig {
   clusterLeaseMs: number;
   /** While the bus is down, how often each node re-reads pending messages from the database. */
   clusterCatchupMs: number;
+  /** A 0600 file with the cluster secret (≥ 32 bytes) that seals the shared ticket keys; "none" = ticket keys per node. */
+  clusterSecretFile: string;
 }
 
 export const DEFAULT_CONFIG: ServerConfig = {
@@ -142,6 +144,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   nodeId: 'auto',
   clusterLeaseMs: 6000,
   clusterCatchupMs: 5000,
+  clusterSecretFile: 'none',
 };
 
 type Key = keyof ServerConfig;

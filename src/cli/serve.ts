@@ -31,6 +31,7 @@ interface ServeFlags {
   checkConfig?: boolean;
   cluster?: string;
   nodeId?: string;
+  clusterSecretFile?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -55,6 +56,7 @@ export function registerServe(program: Command): void {
     .option('--no-generate', 'fail instead of generating a CA when --certs has none')
     .option('--cluster <bus>', 'join a cluster: redis://host:port or nats://host:port (needs --db mysql://…; default memory = single node; env SECURECHAT_CLUSTER)')
     .option('--node-id <name>', "this node's name in the cluster (default hostname-pid; env SECURECHAT_NODE_ID)")
+    .option('--cluster-secret-file <file>', 'a 0600 file with the cluster secret (same on every node): ticket keys shared, so tickets resume on any node (docs/CLUSTER.md)')
     .addHelpText(
       'after',
       `
@@ -86,6 +88,7 @@ Examples:
             maxFileBytes: flags.maxFileBytes,
             cluster: flags.cluster,
             nodeId: flags.nodeId,
+            clusterSecretFile: flags.clusterSecretFile,
             ...(flags.generate === false ? { autoGenerateCerts: false } : {}),
           },
         });

@@ -39,11 +39,17 @@ export interface ClientOptions {
    * Absent = no resumption.
    */
   tickets?: TicketStore<ServerIdentity>;
+  /**
+   * Which servers share these tickets (default `host:port`, just this one). The nodes of one cluster
+   * with a cluster secret open each other's tickets: a failover client names them all here, so a
+   * ticket from one node is offered to the next (docs/CLUSTER.md).
+   */
+  ticketScope?: string;
 }
 
-/** Which tickets fit a connection: the server dialled and the certificate we present. */
-export function ticketKey(o: Pick<ClientOptions, 'host' | 'port' | 'serverName' | 'identity'>): string {
-  return `${o.host}:${o.port}/${o.serverName ?? o.host}/${sha256(o.identity.chain[0]).toString('hex')}`;
+/** Which tickets fit a connection: the server (or cluster) dialled, its name and the certificate we present. */
+export function ticketKey(o: Pick<ClientOptions, 'host' | 'port' | 'serverName' | 'identity' | 'ticketScope'>): string {
+  return `${o.ticketScope ?? `${o.host}:${o.port}`}/${o.serverName ?? o.host}/${sha256(o.identity.chain[0]).toString('hex')}`;
 }
 
 /** Opens the byte stream the handshake runs over (DESIGN §6: the client's dial takes a transport). */

@@ -10,6 +10,7 @@ import type { ClusterObserver } from './cluster/failures.js';
 import { ClusterNode, type ClusterTimings } from './cluster/node.js';
 import { ClusterReplayGuard } from './cluster/replay.js';
 import { SharedLoginThrottle } from './cluster/throttle.js';
+import { SharedTicketKeys } from './cluster/ticket-keys.js';
 import { AccountService } from './accounts.js';
 import { Delivery, type DeliveryOptions } from './delivery.js';
 import { GroupMembers } from './group-members.js';
@@ -47,7 +48,14 @@ export interface ChatServerOptions {
   passwordWork?: Partial<PasswordWorkLimits>;
   observer?: ServerObserver;
   /** Join a cluster over this backend (absent: a single node). Call `services.cluster.start()` before listening. */
-  cluster?: { backend: ClusterBackend; nodeId: string; timings?: Partial<ClusterTimings>; observer?: ClusterObserver };
+  cluster?: {
+    backend: ClusterBackend;
+    nodeId: string;
+    timings?: Partial<ClusterTimings>;
+    observer?: ClusterObserver;
+    /** The cluster secret (cluster/secret.ts): ticket keys are then shared by every node, sealed under it. */
+    secret?: Buffer;
+  };
 }
 
 export const DEFAULT_DELIVERY: DeliveryOptions = { highWaterBytes: 4 * 1024 * 1024, pageSize: 500, retryMs: 1000 };
@@ -69,6 +77,7 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
   const delivery = new Delivery(storage, hub, log.child({ component: 'delivery' }), { ...DEFAULT_DELIVERY, ...options.delivery });
   const accountEvents = new AccountWatcher(storage, hub, log.child({ component: 'accounts' }));
   const members = new GroupMembers(storage);
+  const clusterSecret = options.cluster?.secret;
   const cluster = options.cluster
     ? new ClusterNode({
         ...options.cluster,
@@ -115,9 +124,22 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
           // Single use cluster-wide; an unreachable bus rejects, so resumption fails closed (full handshake).
           usedTickets: { addIfAbsent: (key: string, ttlMs: number) => cluster.backend.set.addIfAbsent(`ticket:${key}`, ttlMs) },
           remoteSessions: (username: string) => cluster.presence.sessionsElsewhere(username),
+          externalTicketKeys: clusterSecret !== undefined,
         }
       : {}),
   });
+  if (cluster && clusterSecret) {
+    cluster.ticketKeys = new SharedTicketKeys({
+      values: cluster.backend.values,
+      ring: server.tickets.ring,
+      secret: clusterSecret,
+      namespace: cluster.backend.namespace,
+      rotationMs: server.limits.ticketKeyRotationMs,
+      lifetimeMs: server.tickets.lifetimeMs,
+      failures: cluster.failures,
+      log: log.child({ component: 'cluster' }),
+    });
+  }
   server.once('closed', () => services.spool.close());
   server.once('closing', () => services.accountEvents.stop());
   return server;

@@ -114,6 +114,8 @@ export interface ServerOptions<Services> {
   restoreLogin?: (ctx: HandlerContext<Services>, login: TicketLogin) => void;
   /** The single-use set of accepted tickets; default in memory (a cluster passes its shared set). */
   usedTickets?: UsedTicketSet;
+  /** Ticket keys are imported into `tickets.ring` from a cluster's shared store (cluster/ticket-keys.ts). */
+  externalTicketKeys?: boolean;
 }
 
 export class SecureChatServer<Services = unknown> extends EventEmitter {
@@ -138,7 +140,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
   private readonly revalidator: Revalidator;
   private readonly crl: CrlMonitor | null;
   private staleCrlLoggedAt = 0;
-  /** Ticket keys and the used-ticket set: memory only (a restart forces full handshakes, PROTOCOL.md §9.3). */
+  /** Ticket keys and the used-ticket set: memory only on one node (a restart forces full handshakes); shared in a cluster with a secret (PROTOCOL.md §9.3). */
   readonly tickets: TicketService<PeerIdentity>;
 
   constructor(private readonly options: ServerOptions<Services>) {
@@ -177,6 +179,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
       verifyPath: (path) => this.verifyClient(path),
       notAfterOf: (peer) => peer.notAfter,
       ...(options.checkTicketLogin ? { checkLogin: options.checkTicketLogin } : {}),
+      externalKeys: options.externalTicketKeys ?? false,
     });
     this.keepalive = setInterval(() => {
       for (const session of this.sessions) session.checkAlive();

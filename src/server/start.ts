@@ -20,6 +20,7 @@ import { redactDbUrl } from '../storage/index.js';
 import type { Storage } from '../storage/types.js';
 import { createChatServer } from './app.js';
 import { openClusterBackend, redactClusterUrl, type ClusterBackend } from './cluster/index.js';
+import { readClusterSecret } from './cluster/secret.js';
 import { openNamedStorage } from './db-target.js';
 import { reopenLogFile } from './log-file.js';
 import type { SecureChatServer, ServerLimits } from './server.js';
@@ -55,12 +56,20 @@ export function nodeIdFor(config: Pick<ServerConfig, 'nodeId'>): string {
 const CLUSTER_NEEDS_MYSQL = 'A cluster needs one database shared by every node: use --db mysql://… (SQLite is a file of one node).';
 
 /** Opens the cluster backend of a `cluster` setting, or nothing for a single node; refuses a cluster on SQLite. */
-async function openCluster(config: ServerConfig, log: Logger): Promise<{ backend: ClusterBackend; nodeId: string } | undefined> {
-  if (config.cluster === 'memory') return undefined;
+async function openCluster(config: ServerConfig, log: Logger): Promise<{ backend: ClusterBackend; nodeId: string; secret?: Buffer } | undefined> {
+  if (config.cluster === 'memory') {
+    if (config.clusterSecretFile !== 'none') log.warn('clusterSecretFile is set but this node is not in a cluster (cluster = memory): ignored');
+    return undefined;
+  }
   if (!config.db.startsWith('mysql://')) throw new SecureChatError('usage', CLUSTER_NEEDS_MYSQL);
   const nodeId = nodeIdFor(config);
-  log.info(`cluster: connecting to ${redactClusterUrl(config.cluster)} as node ${nodeId}`);
-  return { backend: await openClusterBackend(config.cluster), nodeId };
+  // Read (and its mode checked) before connecting: a bad secret file must not start a node.
+  const secret = config.clusterSecretFile !== 'none' ? readClusterSecret(config.clusterSecretFile) : undefined;
+  if (!secret && config.ticketsPerBatch > 0) {
+    log.warn('cluster: no clusterSecretFile, so session-ticket keys stay per node: a ticket resumes only on the node that issued it (docs/CLUSTER.md)');
+  }
+  log.info(`cluster: connecting to ${redactClusterUrl(config.cluster)} as node ${nodeId}${secret ? ', ticket keys shared' : ''}`);
+  return { backend: await openClusterBackend(config.cluster), nodeId, ...(secret ? { secret } : {}) };
 }
 
 function readFile(path: string, what: string): string {

@@ -1,8 +1,9 @@
 /**
  * Session tickets (docs/PROTOCOL.md §9): the server's rotating ticket keys, the ticket format
  * (AES-256-GCM under a key with an id), the single-use set, and the acceptor the handshake calls
- * on a resumed hello. Keys live in memory only: a restart forces full handshakes (§9.7), and
- * neither keys nor PSKs are ever logged (the ring prints as "[redacted]").
+ * on a resumed hello. A single node keeps its keys in memory only: a restart forces full handshakes
+ * (§9.3); a cluster with a cluster secret imports them from its shared store (cluster/ticket-keys.ts).
+ * Neither keys nor PSKs are ever logged (the ring prints as "[redacted]").
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
@@ -72,6 +73,11 @@ export interface TicketKeyRingOptions {
   rotationMs: number;
   lifetimeMs: number;
   now?: () => number;
+  /**
+   * Keys come from elsewhere (a cluster's shared store, cluster/ticket-keys.ts): the ring never
+   * makes one itself; the current key is the newest imported one whose createdAt has come.
+   */
+  external?: boolean;
 }
 
 /**
@@ -89,6 +95,13 @@ export class TicketKeyRing {
   /** The sealing key, rotated when due. */
   current(): TicketKey {
     const now = this.now();
+    if (this.options.external) {
+      this.dropOld(now);
+      // A key made ahead for the next rotation waits for its time; only future keys (clock skew): the oldest.
+      const key = this.keys.find((k) => k.createdAt <= now) ?? this.keys[this.keys.length - 1];
+      if (!key) throw new SecureChatError('busy', 'No ticket key yet.', { reason: 'no_ticket_key' });
+      return key;
+    }
     const head = this.keys[0];
     if (head && now - head.createdAt < this.options.rotationMs) return head;
     if (head) head.retiredAt = now;
@@ -117,6 +130,16 @@ export class TicketKeyRing {
 
   get size(): number {
     return this.keys.length;
+  }
+
+  /** Whether a key with this id is in the ring. */
+  has(id: Buffer): boolean {
+    return this.keys.some((k) => k.id.equals(id));
+  }
+
+  /** Key ids and times, newest first (no key material): for tests and the admin view. */
+  describe(): Array<{ id: string; createdAt: number; retiredAt: number }> {
+    return this.keys.map((k) => ({ id: k.id.toString('hex'), createdAt: k.createdAt, retiredAt: k.retiredAt }));
   }
 
   private dropOld(now: number): void {
@@ -244,6 +267,8 @@ export interface TicketServiceOptions<P> {
   checkLogin?: (login: TicketLogin) => Promise<void>;
   /** Last check before the session starts (session caps); throws to refuse. */
   admitPeer?: (peer: P) => void;
+  /** The ring's keys are imported from a cluster's shared store instead of made here (TicketKeyRingOptions.external). */
+  externalKeys?: boolean;
 }
 
 /** A peer identity that can say it came from a ticket, and with which login. */
@@ -260,7 +285,7 @@ export class TicketService<P extends ResumablePeer> {
   constructor(private readonly options: TicketServiceOptions<P>) {
     this.now = options.now ?? Date.now;
     this.lifetimeMs = Math.min(MAX_TICKET_LIFETIME_MS, options.lifetimeMs);
-    this.ring = new TicketKeyRing({ rotationMs: options.rotationMs, lifetimeMs: this.lifetimeMs, now: this.now });
+    this.ring = new TicketKeyRing({ rotationMs: options.rotationMs, lifetimeMs: this.lifetimeMs, now: this.now, external: options.externalKeys ?? false });
     this.used = options.used ?? new MemoryUsedTicketSet();
   }
 

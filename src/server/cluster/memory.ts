@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { SecureChatError } from '../../errors.js';
 import { dispatch } from './dispatch.js';
-import type { BusHandler, BusMessage, ClusterBackend, EventBus, PresenceDirectory, PresenceEntry, SharedCounters, SharedSet } from './types.js';
+import type { BusHandler, BusMessage, ClusterBackend, EventBus, PresenceDirectory, PresenceEntry, SharedCounters, SharedSet, SharedValues } from './types.js';
 
 interface Timed<V> {
   value: V;
@@ -18,6 +18,7 @@ export class MemoryStore {
   readonly nodes = new Map<string, { expiresAt: number; sessions: Map<string, PresenceEntry> }>();
   readonly counters = new Map<string, Timed<number>>();
   readonly keys = new Map<string, number>();
+  readonly values = new Map<string, Timed<string>>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly now: () => number = Date.now) {
@@ -33,6 +34,7 @@ export class MemoryStore {
     const now = this.now();
     for (const [k, v] of this.counters) if (v.expiresAt <= now) this.counters.delete(k);
     for (const [k, at] of this.keys) if (at <= now) this.keys.delete(k);
+    for (const [k, v] of this.values) if (v.expiresAt <= now) this.values.delete(k);
     for (const [k, n] of this.nodes) if (n.expiresAt <= now) this.nodes.delete(k);
   }
 
@@ -179,12 +181,38 @@ class MemorySet implements SharedSet {
   }
 }
 
+class MemoryValues implements SharedValues {
+  constructor(private readonly backend: MemoryBackend) {}
+
+  /** Synchronous test-and-set, like MemorySet.addIfAbsent. */
+  private live(key: string): string | null {
+    this.backend.assertOpen();
+    const store = this.backend.store;
+    const v = store.values.get(key);
+    if (v && v.expiresAt <= store.time()) store.values.delete(key);
+    return v && v.expiresAt > store.time() ? v.value : null;
+  }
+
+  async putIfAbsent(key: string, value: string, ttlMs: number): Promise<string> {
+    const there = this.live(key);
+    if (there !== null) return there;
+    this.backend.store.values.set(key, { value, expiresAt: this.backend.store.time() + ttlMs });
+    return value;
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.live(key);
+  }
+}
+
 export class MemoryBackend extends EventEmitter implements ClusterBackend {
   readonly kind = 'memory' as const;
+  readonly namespace = 'memory';
   readonly bus: EventBus = new MemoryBus(this);
   readonly presence: PresenceDirectory = new MemoryPresence(this);
   readonly counters: SharedCounters = new MemoryCounters(this);
   readonly set: SharedSet = new MemorySet(this);
+  readonly values: SharedValues = new MemoryValues(this);
   readonly subscriptions = new Set<() => void>();
   private closed = false;
 

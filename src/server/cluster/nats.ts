@@ -5,20 +5,33 @@
  * `create` (or a CAS over an expired value), `incr` a CAS loop. The buckets' own max age only
  * garbage-collects what nobody touched for a day. Presence: a lease key per node (`n.<node>`, its
  * expiry) and a key per session (`s.<node>.<session>`); `list` reads the keys of live nodes.
+ *
+ * Bounded time: every call runs under a deadline (`deadlineMs`, default twice the request timeout)
+ * and rejects with cluster_unavailable (reason `timeout`) when it passes. Keys are listed with one
+ * STREAM.INFO request (`subjects_filter`), never with `kv.keys()`: that iterator is an ordered push
+ * consumer that ends only when a delivered message reports 0 pending, and a key rewritten while it
+ * runs (a lease refresh every lease/3) can leave it waiting for a message that never comes — the
+ * hang behind the once-skipped presence lease test. Removed presence keys are purged from the
+ * stream (subject and marker gone), so the listing holds live keys only.
  * While disconnected every call fails fast with cluster_unavailable (no buffering for later).
  */
 import { EventEmitter } from 'node:events';
-import { connect, type KV, type KvEntry, type NatsConnection } from 'nats';
+import { connect, type JetStreamManager, type KV, type KvEntry, type NatsConnection } from 'nats';
 import { SecureChatError } from '../../errors.js';
 import { dispatch, parseBusMessage } from './dispatch.js';
-import type { BusHandler, BusMessage, ClusterBackend, EventBus, PresenceDirectory, PresenceEntry, SharedCounters, SharedSet } from './types.js';
+import type { BusHandler, BusMessage, ClusterBackend, EventBus, PresenceDirectory, PresenceEntry, SharedCounters, SharedSet, SharedValues } from './types.js';
 
 export interface NatsBackendOptions {
   namespace?: string;
+  /** Per request (connect, KV and JetStream API calls), ms. */
   timeoutMs?: number;
+  /** Whole operation (a CAS loop is several requests), ms; default 2 × timeoutMs. */
+  deadlineMs?: number;
 }
 
 const GC_AGE_MS = 24 * 3600_000;
+/** The values bucket keeps ticket keys for a rotation plus a ticket lifetime (≤ 25 h): GC after 48 h. */
+const VALUES_GC_AGE_MS = 48 * 3600_000;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -33,6 +46,7 @@ function unavailable(err: unknown): SecureChatError {
 
 interface Expiring {
   n?: number;
+  v?: string;
   exp: number;
 }
 
@@ -46,21 +60,39 @@ function readExpiring(e: KvEntry | null): Expiring | null {
   }
 }
 
+/** A lease that ran out over a minute ago (or an unreadable one): its node is gone, not just late. */
+function isLongExpired(e: KvEntry | null): boolean {
+  if (!e || e.operation !== 'PUT') return true;
+  try {
+    const v = JSON.parse(dec.decode(e.value)) as Expiring;
+    return typeof v.exp !== 'number' || v.exp < Date.now() - 60_000;
+  } catch {
+    return true;
+  }
+}
+
 export class NatsBackend extends EventEmitter implements ClusterBackend {
   readonly kind = 'nats' as const;
   readonly bus: EventBus;
   readonly presence: PresenceDirectory;
   readonly counters: SharedCounters;
   readonly set: SharedSet;
+  readonly values: SharedValues;
   readonly ns: string;
+  get namespace(): string {
+    return this.ns;
+  }
   private connected = false;
   private closing = false;
 
   private constructor(
     readonly nc: NatsConnection,
+    readonly jsm: JetStreamManager,
     readonly shared: KV,
     readonly presenceKv: KV,
+    readonly valuesKv: KV,
     ns: string,
+    readonly deadlineMs: number,
   ) {
     super();
     this.ns = ns;
@@ -69,10 +101,11 @@ export class NatsBackend extends EventEmitter implements ClusterBackend {
     this.presence = new NatsPresence(this);
     this.counters = new NatsCounters(this);
     this.set = new NatsSet(this);
+    this.values = new NatsValues(this);
     void this.watchStatus();
   }
 
-  /** Connects and opens (creating if needed) the two KV buckets; rejects with cluster_unavailable. */
+  /** Connects and opens (creating if needed) the three KV buckets (shared, presence, values); rejects with cluster_unavailable. */
   static async open(url: string, options: NatsBackendOptions = {}): Promise<NatsBackend> {
     const parsed = new URL(url);
     const ns = token(options.namespace ?? parsed.searchParams.get('namespace') ?? 'securechat');
@@ -89,9 +122,11 @@ export class NatsBackend extends EventEmitter implements ClusterBackend {
         name: `securechat-${ns}`,
       });
       const js = nc.jetstream({ timeout });
+      const jsm = await nc.jetstreamManager({ timeout });
       const shared = await js.views.kv(`${ns}_shared`, { history: 1, ttl: GC_AGE_MS, timeout });
       const presenceKv = await js.views.kv(`${ns}_presence`, { history: 1, ttl: GC_AGE_MS, timeout });
-      return new NatsBackend(nc, shared, presenceKv, ns);
+      const valuesKv = await js.views.kv(`${ns}_values`, { history: 1, ttl: VALUES_GC_AGE_MS, timeout });
+      return new NatsBackend(nc, jsm, shared, presenceKv, valuesKv, ns, options.deadlineMs ?? 2 * timeout);
     } catch (err) {
       await nc?.close().catch(() => undefined);
       throw unavailable(err);
@@ -106,14 +141,37 @@ export class NatsBackend extends EventEmitter implements ClusterBackend {
     if (!this.healthy) throw new SecureChatError('cluster_unavailable', 'NATS: disconnected');
   }
 
-  /** Runs a KV call only while connected (nats.js would otherwise wait for a reconnect). */
+  /** Runs a KV call only while connected (nats.js would otherwise wait for a reconnect), within the deadline. */
   async call<T>(op: () => Promise<T>): Promise<T> {
     this.assertUp();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SecureChatError('cluster_unavailable', `NATS: no answer within ${this.deadlineMs} ms`, { reason: 'timeout' })), this.deadlineMs);
+    });
     try {
-      return await op();
+      return await Promise.race([op(), deadline]);
     } catch (err) {
       throw unavailable(err);
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  /** The keys of a KV bucket that hold a message, optionally under a prefix: one STREAM.INFO request. */
+  async listKeys(bucket: string, prefix = ''): Promise<string[]> {
+    const stream = `KV_${bucket}`;
+    const subjectPrefix = `$KV.${bucket}.`;
+    const info = await this.jsm.streams.info(stream, { subjects_filter: `${subjectPrefix}${prefix}>` });
+    return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(subjectPrefix.length));
+  }
+
+  /** Removes a key and its history from the stream (no delete marker left behind). */
+  async erase(bucket: string, key: string): Promise<void> {
+    await this.jsm.streams.purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${key}` });
+  }
+
+  get presenceBucket(): string {
+    return `${this.ns}_presence`;
   }
 
   private async watchStatus(): Promise<void> {
@@ -129,15 +187,24 @@ export class NatsBackend extends EventEmitter implements ClusterBackend {
     }
   }
 
-  /** Removes both buckets (tests). */
+  /** Removes the buckets (tests). */
   async destroy(): Promise<void> {
     await this.shared.destroy().catch(() => undefined);
     await this.presenceKv.destroy().catch(() => undefined);
+    await this.valuesKv.destroy().catch(() => undefined);
   }
 
   async close(): Promise<void> {
     this.closing = true;
-    if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
+    if (this.nc.isClosed()) return;
+    // drain() waits for a reconnect while the server is away: bounded, then a plain close.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), this.deadlineMs);
+    });
+    const drained = await Promise.race([this.nc.drain().then(() => 'ok' as const, () => 'late' as const), late]);
+    clearTimeout(timer);
+    if (drained === 'late') await this.nc.close().catch(() => undefined);
   }
 }
 
@@ -167,7 +234,12 @@ class NatsBus implements EventBus {
       },
     });
     // The server has the subscription once a round trip after it completed.
-    await this.b.call(() => this.b.nc.flush());
+    try {
+      await this.b.call(() => this.b.nc.flush());
+    } catch (err) {
+      sub.unsubscribe();
+      throw err;
+    }
     return async () => sub.unsubscribe();
   }
 }
@@ -187,7 +259,7 @@ class NatsPresence implements PresenceDirectory {
   }
 
   remove(node: string, session: string): Promise<void> {
-    return this.b.call(() => this.b.presenceKv.purge(`s.${token(node)}.${token(session)}`));
+    return this.b.call(() => this.b.erase(this.b.presenceBucket, `s.${token(node)}.${token(session)}`));
   }
 
   refresh(node: string, ttlMs: number): Promise<void> {
@@ -198,27 +270,32 @@ class NatsPresence implements PresenceDirectory {
 
   clear(node: string): Promise<void> {
     return this.b.call(async () => {
-      const prefix = `s.${token(node)}.`;
-      const keys: string[] = [];
-      for await (const k of await this.b.presenceKv.keys(`${prefix}>`)) keys.push(k);
-      await Promise.all(keys.map((k) => this.b.presenceKv.purge(k)));
-      await this.b.presenceKv.purge(`n.${token(node)}`);
+      // Sessions first: a lease without sessions lists nothing, sessions without a lease neither.
+      await this.b.erase(this.b.presenceBucket, `s.${token(node)}.>`);
+      await this.b.erase(this.b.presenceBucket, `n.${token(node)}`);
     });
   }
 
   list(): Promise<PresenceEntry[]> {
     return this.b.call(async () => {
       const kv = this.b.presenceKv;
-      const keys: string[] = [];
-      for await (const k of await kv.keys()) keys.push(k);
+      const keys = await this.b.listKeys(this.b.presenceBucket);
       const alive = new Set<string>();
+      const dead: string[] = [];
       await Promise.all(
         keys
           .filter((k) => k.startsWith('n.'))
           .map(async (k) => {
-            if (readExpiring(await kv.get(k))) alive.add(k.slice(2));
+            const e = await kv.get(k);
+            if (readExpiring(e)) alive.add(k.slice(2));
+            else if (isLongExpired(e)) dead.push(k.slice(2));
           }),
       );
+      // A node dead for a while (restarts with new ids leave these behind): erase it, so listings
+      // stay proportional to live nodes. Best effort; its lease is long past, so no race with a refresh.
+      for (const node of dead) {
+        void this.b.erase(this.b.presenceBucket, `s.${node}.>`).then(() => this.b.erase(this.b.presenceBucket, `n.${node}`)).catch(() => undefined);
+      }
       const out: PresenceEntry[] = [];
       await Promise.all(
         keys
@@ -312,5 +389,28 @@ class NatsSet implements SharedSet {
 
   delete(key: string): Promise<void> {
     return this.b.call(() => this.b.shared.purge(this.key(key)));
+  }
+}
+
+class NatsValues implements SharedValues {
+  constructor(private readonly b: NatsBackend) {}
+
+  private key(k: string): string {
+    return `v.${token(k)}`;
+  }
+
+  putIfAbsent(key: string, value: string, ttlMs: number): Promise<string> {
+    return this.b.call(() =>
+      casLoop(this.b.valuesKv, this.key(key), (cur) =>
+        cur && typeof cur.v === 'string' ? { next: null, result: cur.v } : { next: { v: value, exp: Date.now() + ttlMs }, result: value },
+      ),
+    );
+  }
+
+  get(key: string): Promise<string | null> {
+    return this.b.call(async () => {
+      const v = readExpiring(await this.b.valuesKv.get(this.key(key)));
+      return typeof v?.v === 'string' ? v.v : null;
+    });
   }
 }

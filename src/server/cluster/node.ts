@@ -25,6 +25,7 @@ import type { Hub } from '../hub.js';
 import { Doorbell, type DoorbellMessage, type HeartbeatMessage } from './doorbell.js';
 import { BusFailures, NULL_CLUSTER_OBSERVER, type ClusterObserver } from './failures.js';
 import { PresenceView } from './presence-view.js';
+import type { SharedTicketKeys } from './ticket-keys.js';
 import type { BusMessage, ClusterBackend } from './types.js';
 
 export interface ClusterTimings {
@@ -68,6 +69,8 @@ export class ClusterNode extends EventEmitter {
   private readonly log: Logger;
   private readonly timers: NodeJS.Timeout[] = [];
   private unsubscribe: (() => Promise<void>) | null = null;
+  /** Session-ticket keys shared over the cluster (set when the node has a cluster secret). */
+  ticketKeys: SharedTicketKeys | null = null;
   private stopped = false;
 
   constructor(private readonly d: ClusterNodeDeps) {
@@ -99,6 +102,7 @@ export class ClusterNode extends EventEmitter {
     const { hub, delivery, members, accountEvents } = this.d;
     this.unsubscribe = await this.backend.bus.subscribe(TOPIC, (m) => this.onMessage(m));
     await this.presence.start();
+    await this.ticketKeys?.start();
     hub.remote = {
       changed: (session, status) => {
         this.presence.changed(session, status);
@@ -130,6 +134,7 @@ export class ClusterNode extends EventEmitter {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    this.ticketKeys?.stop();
     await this.presence.stop();
     await this.unsubscribe?.().catch(() => undefined);
     this.failures.stop();

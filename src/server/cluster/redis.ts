@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import { SecureChatError } from '../../errors.js';
 import { dispatch, parseBusMessage } from './dispatch.js';
-import type { BusHandler, BusMessage, ClusterBackend, EventBus, PresenceDirectory, PresenceEntry, SharedCounters, SharedSet } from './types.js';
+import type { BusHandler, BusMessage, ClusterBackend, EventBus, PresenceDirectory, PresenceEntry, SharedCounters, SharedSet, SharedValues } from './types.js';
 
 export interface RedisBackendOptions {
   namespace?: string;
@@ -22,12 +22,28 @@ const INCR_WITH_TTL = `local n = redis.call('INCRBY', KEYS[1], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return n`;
 
-/** Redis errors become cluster_unavailable (the message says why, never a secret: no URL, no password). */
-async function guard<T>(op: Promise<T>): Promise<T> {
+const PUT_IF_ABSENT = `local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]`;
+
+/**
+ * Redis errors become cluster_unavailable (the message says why, never a secret: no URL, no
+ * password). ioredis times out each command (commandTimeout); the deadline here bounds the whole
+ * call as well (a MULTI, a pipeline), so nothing waits on Redis for longer than `deadlineMs`.
+ */
+async function guard<T>(op: Promise<T>, deadlineMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SecureChatError('cluster_unavailable', `Redis: no answer within ${deadlineMs} ms`, { reason: 'timeout' })), deadlineMs);
+  });
   try {
-    return await op;
+    return await Promise.race([op, deadline]);
   } catch (err) {
+    if (err instanceof SecureChatError) throw err;
     throw new SecureChatError('cluster_unavailable', `Redis: ${(err as Error).message}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -37,16 +53,22 @@ export class RedisBackend extends EventEmitter implements ClusterBackend {
   readonly presence: PresenceDirectory;
   readonly counters: SharedCounters;
   readonly set: SharedSet;
+  readonly values: SharedValues;
   readonly cmd: Redis;
   readonly sub: Redis;
   readonly ns: string;
+  get namespace(): string {
+    return this.ns;
+  }
   private readonly handlers = new Map<string, Set<BusHandler>>();
   private up = { cmd: false, sub: false };
   private wasHealthy = false;
   private closing = false;
+  private readonly deadlineMs: number;
 
   constructor(url: string, options: RedisBackendOptions = {}) {
     super();
+    this.deadlineMs = 2 * (options.commandTimeoutMs ?? 2000);
     const parsed = new URL(url);
     this.ns = options.namespace ?? parsed.searchParams.get('namespace') ?? 'securechat';
     parsed.searchParams.delete('namespace');
@@ -80,9 +102,15 @@ export class RedisBackend extends EventEmitter implements ClusterBackend {
     this.presence = new RedisPresence(this);
     this.counters = new RedisCounters(this);
     this.set = new RedisSet(this);
+    this.values = new RedisValues(this);
   }
 
   private lastError: Error | null = null;
+
+  /** See guard(): cluster_unavailable on an error or past the deadline (twice the command timeout). */
+  guard<T>(op: Promise<T>): Promise<T> {
+    return guard(op, this.deadlineMs);
+  }
 
   get healthy(): boolean {
     // After close() the 'end' events may arrive later than quit()'s reply: closing alone means down.
@@ -124,7 +152,7 @@ export class RedisBackend extends EventEmitter implements ClusterBackend {
       set = new Set();
       this.handlers.set(channel, set);
       try {
-        await guard(this.sub.subscribe(channel));
+        await this.guard(this.sub.subscribe(channel));
       } catch (err) {
         this.handlers.delete(channel);
         throw err;
@@ -143,7 +171,9 @@ export class RedisBackend extends EventEmitter implements ClusterBackend {
   async close(): Promise<void> {
     this.closing = true;
     this.handlers.clear();
-    await Promise.all([this.cmd.quit().catch(() => this.cmd.disconnect()), this.sub.quit().catch(() => this.sub.disconnect())]);
+    // quit() waits for Redis's reply: bounded, then the sockets are simply dropped.
+    const quit = (c: Redis): Promise<void> => guard(c.quit(), this.deadlineMs).then(() => undefined, () => c.disconnect());
+    await Promise.all([quit(this.cmd), quit(this.sub)]);
   }
 }
 
@@ -151,7 +181,7 @@ class RedisBus implements EventBus {
   constructor(private readonly r: RedisBackend) {}
 
   async publish(topic: string, message: BusMessage): Promise<void> {
-    await guard(this.r.cmd.publish(this.r.channel(topic), JSON.stringify(message)));
+    await this.r.guard(this.r.cmd.publish(this.r.channel(topic), JSON.stringify(message)));
   }
 
   async subscribe(topic: string, handler: BusHandler): Promise<() => Promise<void>> {
@@ -171,27 +201,27 @@ class RedisPresence implements PresenceDirectory {
 
   async put(entry: PresenceEntry, ttlMs: number): Promise<void> {
     const k = this.nodeKey(entry.node);
-    await guard(this.r.cmd.multi().hset(k, entry.session, JSON.stringify(entry)).pexpire(k, ttlMs).sadd(this.r.key('presence-nodes'), entry.node).exec());
+    await this.r.guard(this.r.cmd.multi().hset(k, entry.session, JSON.stringify(entry)).pexpire(k, ttlMs).sadd(this.r.key('presence-nodes'), entry.node).exec());
   }
 
   async remove(node: string, session: string): Promise<void> {
-    await guard(this.r.cmd.hdel(this.nodeKey(node), session));
+    await this.r.guard(this.r.cmd.hdel(this.nodeKey(node), session));
   }
 
   async refresh(node: string, ttlMs: number): Promise<void> {
-    await guard(this.r.cmd.pexpire(this.nodeKey(node), ttlMs));
+    await this.r.guard(this.r.cmd.pexpire(this.nodeKey(node), ttlMs));
   }
 
   async clear(node: string): Promise<void> {
-    await guard(this.r.cmd.multi().del(this.nodeKey(node)).srem(this.r.key('presence-nodes'), node).exec());
+    await this.r.guard(this.r.cmd.multi().del(this.nodeKey(node)).srem(this.r.key('presence-nodes'), node).exec());
   }
 
   async list(): Promise<PresenceEntry[]> {
-    const nodes = await guard(this.r.cmd.smembers(this.r.key('presence-nodes')));
+    const nodes = await this.r.guard(this.r.cmd.smembers(this.r.key('presence-nodes')));
     if (nodes.length === 0) return [];
     const pipeline = this.r.cmd.pipeline();
     for (const n of nodes) pipeline.hgetall(this.nodeKey(n));
-    const results = (await guard(pipeline.exec())) ?? [];
+    const results = (await this.r.guard(pipeline.exec())) ?? [];
     const out: PresenceEntry[] = [];
     const gone: string[] = [];
     results.forEach(([err, value], i) => {
@@ -216,16 +246,16 @@ class RedisCounters implements SharedCounters {
   constructor(private readonly r: RedisBackend) {}
 
   async incr(key: string, ttlMs: number, by = 1): Promise<number> {
-    const n = await guard(this.r.cmd.eval(INCR_WITH_TTL, 1, this.r.key('n', key), by, Math.max(1, Math.ceil(ttlMs))));
+    const n = await this.r.guard(this.r.cmd.eval(INCR_WITH_TTL, 1, this.r.key('n', key), by, Math.max(1, Math.ceil(ttlMs))));
     return Number(n);
   }
 
   async get(key: string): Promise<number> {
-    return Number((await guard(this.r.cmd.get(this.r.key('n', key)))) ?? 0);
+    return Number((await this.r.guard(this.r.cmd.get(this.r.key('n', key)))) ?? 0);
   }
 
   async reset(key: string): Promise<void> {
-    await guard(this.r.cmd.del(this.r.key('n', key)));
+    await this.r.guard(this.r.cmd.del(this.r.key('n', key)));
   }
 }
 
@@ -233,18 +263,30 @@ class RedisSet implements SharedSet {
   constructor(private readonly r: RedisBackend) {}
 
   async addIfAbsent(key: string, ttlMs: number): Promise<boolean> {
-    return (await guard(this.r.cmd.set(this.r.key('s', key), '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'))) === 'OK';
+    return (await this.r.guard(this.r.cmd.set(this.r.key('s', key), '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'))) === 'OK';
   }
 
   async put(key: string, ttlMs: number): Promise<void> {
-    await guard(this.r.cmd.set(this.r.key('s', key), '1', 'PX', Math.max(1, Math.ceil(ttlMs))));
+    await this.r.guard(this.r.cmd.set(this.r.key('s', key), '1', 'PX', Math.max(1, Math.ceil(ttlMs))));
   }
 
   async remainingMs(key: string): Promise<number> {
-    return Math.max(0, Number(await guard(this.r.cmd.pttl(this.r.key('s', key)))));
+    return Math.max(0, Number(await this.r.guard(this.r.cmd.pttl(this.r.key('s', key)))));
   }
 
   async delete(key: string): Promise<void> {
-    await guard(this.r.cmd.del(this.r.key('s', key)));
+    await this.r.guard(this.r.cmd.del(this.r.key('s', key)));
+  }
+}
+
+class RedisValues implements SharedValues {
+  constructor(private readonly r: RedisBackend) {}
+
+  async putIfAbsent(key: string, value: string, ttlMs: number): Promise<string> {
+    return String(await this.r.guard(this.r.cmd.eval(PUT_IF_ABSENT, 1, this.r.key('v', key), value, Math.max(1, Math.ceil(ttlMs)))));
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.r.guard(this.r.cmd.get(this.r.key('v', key)));
   }
 }

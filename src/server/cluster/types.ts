@@ -67,16 +67,30 @@ export interface SharedSet {
 }
 
 /**
- * One connection to a backend: the four interfaces plus health. Emits 'down' (with an Error) when
+ * Small values written once under a TTL: the first writer wins cluster-wide and every node reads
+ * the same value (the shared ticket keys, sealed before they are stored: cluster/ticket-keys.ts).
+ */
+export interface SharedValues {
+  /** Stores `value` for `ttlMs` unless a live value is there; resolves with the value there now (this one or the earlier). */
+  putIfAbsent(key: string, value: string, ttlMs: number): Promise<string>;
+  /** The live value, or null. */
+  get(key: string): Promise<string | null>;
+}
+
+/**
+ * One connection to a backend: the five interfaces plus health. Emits 'down' (with an Error) when
  * the backend becomes unreachable and 'up' when it is back (subscriptions restored: doorbells may
  * have been missed in between, so listeners catch up from the database).
  */
 export interface ClusterBackend extends EventEmitter {
   readonly kind: 'memory' | 'redis' | 'nats';
+  /** Keeps clusters that share one bus apart (key prefix / bucket names). */
+  readonly namespace: string;
   readonly bus: EventBus;
   readonly presence: PresenceDirectory;
   readonly counters: SharedCounters;
   readonly set: SharedSet;
+  readonly values: SharedValues;
   /** Whether the backend is reachable right now. */
   readonly healthy: boolean;
   close(): Promise<void>;
