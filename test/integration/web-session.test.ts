@@ -24,7 +24,7 @@ let ws: WsTransport;
 
 before(async () => {
   srv = await startChatServer();
-  ws = await listenWebSocket(srv.server, { host: '127.0.0.1', port: 0, maxFrameSize: 1024 * 1024, certsDir: srv.pki.dir, behindProxy: false, log: silentLogger() });
+  ws = await listenWebSocket(srv.server, { host: '127.0.0.1', port: 0, maxFrameSize: 1024 * 1024, certsDir: srv.pki.dir, behindProxy: false, webRoot: null, log: silentLogger() });
 });
 
 after(async () => {
@@ -36,7 +36,7 @@ async function webLogin(user: string, roots?: Uint8Array[]): Promise<WebSession>
   const provider = webCrypto();
   const pkcs8 = createPrivateKey(readFileSync(join(srv.pki.dir, `${user}_key.pem`))).export({ format: 'der', type: 'pkcs8' });
   const session = await WebSession.connect({
-    makeSocket: () => new WebSocket(`wss://127.0.0.1:${ws.port}/ws`, { ca: srv.pki.rootPem, servername: 'localhost' }) as unknown as BrowserSocket,
+    makeSocket: () => new WebSocket(`wss://127.0.0.1:${ws.port}/ws`, { ca: srv.pki.rootPem, ...{ servername: 'localhost' } }) as unknown as BrowserSocket,
     provider,
     chain: readPemCertificates(readFileSync(join(srv.pki.dir, `${user}_cert.pem`), 'utf8')).map((b) => new Uint8Array(b)),
     privateKey: await provider.importSigningKey(pkcs8),
