@@ -398,6 +398,11 @@ export class ChatModel {
     this.reconnectTimer = setTimeout(() => void this.connect(), wait);
   }
 
+  /** A line for the status bar (failed actions, group events). */
+  notify(text: string): void {
+    this.set({ notice: text });
+  }
+
   /** For tests and the "reconnect now" button: drop the socket as a network failure would. */
   dropConnection(): void {
     this.session?.close();
