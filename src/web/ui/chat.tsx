@@ -165,7 +165,7 @@ function MessageView({ m, model, mine }: { m: ChatMessage; model: ChatModel; min
       </div>
       {m.kind === 'file' && m.file ? (
         <div class="file">
-          📎 {m.file.name} ({formatSize(m.file.size)}){' '}
+          <span class="file-tag">file</span> {m.file.name} ({formatSize(m.file.size)}){' '}
           <button type="button" class="secondary" data-testid="file-save" onClick={save}>
             Save
           </button>
@@ -314,7 +314,7 @@ function ConversationPane({ model, state, c }: { model: ChatModel; state: ChatSt
         }}
       >
         <button type="button" class="secondary" title={`Send a file (up to ${MAX_FILE_BYTES / 1024 / 1024} MB)`} onClick={() => fileInput.current?.click()}>
-          📎
+          Attach
         </button>
         <input
           ref={fileInput}
