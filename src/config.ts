@@ -24,6 +24,14 @@ export interface ServerConfig {
   wsPort: number | null;
   /** Plain HTTP on wsPort for a TLS-terminating reverse proxy; client addresses from X-Forwarded-For. */
   wsBehindProxy: boolean;
+  /** Sign CSRs sent to POST /api/enrol against one-time tokens (`ca enrol-token`) with the issuing CA key in `certs`. */
+  enrolment: boolean;
+  /** File whose first line decrypts the CA key for enrolment; "none" for an unencrypted (development) key. */
+  caPassphraseFile: string;
+  /** POST /api/enrol per client address per minute (also the burst). */
+  enrolRequestsPerMinutePerIp: number;
+  /** POST /api/enrol per minute over all addresses (also the burst). */
+  enrolRequestsPerMinute: number;
   /** Generate a CA and certificates into `certs` when none exists. */
   autoGenerateCerts: boolean;
   maxFrameBytes: number;
@@ -93,6 +101,10 @@ export const DEFAULT_CONFIG: ServerConfig = {
   adminHost: '127.0.0.1',
   wsPort: null,
   wsBehindProxy: false,
+  enrolment: false,
+  caPassphraseFile: 'none',
+  enrolRequestsPerMinutePerIp: 10,
+  enrolRequestsPerMinute: 60,
   autoGenerateCerts: true,
   maxFrameBytes: 1024 * 1024,
   handshakeTimeoutMs: 10_000,

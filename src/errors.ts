@@ -26,6 +26,12 @@ export const ERROR_CATALOGUE = {
   bad_csr: { message: 'The certificate signing request is malformed or its signature does not verify.' },
   bad_certificate: { message: 'Certificate validation failed.' },
   bad_crl: { message: 'The CRL is malformed or not signed by its issuer.' },
+  enrol_disabled: { message: 'This server does not sign enrolment requests; ask the operator to issue your certificate from your CSR (`securechat ca issue client NAME --csr FILE`).' },
+  enrol_token_invalid: { message: 'The enrolment token is not valid (mistyped, withdrawn, or made for another server); ask the operator for a new one (`securechat ca enrol-token NAME`).' },
+  enrol_token_used: { message: 'This enrolment token has already bought its one certificate; ask the operator for a new token.' },
+  enrol_token_expired: { message: 'This enrolment token has expired; ask the operator for a new one (`securechat ca enrol-token NAME --ttl 1h`).' },
+  enrol_name_mismatch: { message: 'The request (CSR) asks for another name than the one the token was made for; make the CSR with CN set to that name.' },
+  request_too_large: { message: 'The request is larger than the server accepts; send only what the endpoint asks for.' },
   server_crl_expired: { message: "The server's certificate revocation list is out of date, so it refuses every certificate; your certificate is not at fault. The server operator must re-sign it (`securechat ca crl`)." },
 
   // --- protocol / channel ---

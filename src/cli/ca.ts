@@ -11,11 +11,12 @@ import { registerCaImportP12 } from './ca-import-p12.js';
 import { registerCaRenew } from './ca-renew.js';
 import { registerCaChangePassphrase } from './ca-change-passphrase.js';
 import { registerCaVerify } from './ca-verify.js';
+import { registerCaEnrolToken } from './ca-enrol-token.js';
 
 export function registerCa(program: Command): void {
   const ca = program
     .command('ca')
-    .description('certificate authority: init, issue, renew, revoke, crl, list, change-passphrase, inspect, export-p12, import-p12, verify')
+    .description('certificate authority: init, issue, renew, revoke, crl, list, change-passphrase, inspect, export-p12, import-p12, verify, enrol-token')
     .addHelpText('after', '\nExample:\n  $ securechat ca init --dir certs --passphrase-file ca.pass && securechat ca issue server localhost --dir certs --passphrase-file ca.pass');
   registerCaInit(ca);
   registerCaIssue(ca);
@@ -28,4 +29,5 @@ export function registerCa(program: Command): void {
   registerCaExportP12(ca);
   registerCaImportP12(ca);
   registerCaVerify(ca);
+  registerCaEnrolToken(ca);
 }

@@ -26,6 +26,8 @@ interface ServeFlags {
   adminHost?: string;
   wsPort?: string;
   wsBehindProxy?: boolean;
+  enrolment?: boolean;
+  caPassphraseFile?: string;
   maxFileBytes?: string;
   generate?: boolean;
   checkConfig?: boolean;
@@ -50,6 +52,8 @@ export function registerServe(program: Command): void {
     .option('--admin-host <host>', 'address of the admin listener (default 127.0.0.1; it has no authentication)')
     .option('--ws-port <port>', 'WebSocket listener serving the web client over HTTPS with the server certificate (off unless set; docs/WEB.md)')
     .option('--ws-behind-proxy', 'plain HTTP on --ws-port, for a TLS-terminating reverse proxy (client address from X-Forwarded-For)')
+    .option('--enrolment', 'sign client CSRs posted to /api/enrol on --ws-port against one-time tokens (`securechat ca enrol-token`); needs the issuing CA key in --certs')
+    .option('--ca-passphrase-file <file>', 'file whose first line decrypts that CA key (env SECURECHAT_CA_PASSPHRASE_FILE; never the passphrase itself)')
     .option('--check-config', 'validate the configuration and the certificates it names, then exit 0 (ok) or 2')
     .option('--max-file-bytes <n>', 'largest file a user may send (default 10485760)')
     .option('--no-generate', 'fail instead of generating a CA when --certs has none')
@@ -63,6 +67,7 @@ Examples:
   $ securechat serve --port 6000 --db mysql://chat@127.0.0.1:3306/securechat --db-password-file /etc/securechat/db.pass
   $ SECURECHAT_PORT=6000 securechat serve --config /etc/securechat.jsonc
   $ securechat serve --ws-port 5443                    # web client at https://HOST:5443/ (install root_ca.pem first)
+  $ securechat serve --ws-port 5443 --enrolment --ca-passphrase-file /etc/securechat/ca.pass   # then: securechat ca enrol-token alice
   $ securechat serve --admin-port 9090                  # then: curl 127.0.0.1:9090/metrics, securechat status --admin-port 9090
   $ securechat serve --config /etc/securechat.jsonc --check-config
   $ securechat serve --db mysql://chat@db:3306/securechat --cluster redis://redis:6379 --node-id a   # one node of several (docs/CLUSTER.md)`,
@@ -83,6 +88,8 @@ Examples:
             adminHost: flags.adminHost,
             wsPort: flags.wsPort,
             ...(flags.wsBehindProxy ? { wsBehindProxy: true } : {}),
+            ...(flags.enrolment ? { enrolment: true } : {}),
+            caPassphraseFile: flags.caPassphraseFile,
             maxFileBytes: flags.maxFileBytes,
             cluster: flags.cluster,
             nodeId: flags.nodeId,

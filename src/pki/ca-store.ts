@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { webcrypto } from 'node:crypto';
 import { SecureChatError } from '../errors.js';
 import { readInputText, writeFileAtomic } from './files.js';
+import { withCaLock } from './ca-lock.js';
 import { keyProtectionOf, keyTypeOf, toSigningKey, type KeyProtection, type KeyType } from './keys.js';
 import { readPemBlocks, readPrivateKey, toPem } from './pem.js';
 import { x509 } from './x509.js';
@@ -38,6 +39,8 @@ export interface IndexEntry {
   file: string;
   /** Set by `ca renew`: the serial of the certificate this one renews. */
   renewedFrom?: string;
+  /** Set by the server's enrolment: the id of the one-time token that paid for this certificate. */
+  enrolToken?: string;
 }
 
 export interface CaIndex {
@@ -47,6 +50,8 @@ export interface CaIndex {
   createdAt: string;
   /** Last CRL number used; each new CRL takes the next one (RFC 5280 §5.2.3: monotonically increasing). */
   crlNumber: number;
+  /** The number of the CRL in crl.pem: a slower publisher never replaces a newer CRL with its older one. */
+  crlPublished?: number;
   crlNextUpdate?: string;
   certificates: IndexEntry[];
 }
@@ -145,6 +150,20 @@ export function writeCaIndex(dir: string, index: CaIndex): void {
   writeFileAtomic(caPaths(dir).index, JSON.stringify(index, null, 2) + '\n');
 }
 
+/**
+ * Read-modify-write of index.json under the CA lock, on a fresh read (never on the copy a command
+ * loaded before it asked for a passphrase): a certificate the server enrolled meanwhile, or one a
+ * parallel `ca issue` added, is never dropped. `mutate` is synchronous; returns the index saved.
+ */
+export function updateCaIndex(dir: string, mutate: (index: CaIndex) => void): CaIndex {
+  return withCaLock(dir, () => {
+    const index = readCaIndex(dir);
+    mutate(index);
+    writeCaIndex(dir, index);
+    return index;
+  });
+}
+
 export function ensureIssuedDir(dir: string): string {
   const issued = caPaths(dir).issuedDir;
   mkdirSync(issued, { recursive: true });
@@ -170,6 +189,22 @@ export interface LoadedCa {
   /** Who signs leaves: the intermediate when there is one, else the root. */
   issuer: CaMember;
 }
+
+/**
+ * What signing a leaf needs: the issuing key (the intermediate's when there is one, so that an
+ * online signer such as the server's enrolment never needs the root key) and the public chain.
+ */
+export interface IssuingCa {
+  dir: string;
+  index: CaIndex;
+  issuer: CaMember;
+  intermediate?: CaMember;
+  /** PEM of the root certificate (the trust anchor an enrolled client installs). */
+  rootPem: string;
+}
+
+/** The part of a CA that signs and records leaves (a LoadedCa or an IssuingCa). */
+export type LeafSigner = Omit<IssuingCa, 'rootPem'>;
 
 export async function caMember(role: IssuerRole, certPem: string, privateKey: KeyObject): Promise<CaMember> {
   const cert = new x509.X509Certificate(certPem);
@@ -211,6 +246,23 @@ export async function loadCa(dir: string, passphrase?: PassphraseSource): Promis
   const root = await loadMember('root', paths.rootCert, paths.rootKey, ask);
   const intermediate = index.intermediate ? await loadMember('intermediate', paths.intermediateCert, paths.intermediateKey, ask) : undefined;
   return { dir, paths, index, root, ...(intermediate ? { intermediate } : {}), issuer: intermediate ?? root };
+}
+
+/**
+ * Loads only the key that signs leaves: the intermediate's when the CA has one (the root key may
+ * then be kept offline, absent from DIR), else the root's.
+ */
+export async function loadIssuingCa(dir: string, passphrase?: PassphraseSource): Promise<IssuingCa> {
+  const index = readCaIndex(dir);
+  const paths = caPaths(dir);
+  const ask = passphraseResolver(passphrase);
+  const rootPem = toPem(new x509.X509Certificate(readInputText(paths.rootCert, 'root CA certificate')).rawData, 'CERTIFICATE');
+  if (index.intermediate) {
+    const intermediate = await loadMember('intermediate', paths.intermediateCert, paths.intermediateKey, ask);
+    return { dir, index, issuer: intermediate, intermediate, rootPem };
+  }
+  const root = await loadMember('root', paths.rootCert, paths.rootKey, ask);
+  return { dir, index, issuer: root, rootPem };
 }
 
 /** How each CA key file in DIR is protected (read without decrypting); missing files are left out. */

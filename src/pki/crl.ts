@@ -5,7 +5,8 @@ import { crlExtensions } from './profiles.js';
 import { writeFileAtomic } from './files.js';
 import { signingAlgorithm } from './keys.js';
 import { toPem } from './pem.js';
-import { findIndexEntry, loadCa, readCaIndex, writeCaIndex, type CaMember, type IndexEntry, type LoadedCa, type PassphraseSource } from './ca-store.js';
+import { withCaLock } from './ca-lock.js';
+import { findIndexEntry, loadCa, readCaIndex, updateCaIndex, writeCaIndex, type CaMember, type IndexEntry, type LoadedCa, type PassphraseSource } from './ca-store.js';
 import { x509 } from './x509.js';
 
 export const DEFAULT_CRL_VALIDITY = '7d';
@@ -49,21 +50,31 @@ async function signCrl(member: CaMember, entries: IndexEntry[], crlNumber: numbe
 /**
  * Signs a new CRL for every CA in the directory (the intermediate's lists revoked leaves; the
  * root's lists a revoked intermediate) with the next CRL number, and writes them to DIR/crl.pem.
- * Mutates and saves `ca.index`.
+ * The number and the revoked entries come from one locked read of the index; after signing, the
+ * file is replaced only if no CRL with a higher number was published meanwhile (that one was
+ * made from a later index, so it lists everything this one does). `ca.index` becomes the saved copy.
  */
 export async function publishCrl(ca: LoadedCa, opts: { now?: Date; nextUpdate?: string | Date } = {}): Promise<WriteCrlResult> {
   const now = opts.now ?? new Date();
   const nextUpdate = parseTimeSpec(opts.nextUpdate ?? DEFAULT_CRL_VALIDITY, now, '--next-update');
-  const crlNumber = ca.index.crlNumber + 1;
-  const revoked = (role: string) => ca.index.certificates.filter((e) => e.issuer === role && e.status === 'revoked');
+  const snapshot = updateCaIndex(ca.dir, (index) => {
+    index.crlNumber += 1;
+  });
+  const crlNumber = snapshot.crlNumber;
+  const revoked = (role: string) => snapshot.certificates.filter((e) => e.issuer === role && e.status === 'revoked');
   const members = ca.intermediate ? [ca.intermediate, ca.root] : [ca.root];
   let pem = '';
   for (const member of members) pem += await signCrl(member, revoked(member.role), crlNumber, now, nextUpdate);
-  writeFileAtomic(ca.paths.crl, pem);
-  ca.index.crlNumber = crlNumber;
-  ca.index.crlNextUpdate = nextUpdate.toISOString();
-  writeCaIndex(ca.dir, ca.index);
-  return { crlPath: ca.paths.crl, crlNumber, nextUpdate, revokedCount: ca.index.certificates.filter((e) => e.status === 'revoked').length };
+  ca.index = withCaLock(ca.dir, () => {
+    const index = readCaIndex(ca.dir);
+    if ((index.crlPublished ?? 0) > crlNumber) return index;
+    writeFileAtomic(ca.paths.crl, pem);
+    index.crlPublished = crlNumber;
+    index.crlNextUpdate = nextUpdate.toISOString();
+    writeCaIndex(ca.dir, index);
+    return index;
+  });
+  return { crlPath: ca.paths.crl, crlNumber, nextUpdate, revokedCount: snapshot.certificates.filter((e) => e.status === 'revoked').length };
 }
 
 export interface WriteCrlOptions {
@@ -112,12 +123,15 @@ export async function revokeCertificate(opts: RevokeOptions): Promise<RevokeResu
     throw new SecureChatError('exists', `Certificate ${entry.serial} (${entry.subject}) was already revoked on ${entry.revokedAt}.`);
   }
   const ca = await loadCa(opts.dir, opts.passphrase);
-  // The index was re-read by loadCa; mark the entry in that copy, which is the one saved.
-  const current = ca.index.certificates.find((e) => e.serial === entry.serial)!;
   const now = opts.now ?? new Date();
-  current.status = 'revoked';
-  current.revokedAt = now.toISOString();
-  current.reason = reason;
+  // Marked on a fresh read under the CA lock: entries recorded while the passphrase was typed stay.
+  updateCaIndex(ca.dir, (index) => {
+    const current = index.certificates.find((e) => e.serial === entry.serial);
+    if (!current) throw new SecureChatError('not_found', `Certificate ${entry.serial} is no longer in the index of ${opts.dir}.`);
+    current.status = 'revoked';
+    current.revokedAt = now.toISOString();
+    current.reason = reason;
+  });
   const crl = await publishCrl(ca, { now, ...(opts.nextUpdate !== undefined ? { nextUpdate: opts.nextUpdate } : {}) });
-  return { ...crl, serial: current.serial, subject: current.subject };
+  return { ...crl, serial: entry.serial, subject: entry.subject };
 }

@@ -7,7 +7,7 @@ import { assertUsername, commonName, leafExtensions, parseSan, randomSerialHex, 
 import { assertWritable, PRIVATE_MODE, writeFileAtomic } from './files.js';
 import { exportPrivateKeyPem, generateKeyPair, keyTypeOf, signingAlgorithm, toPublicCryptoKey, type KeyType } from './keys.js';
 import { readPemBlocks, toPem } from './pem.js';
-import { ensureIssuedDir, loadCa, writeCaIndex, type IndexEntry, type LoadedCa, type PassphraseSource } from './ca-store.js';
+import { ensureIssuedDir, loadCa, updateCaIndex, type IndexEntry, type LeafSigner, type PassphraseSource } from './ca-store.js';
 import { x509 } from './x509.js';
 
 export const DEFAULT_SERVER_SANS = ['localhost', '127.0.0.1', '::1'];
@@ -63,7 +63,7 @@ function serverSans(name: string, extra: string[] | undefined): SanEntry[] {
 }
 
 /** The public key and requested CN of a CSR whose self-signature verifies; anything else is `bad_csr`. */
-async function readCsr(csrPem: string): Promise<{ key: KeyObject; commonName: string | undefined }> {
+export async function readCsr(csrPem: string): Promise<{ key: KeyObject; commonName: string | undefined }> {
   const block = readPemBlocks(csrPem).find((b) => b.label === 'CERTIFICATE REQUEST' || b.label === 'NEW CERTIFICATE REQUEST');
   if (!block) throw new SecureChatError('bad_input', 'No PEM CERTIFICATE REQUEST block found in the CSR file.');
   let csr: x509.Pkcs10CertificateRequest;
@@ -109,7 +109,7 @@ export interface LeafSpec {
 }
 
 /** Signs a leaf with the CA's issuer; checks that it fits in the issuer's validity. */
-export async function signLeaf(ca: LoadedCa, spec: LeafSpec): Promise<{ serial: string; leafPem: string; chainPem: string }> {
+export async function signLeaf(ca: LeafSigner, spec: LeafSpec): Promise<{ serial: string; leafPem: string; chainPem: string }> {
   if (spec.notAfter > ca.issuer.cert.notAfter) {
     throw new SecureChatError('usage', `--not-after ${spec.notAfter.toISOString()} is beyond the issuing CA's expiry ${ca.issuer.cert.notAfter.toISOString()}.`);
   }
@@ -135,7 +135,7 @@ export async function signLeaf(ca: LoadedCa, spec: LeafSpec): Promise<{ serial: 
  * unusable; the reverse is merely unused), then the chain — and records it in the CA's index.
  */
 export function saveIssued(
-  ca: LoadedCa,
+  ca: LeafSigner,
   signed: { leafPem: string; chainPem: string },
   files: { certPath: string; keyPath?: string; keyPem?: string },
   entry: Omit<IndexEntry, 'file' | 'issuer' | 'status'>,
@@ -145,12 +145,17 @@ export function saveIssued(
   return recordIssued(ca, entry, signed.leafPem);
 }
 
-/** Keeps a copy under issued/ and adds the entry to the index (saved). */
-export function recordIssued(ca: LoadedCa, entry: Omit<IndexEntry, 'file' | 'issuer' | 'status'>, leafPem: string): IndexEntry {
+/**
+ * Keeps a copy under issued/ and adds the entry to the index — the one place issuance is recorded
+ * (`ca issue`, `ca renew`, the server's enrolment). The index is re-read under the CA lock, so a
+ * certificate recorded meanwhile by another process stays; `ca.index` becomes the saved copy.
+ */
+export function recordIssued(ca: LeafSigner, entry: Omit<IndexEntry, 'file' | 'issuer' | 'status'>, leafPem: string): IndexEntry {
   writeFileAtomic(join(ensureIssuedDir(ca.dir), `${entry.serial}.pem`), leafPem);
   const full: IndexEntry = { ...entry, issuer: ca.issuer.role, status: 'valid', file: join('issued', `${entry.serial}.pem`) };
-  ca.index.certificates.push(full);
-  writeCaIndex(ca.dir, ca.index);
+  ca.index = updateCaIndex(ca.dir, (index) => {
+    index.certificates.push(full);
+  });
   return full;
 }
 

@@ -26,6 +26,9 @@ import type { SecureChatServer, ServerLimits } from './server.js';
 import type { ServerMetrics } from './metrics.js';
 import type { ChatServices } from './services.js';
 import { listenWebSocket, type WsTransport } from './transports/ws.js';
+import { EnrolmentService } from './enrolment.js';
+import { loadIssuingCa, type IssuingCa } from '../pki/ca-store.js';
+import { readSecretFile } from '../pki/files.js';
 import { builtWebRoot } from './web-root.js';
 
 export interface RunningServer {
@@ -36,7 +39,7 @@ export interface RunningServer {
   /** The WebSocket + web client listener, when `wsPort` is set. */
   ws?: WsTransport;
   /** SIGHUP: re-reads the CRL, the server certificate and key, and reopens the log file; what fails keeps the old. */
-  reload(): { crl: boolean; identity: boolean; logFile: boolean; webTls?: boolean };
+  reload(): { crl: boolean; identity: boolean; logFile: boolean; webTls?: boolean; webTrust?: boolean };
   stop(): Promise<void>;
   /** The CRL file the server watches, if the CA directory has one. */
   crlFile?: string;
@@ -92,6 +95,26 @@ export function loadTrust(certsDir: string, opts: { maxChainDepth?: number } = {
   return hasCrl ? { trust, crlFile } : { trust };
 }
 
+/**
+ * The issuing CA key for enrolment (`enrolment: true`), decrypted with the passphrase file's first
+ * line; refused at start, with what to do, rather than on the first request.
+ */
+export async function loadEnrolmentCa(config: Pick<ServerConfig, 'certs' | 'caPassphraseFile' | 'wsPort'>): Promise<IssuingCa> {
+  if (config.wsPort === null) throw new SecureChatError('usage', 'Enrolment is served on the WebSocket port: give --ws-port too.');
+  const passphrase = config.caPassphraseFile === 'none' ? undefined : readSecretFile(config.caPassphraseFile, 'CA passphrase file');
+  try {
+    return await loadIssuingCa(config.certs, passphrase);
+  } catch (err) {
+    if (err instanceof SecureChatError && err.code === 'bad_passphrase') {
+      throw new SecureChatError('bad_passphrase', `Enrolment needs the CA key in ${config.certs}, which is encrypted: give its passphrase file with --ca-passphrase-file FILE (or SECURECHAT_CA_PASSPHRASE_FILE); ${err.message}`);
+    }
+    if (err instanceof SecureChatError && err.code === 'io_error') {
+      throw new SecureChatError('io_error', `Enrolment needs the issuing CA key in ${config.certs}: ${err.message} Turn enrolment off, or run the server where the CA key is.`);
+    }
+    throw err;
+  }
+}
+
 /** `auto`: a spool/ directory beside the SQLite database (the data directory), else data/spool. */
 export function spoolDirFor(config: Pick<ServerConfig, 'spoolDir' | 'db'>): string {
   if (config.spoolDir !== 'auto') return config.spoolDir;
@@ -140,6 +163,8 @@ export async function startServer(config: ServerConfig, log: Logger, options: St
   }
   if (caKeyIsUnencrypted(config.certs)) log.warn(UNENCRYPTED_WARNING(config.certs));
   const identity = loadServerIdentity(config.certs);
+  const enrolCa = config.enrolment ? await loadEnrolmentCa(config) : undefined;
+  if (enrolCa) log.warn(`enrolment on: this server holds the ${enrolCa.issuer.role} CA key of ${config.certs} and signs client certificates for one-time tokens (securechat ca enrol-token)`);
   // The CRL monitor (crl-monitor.ts) warns about a stale CRL, and re-signs it when the CA key is here.
   const { trust, crlFile } = loadTrust(config.certs, { maxChainDepth: config.maxChainDepth });
   const cluster = await openCluster(config, log);
@@ -215,7 +240,15 @@ export async function startServer(config: ServerConfig, log: Logger, options: St
     throw new SecureChatError('io_error', `Cannot listen on ${config.host}:${config.port}: ${(err as Error).message}. Is another server running? Try --port.`);
   }
   let ws: WsTransport | undefined;
+  let enrolment: EnrolmentService | undefined;
   if (config.wsPort !== null) {
+    // Answers /api/trust always; /api/enrol only with the CA key (enrolCa), else enrol_disabled.
+    enrolment = new EnrolmentService({
+      certsDir: config.certs,
+      ...(enrolCa ? { ca: enrolCa } : {}),
+      limits: { perIpPerMinute: config.enrolRequestsPerMinutePerIp, perMinute: config.enrolRequestsPerMinute },
+      log: log.child({ component: 'enrolment' }),
+    });
     try {
       ws = await listenWebSocket(server, {
         host: config.host,
@@ -224,6 +257,7 @@ export async function startServer(config: ServerConfig, log: Logger, options: St
         certsDir: config.certs,
         behindProxy: config.wsBehindProxy,
         webRoot: builtWebRoot(),
+        enrolment,
         log,
       });
     } catch (err) {
@@ -245,6 +279,7 @@ export async function startServer(config: ServerConfig, log: Logger, options: St
         ...reloaded,
         logFile: config.logFile && config.logFile !== 'off' ? reopenLogFile(log, config.logFile) : false,
         ...(ws && !config.wsBehindProxy ? { webTls: ws.reloadTls() } : {}),
+        ...(enrolment ? { webTrust: enrolment.reloadTrust() } : {}),
       };
     },
     ...(crlFile ? { crlFile } : {}),

@@ -13,6 +13,9 @@ import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../../log.js';
 import { WebSocketDuplex } from '../../protocol/ws-duplex.js';
+import { API_PREFIX } from '../../protocol/enrol-wire.js';
+import type { EnrolmentService } from '../enrolment.js';
+import { handleApi } from './api-http.js';
 import { serveStatic } from './static-files.js';
 
 export const WS_PATH = '/ws';
@@ -32,6 +35,8 @@ export interface WsTransportOptions {
   behindProxy: boolean;
   /** Built web client (index.html + assets/); null serves a "not built" notice. */
   webRoot: string | null;
+  /** Answers /api/trust and /api/enrol (which refuses with enrol_disabled unless the CA key is loaded). */
+  enrolment?: EnrolmentService;
   log: Logger;
 }
 
@@ -74,7 +79,11 @@ function originAllowed(req: http.IncomingMessage): boolean {
 
 export async function listenWebSocket(server: StreamHandler, opts: WsTransportOptions): Promise<WsTransport> {
   const tls = !opts.behindProxy;
-  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => serveStatic(opts.webRoot, tls, req, res);
+  const api = opts.enrolment ? { enrolment: opts.enrolment, tls, log: opts.log, originAllowed } : undefined;
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    if (api && (req.url ?? '').startsWith(API_PREFIX)) return handleApi(api, req, res, clientAddress(req, opts.behindProxy));
+    serveStatic(opts.webRoot, tls, req, res);
+  };
   const httpServer = tls ? https.createServer({ ...tlsFiles(opts.certsDir), minVersion: 'TLSv1.2' }, onRequest) : http.createServer(onRequest);
   httpServer.headersTimeout = 10_000;
   httpServer.requestTimeout = 30_000;
