@@ -22,6 +22,9 @@ tarball=$(npm pack --silent --pack-destination "$work" | tail -1)
 listing=$(tar -tzf "$work/$tarball")
 grep -q '^package/dist/cli/index.js$' <<<"$listing" || fail "dist/cli/index.js is not in the package"
 grep -q '^package/bin/securechat.js$' <<<"$listing" || fail "bin/securechat.js is not in the package"
+# The web client's built assets (issue 16): prepack runs `npm run build:web`.
+grep -q '^package/web-dist/index.html$' <<<"$listing" || fail "web-dist/index.html (the built web client) is not in the package"
+grep -Eq '^package/web-dist/assets/.*\.js$' <<<"$listing" || fail "web-dist/assets/*.js is not in the package"
 if grep -Eq '^package/(src|test|certs|data|logs)/|\.pem$|\.p12$|\.db$' <<<"$listing"; then fail "the package holds sources, tests, keys or data"; fi
 echo "$tarball: $(wc -l <<<"$listing") files"
 

@@ -4,8 +4,9 @@
  * chunks travel as binary rather than base64.
  */
 import { SecureChatError } from '../errors.js';
+import { readU32be } from './bytes.js';
 import { parseJsonObject } from './messages.js';
-import { ContentType, type ContentTypeValue } from './record.js';
+import { ContentType, type ContentTypeValue } from './record-common.js';
 import type { AppMessage } from './types.js';
 
 const MAX_APP_JSON_DEPTH = 64;
@@ -42,17 +43,18 @@ export function encodeAppMessage(msg: AppMessage, data?: Buffer): EncodedApp {
   return { contentType, body: parts.length === 1 ? parts[0] : Buffer.concat(parts) };
 }
 
-export function decodeAppMessage(contentType: ContentTypeValue, body: Buffer): { msg: AppMessage; data: Buffer | undefined } {
-  let json: Buffer;
-  let data: Buffer | undefined;
+/** Pure Uint8Array code (the browser's channel uses it too); a Buffer body gives Buffer data. */
+export function decodeAppMessage<B extends Uint8Array = Buffer>(contentType: ContentTypeValue, body: B): { msg: AppMessage; data: B | undefined } {
+  let json: Uint8Array;
+  let data: B | undefined;
   if (contentType === ContentType.application) {
     json = body;
   } else if (contentType === ContentType.applicationWithData) {
     if (body.length < 4) throw new SecureChatError('malformed', 'Truncated data record.', { reason: 'bad_data_record' });
-    const jsonLength = body.readUInt32BE(0);
+    const jsonLength = readU32be(body, 0);
     if (jsonLength > body.length - 4) throw new SecureChatError('malformed', 'Bad JSON length in data record.', { reason: 'bad_data_record' });
     json = body.subarray(4, 4 + jsonLength);
-    data = body.subarray(4 + jsonLength);
+    data = body.subarray(4 + jsonLength) as B;
   } else {
     throw new SecureChatError('unexpected_message', 'Not an application record.');
   }

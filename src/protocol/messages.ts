@@ -4,6 +4,7 @@
  * `malformed`, and a version other than 1 with `unsupported_version`.
  */
 import { ERROR_CATALOGUE, SecureChatError, isErrorCode, type ErrorCode } from '../errors.js';
+import { fromBase64, toBase64 } from './bytes.js';
 import { PROTOCOL_VERSION } from './types.js';
 
 export const MAX_HELLO_BYTES = 16 * 1024;
@@ -24,19 +25,31 @@ export interface ClientHello {
   clientId?: string;
 }
 
-export interface ServerHello {
+export interface ServerHello<B extends Uint8Array = Buffer> {
   type: 'server_hello';
   version: number;
-  nonce: Buffer;
-  keyShare: Buffer;
+  nonce: B;
+  keyShare: B;
 }
 
-export interface AuthMessage {
+export interface AuthMessage<B extends Uint8Array = Buffer> {
   type: 'server_auth' | 'client_auth';
-  certificate: Buffer[];
-  signature: Buffer;
-  finished: Buffer;
+  certificate: B[];
+  signature: B;
+  finished: B;
 }
+
+/**
+ * How base64 fields become bytes: Buffers on Node (the server's hot path), plain Uint8Arrays in
+ * the browser (no Buffer there). Either way the text must be canonical: re-encoding gives it back.
+ */
+export interface B64Codec<B extends Uint8Array> {
+  decode(text: string): B;
+  encode(bytes: B): string;
+}
+const bufferCodec: B64Codec<Buffer> = { decode: (s) => Buffer.from(s, 'base64'), encode: (b) => b.toString('base64') };
+/** The codec of the browser's code paths (bytes.ts, no Buffer). */
+export const uint8Codec: B64Codec<Uint8Array> = { decode: fromBase64, encode: toBase64 };
 
 export interface WireError {
   type: 'error';
@@ -82,7 +95,7 @@ function endOfString(text: string, open: number): number {
 }
 
 /** UTF-8 JSON object from bytes, with size and depth limits checked first. */
-export function parseJsonObject(bytes: Buffer, maxBytes: number, maxDepth = MAX_JSON_DEPTH): Record<string, unknown> {
+export function parseJsonObject(bytes: Uint8Array, maxBytes: number, maxDepth = MAX_JSON_DEPTH): Record<string, unknown> {
   if (bytes.length > maxBytes) throw malformed(`Message larger than ${maxBytes} bytes.`, 'too_large');
   let text: string;
   try {
@@ -119,13 +132,13 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 /** Strict base64: canonical alphabet and padding, and (optionally) an exact decoded length. */
 export function b64(obj: Record<string, unknown>, field: string, maxChars: number, exactBytes?: number): Buffer {
   const s = str(obj, field, maxChars);
-  return decodeB64(s, field, exactBytes);
+  return decodeB64(s, field, exactBytes, bufferCodec);
 }
 
-function decodeB64(s: string, field: string, exactBytes?: number): Buffer {
+function decodeB64<B extends Uint8Array>(s: string, field: string, exactBytes: number | undefined, codec: B64Codec<B>): B {
   if (s.length % 4 !== 0 || !BASE64.test(s)) throw malformed(`Field "${field}" is not base64.`, 'bad_base64');
-  const buf = Buffer.from(s, 'base64');
-  if (buf.toString('base64') !== s) throw malformed(`Field "${field}" is not canonical base64.`, 'bad_base64');
+  const buf = codec.decode(s);
+  if (codec.encode(buf) !== s) throw malformed(`Field "${field}" is not canonical base64.`, 'bad_base64');
   if (exactBytes !== undefined && buf.length !== exactBytes) throw malformed(`Field "${field}" must be ${exactBytes} bytes.`, 'bad_length');
   return buf;
 }
@@ -169,17 +182,26 @@ export function parseClientHello(bytes: Buffer): ClientHello {
 }
 
 /** The server's reply: a server_hello or a plaintext error sent before any key exists. */
-export function parseServerHello(bytes: Buffer): ServerHello {
+export function parseServerHello(bytes: Buffer): ServerHello;
+export function parseServerHello<B extends Uint8Array>(bytes: Uint8Array, codec: B64Codec<B>): ServerHello<B>;
+export function parseServerHello(bytes: Uint8Array, codec: B64Codec<Uint8Array> = bufferCodec as B64Codec<Uint8Array>): ServerHello<Uint8Array> {
   const obj = parseJsonObject(bytes, MAX_HELLO_BYTES);
   if (obj.type === 'error') throw wireErrorToException(parseWireError(obj));
   checkType(obj, 'server_hello');
   const version = checkVersion(obj);
   checkFields(obj, ['type', 'status', 'version', 'nonce', 'key_share']);
   if (obj.status !== 'ok') throw malformed('Field "status" must be "ok".', 'wrong_type');
-  return { type: 'server_hello', version, nonce: b64(obj, 'nonce', 64, 32), keyShare: b64(obj, 'key_share', 64, 32) };
+  const field = (name: string): Uint8Array => decodeB64(str(obj, name, 64), name, 32, codec);
+  return { type: 'server_hello', version, nonce: field('nonce'), keyShare: field('key_share') };
 }
 
-export function parseAuthMessage(bytes: Buffer, expected: 'server_auth' | 'client_auth'): AuthMessage {
+export function parseAuthMessage(bytes: Buffer, expected: 'server_auth' | 'client_auth'): AuthMessage;
+export function parseAuthMessage<B extends Uint8Array>(bytes: Uint8Array, expected: 'server_auth' | 'client_auth', codec: B64Codec<B>): AuthMessage<B>;
+export function parseAuthMessage(
+  bytes: Uint8Array,
+  expected: 'server_auth' | 'client_auth',
+  codec: B64Codec<Uint8Array> = bufferCodec as B64Codec<Uint8Array>,
+): AuthMessage<Uint8Array> {
   const obj = parseJsonObject(bytes, MAX_AUTH_BYTES);
   checkType(obj, expected);
   checkFields(obj, ['type', 'certificate', 'signature', 'finished']);
@@ -189,9 +211,14 @@ export function parseAuthMessage(bytes: Buffer, expected: 'server_auth' | 'clien
   }
   const certificate = chain.map((c, i) => {
     if (typeof c !== 'string' || c.length === 0 || c.length > MAX_CERT_B64) throw malformed(`certificate[${i}] must be base64 DER.`, 'wrong_type');
-    return decodeB64(c, `certificate[${i}]`);
+    return decodeB64(c, `certificate[${i}]`, undefined, codec);
   });
-  return { type: expected, certificate, signature: b64(obj, 'signature', MAX_SIGNATURE_B64), finished: b64(obj, 'finished', 64, 32) };
+  return {
+    type: expected,
+    certificate,
+    signature: decodeB64(str(obj, 'signature', MAX_SIGNATURE_B64), 'signature', undefined, codec),
+    finished: decodeB64(str(obj, 'finished', 64), 'finished', 32, codec),
+  };
 }
 
 export function parseWireError(obj: Record<string, unknown>): WireError {

@@ -6,8 +6,7 @@
 import { X509Certificate, constants, sign, verify, type KeyObject } from 'node:crypto';
 import { SecureChatError } from '../errors.js';
 
-export const SERVER_CONTEXT = 'SecureChat v1 server';
-export const CLIENT_CONTEXT = 'SecureChat v1 client';
+export { CLIENT_CONTEXT, SERVER_CONTEXT } from './signature-context.js';
 
 interface SignatureParams {
   algorithm: string | null;

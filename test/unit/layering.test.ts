@@ -20,6 +20,8 @@ const ALLOWED: Record<string, string[]> = {
   auth: ['errors.ts', 'log.ts'],
   storage: ['errors.ts', 'log.ts'],
   client: ['errors.ts', 'log.ts', 'protocol', 'pki'],
+  // The browser client: shared protocol/ and pki/ code only (no Node, no server, no storage).
+  web: ['errors.ts', 'protocol', 'pki'],
   server: ['errors.ts', 'log.ts', 'config.ts', 'protocol', 'pki', 'storage', 'auth'],
   cli: ['errors.ts', 'log.ts', 'config.ts', 'protocol', 'pki', 'storage', 'auth', 'server', 'client'],
 };
