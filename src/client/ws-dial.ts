@@ -19,6 +19,8 @@ export interface WsDialOptions {
   path?: string;
   /** Largest message accepted from the server: the frame limit plus its 4-byte header. */
   maxFrameSize?: number;
+  /** Source address to dial from (multi-homed hosts; tests on 127.0.0.x). */
+  localAddress?: string;
 }
 
 export function wsDialer(opts: WsDialOptions = {}): Dialer {
@@ -33,6 +35,7 @@ export function wsDialer(opts: WsDialOptions = {}): Dialer {
         handshakeTimeout: timeoutMs,
         perMessageDeflate: false,
         ...(opts.maxFrameSize ? { maxPayload: opts.maxFrameSize + 4 } : {}),
+        ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
       });
       const fail = (err: Error): void => reject(new SecureChatError('connect_failed', `Cannot open ${url}: ${err.message}`, { cause: err }));
       ws.once('error', fail);

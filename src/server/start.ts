@@ -268,6 +268,7 @@ export async function startServer(config: ServerConfig, log: Logger, options: St
         behindProxy: config.wsBehindProxy,
         webRoot: builtWebRoot(),
         enrolment,
+        preUpgrade: { perAddress: config.maxHandshakesPerIp, total: config.maxHandshakes, tlsHandshakeTimeoutMs: config.handshakeTimeoutMs },
         log,
       });
     } catch (err) {

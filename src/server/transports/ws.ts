@@ -7,13 +7,14 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../../log.js';
 import { FRAME_HEADER_SIZE } from '../../protocol/frame.js';
 import { HANDSHAKE_MAX_FRAME } from '../../protocol/types.js';
+import { ConnectionCounts } from '../limits.js';
 import { WebSocketDuplex } from '../../protocol/ws-duplex.js';
 import { API_PREFIX } from '../../protocol/enrol-wire.js';
 import type { EnrolmentService } from '../enrolment.js';
@@ -39,8 +40,26 @@ export interface WsTransportOptions {
   webRoot: string | null;
   /** Answers /api/trust and /api/enrol (which refuses with enrol_disabled unless the CA key is loaded). */
   enrolment?: EnrolmentService;
+  /**
+   * Sockets still before the WebSocket upgrade (TLS handshake, HTTP requests for the page or the
+   * API): at most `perAddress` per client address and `total` in all; beyond that a new socket is
+   * closed at once. The chat server's own admission (handshake slots, session caps) takes over at
+   * the upgrade, so without this a client could hold any number of sockets — and file descriptors,
+   * shared with the TCP port — by never finishing TLS or its HTTP request. Behind a proxy every
+   * socket comes from the proxy, so only `total` applies there.
+   */
+  preUpgrade?: PreUpgradeLimits;
   log: Logger;
 }
+
+export interface PreUpgradeLimits {
+  perAddress: number;
+  total: number;
+  tlsHandshakeTimeoutMs: number;
+}
+
+/** The chat server's handshake defaults (maxHandshakesPerIp, maxHandshakes, handshakeTimeoutMs). */
+export const DEFAULT_PRE_UPGRADE: PreUpgradeLimits = { perAddress: 64, total: 256, tlsHandshakeTimeoutMs: 10_000 };
 
 export interface WsTransport {
   readonly port: number;
@@ -93,15 +112,20 @@ function originAllowed(req: http.IncomingMessage): boolean {
 }
 
 export async function listenWebSocket(server: StreamHandler, opts: WsTransportOptions): Promise<WsTransport> {
+  const preUpgrade = opts.preUpgrade ?? DEFAULT_PRE_UPGRADE;
   const tls = !opts.behindProxy;
   const api = opts.enrolment ? { enrolment: opts.enrolment, tls, log: opts.log, originAllowed } : undefined;
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (api && (req.url ?? '').startsWith(API_PREFIX)) return handleApi(api, req, res, clientAddress(req, opts.behindProxy));
     serveStatic(opts.webRoot, tls, req, res);
   };
-  const httpServer = tls ? https.createServer({ ...tlsFiles(opts.certsDir), minVersion: 'TLSv1.2' }, onRequest) : http.createServer(onRequest);
+  const httpServer = tls
+    ? https.createServer({ ...tlsFiles(opts.certsDir), minVersion: 'TLSv1.2', handshakeTimeout: preUpgrade.tlsHandshakeTimeoutMs }, onRequest)
+    : http.createServer(onRequest);
   httpServer.headersTimeout = 10_000;
   httpServer.requestTimeout = 30_000;
+  const gate = new PreUpgradeGate(preUpgrade, !opts.behindProxy, opts.log);
+  httpServer.on('connection', (socket: Socket) => gate.admit(socket));
   const wss = new WebSocketServer({
     noServer: true,
     // Checked by the parser before the message is buffered: an oversized frame costs nothing.
@@ -118,6 +142,8 @@ export async function listenWebSocket(server: StreamHandler, opts: WsTransportOp
       socket.end(`HTTP/1.1 ${path !== WS_PATH ? '404 Not Found' : '403 Forbidden'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
+    // From here the chat server's admission counts this socket (handshake slots, then sessions).
+    gate.release(socket);
     wss.handleUpgrade(req, socket, head, (ws) => {
       const afterHandshakeFrames = (): void => {
         if (setMessageLimit(ws, opts.maxFrameSize + FRAME_HEADER_SIZE)) return;
@@ -162,4 +188,54 @@ export async function listenWebSocket(server: StreamHandler, opts: WsTransportOp
       });
     },
   };
+}
+
+/** Counts sockets before their upgrade, per address and in all (see WsTransportOptions.preUpgrade). */
+class PreUpgradeGate {
+  private readonly perAddress = new ConnectionCounts();
+  /**
+   * Held sockets by "address|port": the upgrade hands over the TLS socket, not the raw one the
+   * 'connection' event saw, and both report the same remote endpoint. Bounded by `limits.total`.
+   */
+  private readonly held = new Map<string, string>();
+  private lastRefusalLog = 0;
+
+  constructor(
+    private readonly limits: { perAddress: number; total: number },
+    private readonly byAddress: boolean,
+    private readonly log: Logger,
+  ) {}
+
+  admit(socket: Socket): void {
+    const ip = this.byAddress ? (socket.remoteAddress ?? '?') : '';
+    if (this.held.size >= this.limits.total || (this.byAddress && this.perAddress.get(ip) >= this.limits.perAddress)) {
+      const now = Date.now();
+      // One line per second at most: a flood must not become a log flood.
+      if (now - this.lastRefusalLog > 1000) {
+        this.lastRefusalLog = now;
+        this.log.warn('WebSocket port: connection closed before TLS (too many unfinished connections)', { ip, open: this.held.size, limitPerAddress: this.limits.perAddress, limitTotal: this.limits.total });
+      }
+      socket.destroy();
+      return;
+    }
+    const key = endpointKey(socket);
+    this.held.set(key, ip);
+    this.perAddress.add(ip);
+    socket.once('close', () => this.releaseKey(key));
+  }
+
+  release(socket: Duplex): void {
+    this.releaseKey(endpointKey(socket as Socket));
+  }
+
+  private releaseKey(key: string): void {
+    const ip = this.held.get(key);
+    if (ip === undefined) return;
+    this.held.delete(key);
+    this.perAddress.remove(ip);
+  }
+}
+
+function endpointKey(socket: Socket): string {
+  return `${socket.remoteAddress ?? '?'}|${socket.remotePort ?? 0}`;
 }
