@@ -110,18 +110,26 @@ export async function enrolWithToken(id: StoredIdentity, token: string): Promise
 
 export interface TrustInfo {
   roots: Uint8Array[];
-  serverName: string | undefined;
+  /** The name the server certificate must carry. */
+  serverName: string;
 }
 
-/** The anchors to validate the server against: the stored ones, else the server's GET /api/trust. */
-export async function trustAnchors(id: StoredIdentity): Promise<TrustInfo> {
-  if (id.roots && id.roots.length > 0) return { roots: id.roots, serverName: undefined };
+/**
+ * What the handshake validates the server against. Anchors: the ones stored with the identity
+ * (from the operator, the .p12 or the enrol answer), else the server's GET /api/trust. Name: the
+ * `serverName` of GET /api/trust when the server publishes it (behind a reverse proxy the page's
+ * host is the proxy's, while the SecureChat certificate is the server's), else the page's host.
+ * Both come over the HTTPS connection the page itself came from, so they are exactly as
+ * trustworthy as the page's own code; docs/WEB.md says more.
+ */
+export async function trustAnchors(id: StoredIdentity, pageHost: string): Promise<TrustInfo> {
   const res = await fetch('/api/trust').catch(() => undefined);
-  if (!res?.ok) throw new SecureChatError('bad_certificate', 'No trust anchor: import the root certificate (root_ca.pem) with your certificate.', { reason: 'untrusted' });
-  const body = (await res.json()) as { roots?: string[]; serverName?: string };
-  const roots = (body.roots ?? []).flatMap((p) => pemBlocks(p));
-  if (roots.length === 0) throw new SecureChatError('bad_certificate', 'The server published no trust anchor.', { reason: 'untrusted' });
-  return { roots, serverName: body.serverName };
+  const published = res?.ok ? ((await res.json().catch(() => ({}))) as { roots?: string[]; serverName?: string }) : {};
+  const serverName = typeof published.serverName === 'string' && published.serverName !== '' ? published.serverName : pageHost;
+  if (id.roots && id.roots.length > 0) return { roots: id.roots, serverName };
+  const roots = (published.roots ?? []).flatMap((p) => pemBlocks(p));
+  if (roots.length === 0) throw new SecureChatError('bad_certificate', 'No trust anchor: import the root certificate (root_ca.pem) with your certificate.', { reason: 'untrusted' });
+  return { roots, serverName };
 }
 
 export function certificateSummary(der: Uint8Array): { subject: string; issuer: string; notAfter: Date; pem: string } {
