@@ -190,7 +190,8 @@ describe('web client in Chromium', { skip, timeout: 180_000 }, () => {
   });
 
   test('files: the page uploads one, the Node client fetches it with its sha256; and back', async () => {
-    const upload = randomBytes(1_500_000);
+    // The largest file the server takes by default (maxFileBytes = 10 MiB): many chunks, all sealed by WebCrypto.
+    const upload = randomBytes(10 * 1024 * 1024);
     const offered = pushOf<{ id: number; kind: string; file: { name: string; size: number; sha256: string } }>(bob, 'message', (m) => m.kind === 'file');
     await page.getByTestId('file-input').setInputFiles({ name: 'report.bin', mimeType: 'application/octet-stream', buffer: upload });
     const msg = await offered;
