@@ -205,7 +205,7 @@ describe('web client in Chromium', { skip, timeout: 180_000 }, () => {
     await page.locator('[data-testid=transfers] li[data-state=ok]').first().waitFor({ timeout: STEP_MS });
 
     // bob → alice: a file through the protocol, saved from the page with its sha256 checked.
-    const back = randomBytes(700_000);
+    const back = randomBytes(10 * 1024 * 1024);
     const sha = createHash('sha256').update(back).digest('hex');
     const offer = await bob.request<{ transfer_id: string; chunk_size: number }>('file_offer', { to: 'alice', name: 'photo.jpg', size: back.length, sha256: sha });
     for (let o = 0; o < back.length; o += offer.chunk_size) await bob.request('file_chunk', { transfer_id: offer.transfer_id, offset: o }, back.subarray(o, o + offer.chunk_size));
