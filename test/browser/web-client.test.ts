@@ -67,7 +67,7 @@ function pushOf<T = Record<string, unknown>>(c: SecureChatClient, type: string, 
 describe('web client in Chromium', { skip, timeout: 180_000 }, () => {
   before(async () => {
     ensureWebBuild();
-    pki = await makeTestPki(['bob']);
+    pki = await makeTestPki(['bob', 'carol']);
     data = mkdtempSync(join(tmpdir(), 'sc-browser-data-'));
     serve = await startServe(['--port', '0', '--ws-port', '0', '--certs', pki.dir, '--db', `sqlite:${join(data, 'chat.db')}`, '--log-file', 'off', '--log-format', 'text']);
     wsPort = Number((await serve.waitFor(/WebSocket \(\/ws\) on https:\/\/[^\s]+:(\d+)\//))[1]);
@@ -264,5 +264,37 @@ describe('web client in Chromium', { skip, timeout: 180_000 }, () => {
     await page.getByTestId('sidebar').waitFor({ state: 'visible', timeout: STEP_MS });
     await shot(page, 'phone-menu');
     await page.setViewportSize({ width: 1100, height: 720 });
+  });
+
+  test('history: scroll-back fetches the page before the oldest message shown', async () => {
+    const carol = await nodeLogin('carol');
+    for (let i = 1; i <= 60; i++) await carol.request('dm', { to: 'alice', text: `history line ${i}` });
+    // The page got (and acknowledged) them as pushes; a fresh page starts from history instead.
+    await page.getByTestId('conv-dm:carol').waitFor({ timeout: STEP_MS });
+    await page.waitForTimeout(500);
+    await page.reload();
+    await page.getByTestId('password').fill(TEST_PASSWORD);
+    await page.getByTestId('login-submit').click();
+    await page.locator('[data-testid=status][data-phase=ready]').waitFor({ timeout: STEP_MS });
+    await page.getByTestId('dm-to').fill('carol');
+    await page.getByTestId('dm-to').press('Enter');
+    await page.getByText('history line 60', { exact: true }).waitFor({ timeout: STEP_MS });
+    assert.equal(await page.getByText('history line 1', { exact: true }).count(), 0, 'the first page holds only the newest 50');
+    await page.getByTestId('messages').evaluate((el) => el.scrollTo(0, 0));
+    await page.getByText('history line 1', { exact: true }).waitFor({ timeout: STEP_MS });
+    assert.equal(await page.getByTestId('message').count(), 60);
+  });
+
+  test('groups: an owner removes a member; leaving drops the group from the page', async () => {
+    await page.getByTestId('conv-group:team').click();
+    await page.getByTestId('member-bob').waitFor({ timeout: STEP_MS });
+    const removed = pushOf<{ event: string; user?: string }>(bob, 'group_event', (m) => m.event === 'removed');
+    await page.getByTestId('remove-bob').click();
+    assert.equal((await removed).user, 'bob');
+    await page.getByTestId('member-bob').waitFor({ state: 'detached', timeout: STEP_MS });
+    await page.getByTestId('group-leave').click();
+    await page.getByTestId('conv-group:team').waitFor({ state: 'detached', timeout: STEP_MS });
+    const groups = await bob.request<{ groups: unknown[] }>('group_list');
+    assert.deepEqual(groups.groups, []);
   });
 });
