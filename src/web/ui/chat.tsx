@@ -24,14 +24,13 @@ export function LoginScreen({ model, username, onForget }: { model: ChatModel; u
     <main class="card" data-testid="login">
       <h1>SecureChat</h1>
       <p>
-        Signed in with the certificate of <strong>{username}</strong>
+        Certificate: <strong>{username}</strong>
         {state.server && (
           <>
-            {' '}
-            to <span title={state.server.fingerprint}>{state.server.subject}</span>
+            <br />
+            Server: <span title={`SHA-256 ${state.server.fingerprint}`}>{state.server.subject}</span>, its certificate chain verified
           </>
         )}
-        .
       </p>
       {state.phase === 'connecting' && <p>Connecting…</p>}
       {state.phase === 'offline' && (
