@@ -125,7 +125,9 @@ export class ChatModel {
       session = await WebSession.connect(this.opts);
     } catch (err) {
       this.set({ error: describe(err) });
-      if (this.password) this.scheduleReconnect();
+      // A server that fails validation stays refused: retrying would not change its certificate.
+      const fatal = (err as { code?: string }).code === 'bad_certificate';
+      if (this.password && !fatal) this.scheduleReconnect();
       else this.set({ phase: 'offline' });
       return;
     }
