@@ -232,9 +232,17 @@ describe('web client in Chromium', { skip, timeout: 180_000 }, () => {
     await page.getByText('sent while you were away').waitFor({ timeout: STEP_MS });
   });
 
-  test('automatic reconnect after the socket drops', async () => {
+  test('automatic reconnect after the socket drops; what was written meanwhile is sent once', async () => {
+    const got = pushOf<{ text: string }>(bob, 'message', (m) => m.text === 'written while reconnecting');
     await page.evaluate(() => (globalThis as unknown as { securechat: { dropConnection(): void } }).securechat.dropConnection());
+    await page.locator('[data-testid=status][data-phase=reconnecting]').waitFor({ timeout: STEP_MS });
+    await page.getByTestId('composer').fill('written while reconnecting');
+    await page.getByTestId('send').click();
     await page.locator('[data-testid=status][data-phase=ready]').waitFor({ timeout: STEP_MS });
+    await got;
+    await page.locator('[data-testid=message]', { hasText: 'written while reconnecting' }).waitFor({ timeout: STEP_MS });
+    const history = await bob.request<{ messages: Array<{ text: string }> }>('history', { with: 'alice', limit: 10 });
+    assert.equal(history.messages.filter((m) => m.text === 'written while reconnecting').length, 1);
     await bob.request('dm', { to: 'alice', text: 'after the reconnect' });
     await page.getByText('after the reconnect').waitFor({ timeout: STEP_MS });
   });
