@@ -83,6 +83,13 @@ export async function runScript(o: ScriptOptions): Promise<number> {
   });
 
   const rl = createInterface({ input: o.input, crlfDelay: Infinity });
+  // A stop (SIGINT/SIGTERM with --listen) also ends the reading: with stdin still open (a pipe, a
+  // FIFO) the run would otherwise ignore the signal it trapped and never exit.
+  let stopped = false;
+  void o.stop?.then(() => {
+    stopped = true;
+    rl.close();
+  });
   try {
     for await (const raw of rl) {
       if (o.chat.closed) break;
@@ -124,7 +131,7 @@ export async function runScript(o: ScriptOptions): Promise<number> {
     rl.close();
   }
 
-  if (!o.chat.closed) {
+  if (!o.chat.closed && !stopped) {
     try {
       await o.chat.caughtUp();
     } catch {

@@ -4,7 +4,7 @@
  * process) and: runs the docs/PROTOCOL.md worked example with the WebCrypto provider; enrols
  * through the operator path (CSR → `securechat ca issue client --csr` → certificate import) and,
  * where the server has it, a one-time token; shows the stored key cannot be exported; registers;
- * exchanges DMs and files with a Node client; gets a message sent while it was offline; reconnects
+ * exchanges DMs with a real `securechat chat` process and DMs and files with a Node client; gets a message sent while it was offline; reconnects
  * after the socket drops; runs a group. Screenshots of the main screens go to docs/screenshots/
  * with SECURECHAT_UPDATE_SCREENSHOTS=1 (else to a temporary directory).
  *
@@ -12,6 +12,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +24,7 @@ import { SecureChatClient as Client } from '../../src/client/client.js';
 import { loadTrust } from '../../src/server/start.js';
 import { makeTestPki, TEST_PASSWORD, userIdentity, type TestPki } from '../helpers/chat-server.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
+import { CLI_ENTRY } from '../helpers/tmux.js';
 import { startServe, type ServeProcess } from '../helpers/serve-process.js';
 import { ensureWebBuild, homeTrusting, launchBrowser, skipReason } from './browser-helpers.js';
 
@@ -304,5 +306,41 @@ describe('web client in Chromium', { skip, timeout: 180_000 }, () => {
     await page.getByTestId('conv-group:team').waitFor({ state: 'detached', timeout: STEP_MS });
     const groups = await bob.request<{ groups: unknown[] }>('group_list');
     assert.deepEqual(groups.groups, []);
+  });
+  test('DMs both ways with a real `securechat chat --json` process', async () => {
+    (await nodeLogin('carol')).close(); // registered (an earlier test may have done it already)
+    const cli = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, 'chat', '--port', String(serve.port), '--server-name', 'localhost', '--certs', pki.dir, '--user', 'carol', '--json', '--listen'], {
+      env: { ...process.env, SECURECHAT_PASSWORD: TEST_PASSWORD, NO_COLOR: '1' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    cli.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    cli.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const events = (): Record<string, unknown>[] =>
+      out
+        .slice(0, out.lastIndexOf('\n') + 1)
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const until = async (what: string, cond: () => boolean): Promise<void> => {
+      const end = Date.now() + STEP_MS;
+      while (!cond()) {
+        if (Date.now() > end || cli.exitCode !== null) throw new Error(`${what}: stdout ${out} stderr ${err}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+    try {
+      await until('the CLI is ready', () => events().some((e) => e.event === 'ready'));
+      cli.stdin.write(JSON.stringify({ command: '/msg alice hello from the terminal', ref: 'cli-1' }) + '\n');
+      await until('the send result', () => events().some((e) => e.event === 'result' && e.ref === 'cli-1'));
+      await page.getByTestId('conv-dm:carol').click();
+      await page.getByText('hello from the terminal').waitFor({ timeout: STEP_MS });
+      await page.getByTestId('composer').fill('hi carol, from the page');
+      await page.getByTestId('send').click();
+      await until('the page message on the CLI', () => events().some((e) => e.event === 'message' && e.from === 'alice' && e.text === 'hi carol, from the page'));
+    } finally {
+      cli.kill('SIGTERM');
+    }
   });
 });

@@ -44,9 +44,9 @@ function jsonLines(stdout: string): Record<string, unknown>[] {
 }
 
 /** A long-running `chat --listen --json`, with a way to wait for a matching line. */
-function listener(args: string[]) {
+function listener(args: string[], opts: { keepStdinOpen?: boolean } = {}) {
   const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { env: { ...process.env, ...env } });
-  child.stdin.end();
+  if (!opts.keepStdinOpen) child.stdin.end();
   const lines: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
   let buf = '';
@@ -203,4 +203,14 @@ test('group names with spaces are quoted the same way in every command', async (
   const bad = await runCli([...conn('alice'), '--json'], { env, input: '/group create my team\n' });
   assert.equal(bad.code, 1);
   assert.match(String(jsonLines(bad.stdout).find((l) => l.event === 'error')?.message), /need quotes/);
+});
+
+test('--listen with stdin still open (a pipe that never ends): SIGTERM ends the run, exit 0', async () => {
+  // alice exists from the first test; a command first, so the run is really reading its input.
+  const l = listener([...conn('alice'), '--json', '--listen'], { keepStdinOpen: true });
+  await l.waitFor((x) => x.event === 'ready', 'ready');
+  l.child.stdin.write(JSON.stringify({ command: '/who', ref: 'w' }) + '\n');
+  await l.waitFor((x) => x.event === 'result' && x.ref === 'w', 'the /who result');
+  l.child.kill('SIGTERM');
+  assert.equal(await l.exited, 0, l.stderr());
 });
