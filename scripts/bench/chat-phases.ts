@@ -23,16 +23,21 @@ export interface ChatTarget {
   pki: BenchPki;
   /** Dial the server's WebSocket port (wss://, the server's certificate) instead of TCP. */
   ws?: boolean;
+  /** With `ws`: plain ws://, the port of a server behind a TLS-terminating proxy (--ws-behind-proxy). */
+  wsPlain?: boolean;
 }
 
-const wsDialers = new WeakMap<BenchPki, Dialer>();
-/** One dialer per PKI: it trusts that run's root for the TLS of the WebSocket port. */
+const wsDialers = new WeakMap<BenchPki, Map<string, Dialer>>();
+/** One dialer per PKI and scheme: wss:// trusts that run's root for the TLS of the WebSocket port. */
 function dialerFor(t: ChatTarget): Dialer | undefined {
   if (!t.ws) return undefined;
-  let dial = wsDialers.get(t.pki);
+  const scheme = t.wsPlain ? 'ws' : 'wss';
+  let byScheme = wsDialers.get(t.pki);
+  if (!byScheme) wsDialers.set(t.pki, (byScheme = new Map()));
+  let dial = byScheme.get(scheme);
   if (!dial) {
-    dial = wsDialer({ caPem: t.pki.pem(benchUser(0)).ca, serverName: 'localhost' });
-    wsDialers.set(t.pki, dial);
+    dial = wsDialer({ caPem: t.pki.pem(benchUser(0)).ca, serverName: 'localhost', scheme });
+    byScheme.set(scheme, dial);
   }
   return dial;
 }

@@ -1,7 +1,8 @@
 /**
  * A benchmark server process (forked by server-handle.ts). argv[2] picks what it runs:
  *   chat     our SecureChat server (createChatServer) on SQLite in a temp dir, limits raised;
- *            with {ws: true} also its WebSocket port (server/transports/ws.ts)
+ *            with {ws: true} also its WebSocket port (server/transports/ws.ts), plain HTTP
+ *            as behind a TLS proxy with {wsPlain: true}
  *   tls      the Node TLS baseline (tls-server.ts)
  *   storage  no server: runs the durable-write benchmark against a given database URL
  * It answers IPC requests {id, cmd, args} with {id, ok, result|error}; `mark` reports
@@ -89,7 +90,7 @@ if (kind === 'chat') {
     const { port } = await server.listen(0, '127.0.0.1');
     // The WebSocket port of `serve --ws-port` (HTTPS with the server certificate), on the same server.
     const ws = args['ws'] === true
-      ? await listenWebSocket(server, { host: '127.0.0.1', port: 0, maxFrameSize: 1024 * 1024, certsDir, behindProxy: false, webRoot: null, log })
+      ? await listenWebSocket(server, { host: '127.0.0.1', port: 0, maxFrameSize: 1024 * 1024, certsDir, behindProxy: args['wsPlain'] === true, webRoot: null, log })
       : undefined;
     sessionCount = () => server.sessions.size;
     cleanups.push(async () => {
