@@ -421,31 +421,37 @@ async function idlePhase(pki: BenchPki): Promise<void> {
       notes.push(`ws_idle: ulimit -n is ${limit}, too low for ${wsN} sessions; raise it (ulimit -n ${wsN + 1024}) — phase skipped`);
       return;
     }
-    if (!opts.wsSessions && wsN < 10_000) notes.push(`ws_idle: ${wsN} sessions by default (each pays a TLS handshake too); --ws-sessions 10000 for the issue's size`);
-    progress(`idle sessions over the WebSocket port: ${wsN} over wss://, then ${wsN} over plain ws:// (behind a TLS proxy)`);
+    // RSS per session depends on the count (allocator arenas, heap growth amortise over it): the
+    // TCP reference is measured at the same count, and the absolute target judged at 10,000 only.
+    const judged = wsN >= 10_000;
+    if (!judged) notes.push(`ws_idle: ${wsN} sessions (default; each also pays a TLS handshake); the ≤ 16 KB target is judged at --ws-sessions 10000 (≈ 5 min), below that only the difference to TCP at the same count is meaningful`);
+    progress(`idle sessions over the WebSocket port: ${wsN} over wss://, ${wsN} over plain ws:// (behind a TLS proxy)${tcp && n === wsN ? '' : `, ${wsN} over TCP for reference`}`);
+    const ref = tcp && n === wsN ? tcp : await measureIdle('chat', wsN);
     const ws = await measureIdle('ws', wsN);
     const plain = await measureIdle('wsPlain', wsN);
+    const kb = (b: number): string => fmt(b / 1024, 1);
+    const extra = (m: typeof ws): string => `${m.perSession >= ref.perSession ? '+' : ''}${kb(m.perSession - ref.perSession)} KB vs TCP`;
     rows.push({
       id: 'ws_idle',
       figure: `RSS per idle authenticated session over wss:// (${wsN} sessions)`,
-      ours: `${fmt(ws.perSession / 1024, 1)} KB (heap ${fmt(ws.heapPerSession / 1024, 1)} KB)`,
-      baseline: tcp ? `TCP row: ${fmt(tcp.perSession / 1024, 1)} KB (heap ${fmt(tcp.heapPerSession / 1024, 1)} KB)` : 'TCP row not run',
+      ours: `${kb(ws.perSession)} KB (heap ${kb(ws.heapPerSession)} KB; ${extra(ws)})`,
+      baseline: `TCP, ${wsN} sessions: ${kb(ref.perSession)} KB (heap ${kb(ref.heapPerSession)} KB)`,
       serverCpu: '—',
-      target: '≤ 16 KB/session',
-      met: ws.perSession <= 16 * 1024,
-      values: { sessions: wsN, rssBytesPerSession: ws.perSession, heapBytesPerSession: ws.heapPerSession, openSeconds: ws.seconds, tcpRssBytesPerSession: tcp?.perSession ?? null },
+      target: '≤ 16 KB/session (at 10,000)',
+      met: judged ? ws.perSession <= 16 * 1024 : null,
+      values: { sessions: wsN, rssBytesPerSession: ws.perSession, heapBytesPerSession: ws.heapPerSession, tcpRssBytesPerSession: ref.perSession, tcpHeapBytesPerSession: ref.heapPerSession, openSeconds: ws.seconds },
     });
     // The same listener with TLS left to a reverse proxy (--ws-behind-proxy): what the WebSocket
     // layer itself costs per session, without Node's TLS socket state.
     rows.push({
       id: 'ws_idle_proxy',
       figure: `RSS per idle authenticated session over plain ws:// behind a proxy (${wsN} sessions)`,
-      ours: `${fmt(plain.perSession / 1024, 1)} KB (heap ${fmt(plain.heapPerSession / 1024, 1)} KB)`,
-      baseline: `wss:// row: ${fmt(ws.perSession / 1024, 1)} KB`,
+      ours: `${kb(plain.perSession)} KB (heap ${kb(plain.heapPerSession)} KB; ${extra(plain)})`,
+      baseline: `TCP, ${wsN} sessions: ${kb(ref.perSession)} KB`,
       serverCpu: '—',
-      target: '≤ 16 KB/session',
-      met: plain.perSession <= 16 * 1024,
-      values: { sessions: wsN, rssBytesPerSession: plain.perSession, heapBytesPerSession: plain.heapPerSession, openSeconds: plain.seconds },
+      target: '≤ 16 KB/session (at 10,000)',
+      met: judged ? plain.perSession <= 16 * 1024 : null,
+      values: { sessions: wsN, rssBytesPerSession: plain.perSession, heapBytesPerSession: plain.heapPerSession, tcpRssBytesPerSession: ref.perSession, openSeconds: plain.seconds },
     });
   }
 }
