@@ -140,7 +140,7 @@ const rowValue = (id: string, key: string): number => {
 };
 /** Issue 16: the WebSocket transport may cost at most this much more server CPU per message than TCP. */
 const WS_EXTRA_CPU_US = 10;
-/** ws_idle's default size: each of its sessions also pays a TLS handshake and it runs twice (wss://, ws://), so 10,000 (≈ 5 min) is left to --ws-sessions 10000. */
+/** ws_idle's default size: each of its sessions also pays a TLS handshake and it runs twice (wss://, ws://), so 10,000 (≈ 4 min) is left to --ws-sessions 10000. */
 const DEFAULT_WS_IDLE_SESSIONS = 2000;
 
 async function chatPhases(pki: BenchPki): Promise<void> {
@@ -424,7 +424,7 @@ async function idlePhase(pki: BenchPki): Promise<void> {
     // RSS per session depends on the count (allocator arenas, heap growth amortise over it): the
     // TCP reference is measured at the same count, and the absolute target judged at 10,000 only.
     const judged = wsN >= 10_000;
-    if (!judged) notes.push(`ws_idle: ${wsN} sessions (default; each also pays a TLS handshake); the ≤ 16 KB target is judged at --ws-sessions 10000 (≈ 5 min), below that only the difference to TCP at the same count is meaningful`);
+    if (!judged) notes.push(`ws_idle: ${wsN} sessions (default; each also pays a TLS handshake); the ≤ 16 KB target is judged at --ws-sessions 10000 (≈ 4 min), below that only the difference to TCP at the same count is meaningful`);
     progress(`idle sessions over the WebSocket port: ${wsN} over wss://, ${wsN} over plain ws:// (behind a TLS proxy)${tcp && n === wsN ? '' : `, ${wsN} over TCP for reference`}`);
     const ref = tcp && n === wsN ? tcp : await measureIdle('chat', wsN);
     const ws = await measureIdle('ws', wsN);
