@@ -5,7 +5,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { SecureChatClient, ticketKey, type ServerIdentity } from '../../src/client/client.js';
+import type { Duplex } from 'node:stream';
+import { SecureChatClient, ticketKey, type Dialer, type ServerIdentity } from '../../src/client/client.js';
+import { wsDialer } from '../../src/client/ws-dial.js';
 import { TicketStore } from '../../src/client/tickets.js';
 import { silentLogger } from '../../src/log.js';
 import { clientHandshake } from '../../src/protocol/handshake.js';
@@ -19,9 +21,29 @@ const TEXT_200 = 'm'.repeat(200);
 export interface ChatTarget {
   port: number;
   pki: BenchPki;
+  /** Dial the server's WebSocket port (wss://, the server's certificate) instead of TCP. */
+  ws?: boolean;
+  /** With `ws`: plain ws://, the port of a server behind a TLS-terminating proxy (--ws-behind-proxy). */
+  wsPlain?: boolean;
+}
+
+const wsDialers = new WeakMap<BenchPki, Map<string, Dialer>>();
+/** One dialer per PKI and scheme: wss:// trusts that run's root for the TLS of the WebSocket port. */
+function dialerFor(t: ChatTarget): Dialer | undefined {
+  if (!t.ws) return undefined;
+  const scheme = t.wsPlain ? 'ws' : 'wss';
+  let byScheme = wsDialers.get(t.pki);
+  if (!byScheme) wsDialers.set(t.pki, (byScheme = new Map()));
+  let dial = byScheme.get(scheme);
+  if (!dial) {
+    dial = wsDialer({ caPem: t.pki.pem(benchUser(0)).ca, serverName: 'localhost', scheme });
+    byScheme.set(scheme, dial);
+  }
+  return dial;
 }
 
 export function connectChat(t: ChatTarget, user: string): Promise<SecureChatClient> {
+  const dial = dialerFor(t);
   return SecureChatClient.connect({
     host: '127.0.0.1',
     port: t.port,
@@ -29,6 +51,7 @@ export function connectChat(t: ChatTarget, user: string): Promise<SecureChatClie
     identity: t.pki.identity(user),
     trust: t.pki.trust,
     requestTimeoutMs: 120_000,
+    ...(dial ? { dial } : {}),
   });
 }
 
@@ -40,11 +63,18 @@ export async function loginChat(t: ChatTarget, user: string): Promise<SecureChat
 
 /** A bare protocol channel (no SecureChatClient), for one-way records the server does not answer. */
 export async function dialChannel(t: ChatTarget, user: string): Promise<SecureChannel> {
-  const socket = net.connect({ host: '127.0.0.1', port: t.port, noDelay: true });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
+  const dial = dialerFor(t);
+  let socket: Duplex;
+  if (dial) {
+    socket = await dial('127.0.0.1', t.port, 10_000);
+  } else {
+    const tcp = net.connect({ host: '127.0.0.1', port: t.port, noDelay: true });
+    await new Promise<void>((resolve, reject) => {
+      tcp.once('connect', resolve);
+      tcp.once('error', reject);
+    });
+    socket = tcp;
+  }
   return clientHandshake(socket, {
     identity: t.pki.identity(user),
     verifyPeer: (chain) => t.pki.trust.verifyDer(chain, { purpose: 'server', hostname: 'localhost' })[0].subject,
@@ -195,7 +225,15 @@ export async function oneWay(t: ChatTarget, seconds: number, size: number) {
     if (!ok) await drain();
     else await new Promise((r) => setImmediate(r));
   }
-  const pong = new Promise<void>((resolve) => channel.once('message', () => resolve()));
+  // The answer to this ping, not any message: session_tickets may still be waiting to be read.
+  const pong = new Promise<void>((resolve) => {
+    const onMessage = (m: { type?: unknown }): void => {
+      if (m.type !== 'pong') return;
+      channel.off('message', onMessage);
+      resolve();
+    };
+    channel.on('message', onMessage);
+  });
   channel.send({ type: 'ping' });
   await pong;
   const elapsed = (nowUs() - t0) / 1e6;

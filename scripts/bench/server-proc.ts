@@ -1,6 +1,8 @@
 /**
  * A benchmark server process (forked by server-handle.ts). argv[2] picks what it runs:
- *   chat     our SecureChat server (createChatServer) on SQLite in a temp dir, limits raised
+ *   chat     our SecureChat server (createChatServer) on SQLite in a temp dir, limits raised;
+ *            with {ws: true} also its WebSocket port (server/transports/ws.ts), plain HTTP
+ *            as behind a TLS proxy with {wsPlain: true}
  *   tls      the Node TLS baseline (tls-server.ts)
  *   storage  no server: runs the durable-write benchmark against a given database URL
  * It answers IPC requests {id, cmd, args} with {id, ok, result|error}; `mark` reports
@@ -16,6 +18,7 @@ import { selectAeadImplementation, type AeadImplementation } from '../../src/pro
 import { createChatServer } from '../../src/server/app.js';
 import type { ServerLimits } from '../../src/server/server.js';
 import { loadServerIdentity, loadTrust } from '../../src/server/start.js';
+import { listenWebSocket } from '../../src/server/transports/ws.js';
 import { openStorage, type SqlStorage } from '../../src/storage/index.js';
 import { benchWrites } from './storage-bench.js';
 import { startTlsServer, type TlsBaselineServer } from './tls-server.js';
@@ -29,7 +32,9 @@ export const BENCH_LIMITS: Partial<ServerLimits> = {
   maxSessionsPerIp: 100_000,
   maxSessionsPerCertificate: 100_000,
   maxSessionsPerUser: 100_000,
-  rate: { requestsPerSecond: 1e9, burst: 1e9, maxInflightBytes: 64 * 1024 * 1024 },
+  // Pre-login too: the one-way phase sends on a channel that never logs in, and its closing ping
+  // must be answered, not dropped by the 5/s pre-login bucket.
+  rate: { requestsPerSecond: 1e9, burst: 1e9, maxInflightBytes: 64 * 1024 * 1024, preLoginRequestsPerSecond: 1e9, preLoginBurst: 1e9 },
   userRate: { requestsPerSecond: 0, burst: 0 },
 };
 
@@ -84,13 +89,18 @@ if (kind === 'chat') {
       passwordWork: BENCH_PASSWORD_WORK,
     });
     const { port } = await server.listen(0, '127.0.0.1');
+    // The WebSocket port of `serve --ws-port` (HTTPS with the server certificate), on the same server.
+    const ws = args['ws'] === true
+      ? await listenWebSocket(server, { host: '127.0.0.1', port: 0, maxFrameSize: 1024 * 1024, certsDir, behindProxy: args['wsPlain'] === true, webRoot: null, log })
+      : undefined;
     sessionCount = () => server.sessions.size;
     cleanups.push(async () => {
+      await ws?.close();
       await server.close();
       await storage.close();
       rmSync(dataDir, { recursive: true, force: true });
     });
-    return { port, limits: { ...BENCH_LIMITS, passwordWork: BENCH_PASSWORD_WORK } };
+    return { port, wsPort: ws?.port, limits: { ...BENCH_LIMITS, passwordWork: BENCH_PASSWORD_WORK } };
   };
 } else if (kind === 'tls') {
   handlers['start'] = async (args) => {

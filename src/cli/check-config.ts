@@ -6,7 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ServerConfig } from '../config.js';
-import { caExists } from '../pki/ca.js';
+import { caExists, caPaths, readCaIndex } from '../pki/ca.js';
+import { readSecretFile } from '../pki/files.js';
+import { readPrivateKey } from '../pki/pem.js';
 import { parseCrlsPem } from '../pki/parsed-crl.js';
 import { crlStatus } from '../server/crl-status.js';
 import { redactClusterUrl } from '../server/cluster/index.js';
@@ -95,7 +97,19 @@ export function checkConfig(config: ServerConfig, now: Date = new Date()): Check
       }),
     );
   }
+  if (config.enrolment) lines.push(attempt('enrolment', () => checkEnrolmentKey(config)));
   return lines;
+}
+
+/** What `serve --enrolment` loads at start: the issuing key (the intermediate's if any), decrypted. */
+function checkEnrolmentKey(config: ServerConfig): string {
+  if (config.wsPort === null) throw new Error('enrolment is served on the WebSocket port: set wsPort (--ws-port)');
+  const index = readCaIndex(config.certs);
+  const paths = caPaths(config.certs);
+  const [role, keyPath] = index.intermediate ? ['intermediate', paths.intermediateKey] : ['root', paths.rootKey];
+  const passphrase = config.caPassphraseFile === 'none' ? undefined : readSecretFile(config.caPassphraseFile, 'CA passphrase file');
+  readPrivateKey(readFileSync(keyPath, 'utf8'), passphrase);
+  return `signs client CSRs for tokens with the ${role} CA key ${keyPath} (decrypts)`;
 }
 
 export function formatCheck(lines: CheckLine[]): string {

@@ -7,6 +7,8 @@
  *   index.json                                     metadata + every issued certificate
  *   crl.pem                                        intermediate CRL (if any) then root CRL
  *   issued/<serial>.pem                            a copy of each issued certificate
+ *   enrol-tokens.json                              one-time enrolment tokens, hashed (enrol-tokens.ts)
+ *   .ca.lock                                       held while index.json or the token file changes (ca-lock.ts)
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createPublicKey, type KeyObject } from 'node:crypto';

@@ -40,7 +40,13 @@ export async function enrolWithToken(ca: IssuingCa, request: { token: string; cs
   if (csr.commonName !== grant.name) {
     throw new SecureChatError('enrol_name_mismatch', `The token is for "${grant.name}" but the CSR asks for CN=${csr.commonName ?? '(none)'}; make the CSR with CN=${grant.name}.`);
   }
-  const wanted = parseTimeSpec(grant.certValidity, now);
+  let wanted: Date;
+  try {
+    wanted = parseTimeSpec(grant.certValidity, now);
+  } catch {
+    // A --not-after date chosen when the token was made, and passed since.
+    throw new SecureChatError('enrol_token_expired', `The certificate this token was made for would already have expired (--not-after ${grant.certValidity}); ask the operator for a new token.`);
+  }
   // Never beyond the issuing CA: the certificate is cut short rather than refused.
   const notAfter = wanted > ca.issuer.cert.notAfter ? ca.issuer.cert.notAfter : wanted;
   const notBefore = new Date(now.getTime() - BACKDATE_MS);

@@ -237,4 +237,14 @@ describe('serve without --enrolment', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr + r.stdout, /bad_passphrase.*--ca-passphrase-file/s);
   });
+
+  test('serve --check-config --enrolment checks that the issuing key decrypts', async () => {
+    const base = ['serve', '--check-config', '--port', '0', '--ws-port', '0', '--certs', pki.dir, '--db', `sqlite:${join(data, 'check.db')}`, '--log-file', 'off', '--enrolment'];
+    const good = await runCli([...base, '--ca-passphrase-file', pki.passFile]);
+    assert.equal(good.code, 0, good.stdout);
+    assert.match(good.stdout, /ok\s+enrolment\s+signs client CSRs for tokens with the intermediate CA key/);
+    const bad = await runCli(base);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stdout, /FAIL\s+enrolment/);
+  });
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { initCa } from '../../src/pki/ca.js';
 import { LOCK_FILE, withCaLock } from '../../src/pki/ca-lock.js';
 import {
-  checkEnrolToken, createEnrolToken, listEnrolTokens, MAX_TOKEN_TEXT, revokeEnrolToken, spendEnrolToken, tokenIdOf, TOKEN_FILE, TOKEN_RETENTION_MS,
+  checkEnrolToken, createEnrolToken, listEnrolTokens, MAX_OPEN_TOKENS, MAX_TOKEN_TEXT, revokeEnrolToken, spendEnrolToken, tokenIdOf, TOKEN_FILE, TOKEN_RETENTION_MS,
 } from '../../src/pki/enrol-tokens.js';
 import { KeyedRateLimiter } from '../../src/server/keyed-rate.js';
 
@@ -98,6 +98,15 @@ test('ended tokens are pruned after the retention period; open ones never', asyn
     const later = new Date(start.getTime() + TOKEN_RETENTION_MS + 2 * 3600_000);
     createEnrolToken({ dir, name: 'fresh', now: later });
     assert.deepEqual(listEnrolTokens(dir, later).map((t) => t.name), ['fresh']);
+  });
+});
+
+test(`at most ${MAX_OPEN_TOKENS} open tokens per CA directory`, async () => {
+  await withCa((dir) => {
+    for (let i = 0; i < MAX_OPEN_TOKENS; i++) createEnrolToken({ dir, name: `u${i}` });
+    assert.equal(codeOf(() => createEnrolToken({ dir, name: 'one-too-many' })), 'usage');
+    revokeEnrolToken(dir, listEnrolTokens(dir)[0].id);
+    assert.equal(createEnrolToken({ dir, name: 'room-again' }).status, 'valid');
   });
 });
 
