@@ -92,7 +92,8 @@ export class Doorbell {
     this.d.observer.clusterDoorbell('received');
     this.track(m.node, m.inc, m.n, true);
     const recipients: Recipient[] = Array.isArray(m.r) ? m.r.map(([userId, username]) => ({ userId, username })) : [];
-    const here = recipients.some((r) => r.userId !== m.from && this.d.hub.isLocal(r.userId));
+    // The sender counts too: a gap this message reveals may hold messages *to* the sender.
+    const here = this.d.hub.isLocal(m.from) || recipients.some((r) => this.d.hub.isLocal(r.userId));
     this.chain(m.c, async () => {
       if (!here) {
         // Nobody here to push to: only remember how far the conversation got.
@@ -171,10 +172,14 @@ export class Doorbell {
     else this.catchUpUsers(recipients, view.senderId);
   }
 
+  /**
+   * A gap (or an unreadable row): the sessions of every member catch up — the sender's included.
+   * The message that showed the gap is not pending for its sender, but the missing ones before it
+   * may be; left live, the sender's session would get the next seq pushed and acknowledge past them.
+   */
   private catchUpUsers(recipients: readonly Recipient[], senderId: number): void {
-    for (const r of recipients) {
-      if (r.userId === senderId) continue;
-      for (const s of this.d.hub.sessionsOf(r.userId)) this.d.delivery.catchUp(s);
+    for (const userId of new Set([senderId, ...recipients.map((r) => r.userId)])) {
+      for (const s of this.d.hub.sessionsOf(userId)) this.d.delivery.catchUp(s);
     }
   }
 
