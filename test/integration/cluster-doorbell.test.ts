@@ -125,6 +125,25 @@ test('a gap shown by the recipient\'s own message: the recipient catches up befo
   bob.close();
 });
 
+test('a node that falls silent after a commit (doorbell and heartbeats gone): its recipients catch up anyway', async () => {
+  // What a SIGKILL between commit and publish looks like from node B: no later number ever comes.
+  const alice = await a.login('alice');
+  const bob = await b.login('bob');
+  const atBob = pushes<{ text: string }>(bob, 'message');
+  await alice.request('dm', { to: 'bob', text: 'before the silence' });
+  await atBob.waitFor((m) => m.text === 'before the silence', 'before');
+  aFilter = (m) => m.t !== 'msg' && m.t !== 'hb';
+  try {
+    await alice.request('dm', { to: 'bob', text: 'rung into the void' });
+    await atBob.waitFor((m) => m.text === 'rung into the void', 'catch-up once node A is silent');
+  } finally {
+    aFilter = () => true;
+  }
+  assert.deepEqual(atBob.got.map((m) => m.text), ['before the silence', 'rung into the void']);
+  alice.close();
+  bob.close();
+});
+
 test('failed logins on node A count on node B: the sixth attempt is throttled there', async () => {
   (await a.login('carol')).close();
   const onA = await a.connect('carol');
