@@ -33,6 +33,7 @@ function printCluster(c: ClusterReport): void {
     line('  everyone listed again', conv(p.listedAgainSeconds));
   }
   line('presence probes', `${c.presence.probes} (${c.presence.incorrectProbes} incorrect); all nodes exact at the end after ${conv(c.presence.endCorrectSeconds)}`);
+  for (const l of c.presence.lastIncorrect) line('  incorrect', l);
   line('users per node at end', Object.entries(c.usersPerNode).map(([n, k]) => `${n}:${k}`).join(' '));
   line('node peak RSS', Object.entries(c.nodePeakRssMb).map(([n, mb]) => `${n}:${mb} MB`).join(' '));
 }

@@ -86,7 +86,13 @@ export interface ClusterReport {
   events: ClusterEvent[];
   /** From a client seeing its connection drop to logging in again (on another node), ms. */
   reconnect: { count: number; p50Ms: number | null; p99Ms: number | null; maxMs: number | null };
-  presence: { probes: number; incorrectProbes: number; endCorrectSeconds: number | null };
+  presence: {
+    probes: number;
+    incorrectProbes: number;
+    endCorrectSeconds: number | null;
+    /** The last few incorrect probes, described (node, time, stale / missing users). */
+    lastIncorrect: string[];
+  };
   /** Soak users logged in at the end, per node. */
   usersPerNode: Record<string, number>;
   nodePeakRssMb: Record<string, number>;
@@ -460,7 +466,19 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRep
         mode: opts.restartBus ? 'restart-bus' : 'kill-node',
         events,
         reconnect: { count: reconnectMs.length, p50Ms: percentile(reconnectMs, 0.5), p99Ms: p99, maxMs: percentile(reconnectMs, 1) },
-        presence: { probes: truth.probes.length, incorrectProbes: truth.probes.filter((p) => !probeCorrect(p)).length, endCorrectSeconds },
+        presence: {
+          probes: truth.probes.length,
+          incorrectProbes: truth.probes.filter((p) => !probeCorrect(p)).length,
+          endCorrectSeconds,
+          lastIncorrect: truth.probes
+            .filter((p) => !probeCorrect(p))
+            .slice(-5)
+            .map((p) => {
+              const few = (us: string[]): string => `${us.slice(0, 5).join(' ')}${us.length > 5 ? ` (+${us.length - 5})` : ''}`;
+              const what = p.error ?? [p.stale.length ? `stale ${few(p.stale)}` : '', p.missing.length ? `missing ${few(p.missing)}` : ''].filter(Boolean).join('; ');
+              return `${p.node} at t=${((p.tq - sendStart) / 1000).toFixed(1)} s: ${what}`;
+            }),
+        },
         usersPerNode: Object.fromEntries(fleet.slots.map((s, i) => [s.name, usersOn(i)])),
         nodePeakRssMb: Object.fromEntries(Object.entries(peak).map(([n, b]) => [n, Math.round(b / 1048576)])),
       };
