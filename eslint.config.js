@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'certs/', 'data/', 'logs/', 'downloads/'] },
+  { ignores: ['dist/', 'web-dist/', 'node_modules/', 'certs/', 'data/', 'logs/', 'downloads/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,6 +1,6 @@
 /**
  * npm run fuzz [-- --frames 100000 --seed N --concurrency 16 --max-rss-growth-mb 200 --json]
- * npm run fuzz -- --mode hostile [--seconds 30 --attacks history-unread,ping-unread,every-type,bad-hello,spool,quota --max-rss-growth-mb 256 --json]
+ * npm run fuzz -- --mode hostile [--seconds 30 --attacks history-unread,ping-unread,every-type,bad-hello,spool,quota,file-memory --max-rss-growth-mb 256 --json]
  * Frames mode (default): random and mutated frames. Hostile mode: issue 10's attacks at once
  * (scripts/fuzz/hostile.ts), with the server's peak RSS and a well-behaved client's DM round trip.
  * Exit 0 only if the server survived, stayed under the RSS bound and still served a valid client.

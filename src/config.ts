@@ -45,6 +45,9 @@ export interface ServerConfig {
   maxTextBytes: number;
   requestsPerSecond: number;
   requestBurst: number;
+  /** One budget for all of a user's sessions (cluster-wide in a cluster); 0 = none. */
+  userRequestsPerSecond: number;
+  userRequestBurst: number;
   /** Most intermediate CAs between a client certificate and the root (the validator's path bound). */
   maxChainDepth: number;
   // --- hostile clients: per-session memory, fair shares, budgets (README "Limits enforced by the server") ---
@@ -121,6 +124,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   maxTextBytes: 64 * 1024,
   requestsPerSecond: 50,
   requestBurst: 200,
+  userRequestsPerSecond: 500,
+  userRequestBurst: 2000,
   maxChainDepth: 6,
   preLoginRequestsPerSecond: 5,
   preLoginBurst: 20,

@@ -76,7 +76,7 @@ export const ERROR_CATALOGUE = {
   file_too_large: { message: 'File exceeds the size limit.' },
   checksum_mismatch: { message: 'File content does not match its sha256.' },
   rate_limited: { message: 'Too many requests; slow down.' },
-  quota_exceeded: { message: 'Your storage quota is used up; delete files or ask the operator for more.' },
+  quota_exceeded: { message: 'Your storage quota (files and message text) is used up; ask the operator for more.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

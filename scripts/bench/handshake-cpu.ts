@@ -58,6 +58,7 @@ const BENCH_LIMITS: Partial<ServerLimits> = {
   maxHandshakes: 100_000,
   maxHandshakesPerIp: 100_000,
   rate: { requestsPerSecond: 1e9, burst: 1e9, maxInflightBytes: 64 * 1024 * 1024 },
+  userRate: { requestsPerSecond: 0, burst: 0 },
 };
 
 // ---------------------------------------------------------------- server process (forked)

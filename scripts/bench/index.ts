@@ -8,7 +8,8 @@
  *                 [--aead node|native]   record AEAD of both our server and the load generator
  *                                        (default: native when built, see src/protocol/aead.ts)
  *
- * Phases (ids for --only): handshake, latency, fanout, oneway, file, idle, writes, revalidation.
+ * Phases (ids for --only): handshake, latency, fanout, oneway, file, idle, writes, revalidation, cluster
+ * (cluster_dm: two nodes on MariaDB + Redis, --cluster URL for another bus; skipped when unreachable).
  */
 import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,6 +23,7 @@ import { aeadImplementation, selectAeadImplementation, type AeadImplementation }
 import { benchUser, makeBenchPki, type BenchPki } from './pki.js';
 import { fmt, renderTable, type Row } from './report.js';
 import { benchRevalidation, revalidationRow } from './revalidation.js';
+import { benchClusterDm } from './cluster-dm.js';
 import { ServerHandle } from './server-handle.js';
 import { sleep } from './stats.js';
 import { closeTlsFanout, openIdleTls, setupTlsFanout, tlsEchoLatency, tlsFanout, tlsHandshakes, tlsOneWay, tlsResumedHandshakes, type TlsTarget } from './tls-phases.js';
@@ -34,12 +36,13 @@ interface Options {
   mysqlUrl: string | null;
   only: Set<string> | null;
   aead: AeadImplementation | null;
+  cluster: string;
 }
 
-const ALL_PHASES = ['handshake', 'latency', 'fanout', 'oneway', 'file', 'idle', 'writes', 'revalidation'];
+const ALL_PHASES = ['handshake', 'latency', 'fanout', 'oneway', 'file', 'idle', 'writes', 'revalidation', 'cluster'];
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { json: false, quick: false, sessions: 0, profileDir: undefined, mysqlUrl: 'mysql://root@127.0.0.1:3306', only: null, aead: null };
+  const o: Options = { json: false, quick: false, sessions: 0, profileDir: undefined, mysqlUrl: 'mysql://root@127.0.0.1:3306', only: null, aead: null, cluster: 'redis://127.0.0.1:6379' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = (): string => {
@@ -54,13 +57,14 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--mysql') o.mysqlUrl = value();
     else if (a === '--no-mysql') o.mysqlUrl = null;
     else if (a === '--only') o.only = new Set(value().split(','));
+    else if (a === '--cluster') o.cluster = value();
     else if (a === '--aead') {
       const v = value();
       if (v !== 'node' && v !== 'native') throw new Error('--aead takes node or native');
       o.aead = v;
     }
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--json] [--quick] [--sessions N] [--profile DIR] [--mysql URL | --no-mysql] [--only ' + ALL_PHASES.join(',') + ']');
+      console.log('usage: npm run bench -- [--json] [--quick] [--sessions N] [--profile DIR] [--mysql URL | --no-mysql] [--cluster redis://…|nats://…] [--only ' + ALL_PHASES.join(',') + ']');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -411,6 +415,43 @@ async function writesPhase(): Promise<void> {
   }
 }
 
+/** cluster_dm: node 1 → node 2 beside node 1 → node 1, in this run (cluster-dm.ts). */
+async function clusterPhase(): Promise<void> {
+  if (!wants('cluster')) return;
+  const samples = Q ? 200 : 1000;
+  const figure = 'cluster DM latency node 1 → node 2, 200 B (p50 / p99)';
+  const target = 'p99 ≤ 5 ms, ≤ 25 µs extra CPU';
+  progress(`cluster DM: ${samples} samples on one node, then across two nodes (${opts.cluster.replace(/\/\/[^@]*@/, '//')})`);
+  let r: Awaited<ReturnType<typeof benchClusterDm>>;
+  try {
+    r = await benchClusterDm({ bus: opts.cluster, samples, seconds: Q ? 2 : 5 });
+  } catch (err) {
+    r = { skipped: (err as Error).message };
+  }
+  if ('skipped' in r) {
+    notes.push(`cluster_dm skipped: ${r.skipped}`);
+    rows.push({ id: 'cluster_dm', figure, ours: 'skipped', baseline: '—', serverCpu: '—', target, met: null, values: {} });
+    return;
+  }
+  const c = r.cross_node_us;
+  const s = r.same_node_us;
+  rows.push({
+    id: 'cluster_dm',
+    figure,
+    ours: `${fmt(c.p50)} / ${fmt(c.p99)} µs`,
+    baseline: `same node ${fmt(s.p50)} / ${fmt(s.p99)} µs`,
+    serverCpu: `+${fmt(r.extra_cpu_us_per_cross_dm)} µs/DM vs one node`,
+    target,
+    met: c.p99 <= 5000 && r.extra_cpu_us_per_cross_dm <= 25,
+    values: {
+      bus: r.bus, samples: r.samples, latePushes: r.late_pushes, p50Us: c.p50, p99Us: c.p99, sameNodeP50Us: s.p50, sameNodeP99Us: s.p99,
+      cpuUs: r.process_cpu_us_per_cross_dm, sameNodeCpuUs: r.process_cpu_us_per_same_dm, extraCpuUs: r.extra_cpu_us_per_cross_dm,
+    },
+  });
+  if (r.late_pushes > 0) notes.push(`cluster_dm: ${r.late_pushes} pushes came later than 2 s (left out of the percentiles)`);
+  notes.push('cluster_dm: both nodes, MariaDB and the clients on this machine, nodes and clients in the bench process (CPU is that process\'s, clients included; the extra is the difference to the same DM on one node; the bus server\'s CPU is not counted); both latencies include the database write');
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   const m = machine();
@@ -426,6 +467,7 @@ async function main(): Promise<void> {
     await idlePhase(pki);
     await writesPhase();
     if (wants('revalidation')) rows.push(revalidationRow(await benchRevalidation({ sessions: Q ? 1000 : 10_000, progress })));
+    await clusterPhase();
   } finally {
     rmSync(pki.dir, { recursive: true, force: true });
   }

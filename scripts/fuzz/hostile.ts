@@ -1,10 +1,12 @@
 /**
  * `npm run fuzz -- --mode hostile`: issue 10's attacks all at once against a real server process
- * (default limits, except a 64 MiB quota so the quota attack reaches it within the run), each
+ * (default limits, except a 64 MiB quota and 32 + 16 MiB file memory budgets so the quota and
+ * file-memory attacks reach them within the run), each
  * attacker in its own process (flood-worker.ts) — clients that never read (large history pages;
  * pings before login), a flood of every request type at once, malformed hellos on fresh
  * connections, unfinished uploads that sit in the spool, and uploads to an offline recipient up to
- * the quota — while a well-behaved client (alice → bob) measures its DM round trip.
+ * the quota, and files stored then downloaded by sessions that never read — while a well-behaved
+ * client (alice → bob) measures its DM round trip.
  * Reports the server's peak RSS and the round trip's p50/p99 idle and under attack.
  * Pass = the server stays up under its RSS bound and every well-behaved DM is delivered.
  */
@@ -18,7 +20,7 @@ import type { FloodArgs } from './flood-worker.js';
 import { FLOOD_KINDS } from './floods.js';
 import { dmRoundTrip } from './round-trip.js';
 
-export const ATTACK_IDS = ['history-unread', 'ping-unread', 'every-type', 'bad-hello', 'spool', 'quota'] as const;
+export const ATTACK_IDS = ['history-unread', 'ping-unread', 'every-type', 'bad-hello', 'spool', 'quota', 'file-memory'] as const;
 export type AttackId = (typeof ATTACK_IDS)[number];
 
 export interface HostileOptions {
@@ -63,8 +65,10 @@ export interface HostileReport {
 }
 
 const PASSWORD = 'correct horse battery staple';
+/** File memory budgets scaled down (defaults 256 + 64 MiB) so the file-memory attack reaches them within the RSS bound. */
+const FILE_BUDGETS = { maxDownloadBytes: 32 * 1024 * 1024, recentFilesBytes: 16 * 1024 * 1024 };
 const MiB = 1024 * 1024;
-const USERS = ['alice', 'bob', 'mallory', 'carol', 'dave', 'eve', 'frank', 'grace'];
+const USERS = ['alice', 'bob', 'mallory', 'carol', 'dave', 'eve', 'frank', 'grace', 'heidi'];
 
 interface Attack {
   id: AttackId;
@@ -81,7 +85,14 @@ function attacks(ms: number): Attack[] {
     { id: 'bad-hello', name: 'malformed hellos (all-zero key share)', args: { user: 'eve', kind: 'bad_hello', ms, read: true, sessions: 4 } },
     { id: 'spool', name: 'unfinished 10 MiB uploads (spool)', args: { user: 'frank', password: PASSWORD, kind: 'unfinished_uploads', ms, read: true, peer: 'bob', sessions: 12, files: 4, fileBytes: 10 * MiB, holdMs: 10 * ms } },
     { id: 'quota', name: 'uploads to an offline user (quota)', args: { user: 'grace', password: PASSWORD, kind: 'quota', ms, read: true, peer: 'eve', sessions: 2, files: 24, fileBytes: 4 * MiB } },
+    // 6 sessions × 2 stalled downloads of an 8 MiB file ask for 96 MiB against 32 + 16 MiB (FILE_BUDGETS).
+    { id: 'file-memory', name: 'stores files, then downloads them without reading', args: { user: 'heidi', password: PASSWORD, kind: 'file_memory', ms, read: true, peer: 'bob', sessions: 6, files: 1, fileBytes: 8 * MiB, holdMs: 10 * ms } },
   ];
+}
+
+/** Upload-shaped attacks run their files (not `ms`), then hold what they made the server keep. */
+function isUploadAttack(a: Attack): boolean {
+  return a.args.kind === 'unfinished_uploads' || a.args.kind === 'quota' || a.args.kind === 'file_memory';
 }
 
 function summarize(samples: number[], failed: number): RoundTrips {
@@ -134,7 +145,7 @@ export async function runHostile(input: Partial<HostileOptions> = {}): Promise<H
   let server: ServerHandle | null = null;
   const workers: ReturnType<typeof spawnFlood>[] = [];
   try {
-    server = await spawnServer({ certs: env.certs, db: env.dbUrl, port: 0, logFile: join(env.dir, 'server.log'), logLevel: 'warn', statsMs: 50, config: { userQuotaBytes: 64 * MiB } });
+    server = await spawnServer({ certs: env.certs, db: env.dbUrl, port: 0, logFile: join(env.dir, 'server.log'), logLevel: 'warn', statsMs: 50, config: { userQuotaBytes: 64 * MiB, ...FILE_BUDGETS } });
     const port = server.port;
     // Accounts, and a DM history of ~1 MiB pages for the history flood (20 × 60 KiB).
     for (const user of USERS) {
@@ -161,7 +172,7 @@ export async function runHostile(input: Partial<HostileOptions> = {}): Promise<H
     const attackRun = measure(alice, bob, 50);
     const ticker = setInterval(() => progress(`hostile: server rss ${mb(server?.memory.lastRss ?? 0)} MB (peak ${mb(server?.memory.peakRss ?? 0)} MB)`), 5000);
     ticker.unref();
-    const floods = workers.map((w, i) => (plan[i].args.kind === 'unfinished_uploads' || plan[i].args.kind === 'quota' ? null : w.done));
+    const floods = workers.map((w, i) => (isUploadAttack(plan[i]) ? null : w.done));
     await Promise.all(floods.filter((f) => f !== null));
     // The upload attackers may still be sending; give them until twice the run's length.
     const uploads = workers.filter((_, i) => floods[i] === null).map((w) => w.done);

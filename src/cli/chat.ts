@@ -7,6 +7,7 @@
  */
 import { Command, Option } from 'commander';
 import { SecureChatError, toSecureChatError } from '../errors.js';
+import { endpointName, parseServerList } from '../client/failover.js';
 import { ChatClient, resolveClientFiles } from '../client/chat-client.js';
 import { explainConnectError, explainLoginError } from '../client/first-contact.js';
 import { colorEnabled } from '../client/format.js';
@@ -72,7 +73,7 @@ export function registerChat(program: Command): void {
   program
     .command('chat')
     .description('Chat: interactive on a terminal, line-by-line commands from stdin otherwise.')
-    .option('--host <host>', 'server host', '127.0.0.1')
+    .option('--host <host>', 'server host, or the nodes of a cluster: HOST[:PORT],HOST[:PORT],… (tries the next node when one is down; docs/CLUSTER.md)', '127.0.0.1')
     .option('--port <port>', 'server port', '5000')
     .option('--server-name <name>', 'name the server certificate must carry (default: --host)')
     .option('--ca <file>', 'trusted root certificate (PEM)')
@@ -154,7 +155,8 @@ function fail(e: SecureChatError, phase: 'connect' | 'login', json: boolean): vo
 }
 
 async function runChat(flags: ChatFlags): Promise<void> {
-  const port = parsePort(flags.port);
+  const servers = parseServerList(flags.host, parsePort(flags.port));
+  const first = servers[0];
   const { maxChainDepth, ...fileFlags } = flags;
   if (maxChainDepth !== undefined && !/^\d{1,3}$/.test(maxChainDepth)) throw new SecureChatError('usage', `--max-chain-depth "${maxChainDepth}" is not a whole number.`);
   const json = Boolean(flags.json);
@@ -179,13 +181,22 @@ async function runChat(flags: ChatFlags): Promise<void> {
   }
   // Nothing typed before the password prompt is shown on the screen (or used as the password).
   let silenced = source.kind === 'prompt' && !sourceError ? silenceTerminal() : undefined;
-  const serverName = flags.serverName ?? flags.host;
-  const contact = { host: flags.host, port, serverName };
-  if (interactive) process.stderr.write(`Connecting to ${flags.host}:${port}…\n`);
+  const serverName = flags.serverName ?? first.host;
+  const contact = { host: first.host, port: first.port, serverName };
+  if (interactive) process.stderr.write(`Connecting to ${servers.map(endpointName).join(', ')}…\n`);
 
   let chat: ChatClient;
   try {
-    chat = await ChatClient.open({ host: flags.host, port, serverName, ...files, autoFetchFiles: flags.downloadDir, reconnect: flags.reconnect, ...(tickets ? { tickets: tickets.store } : {}) });
+    chat = await ChatClient.open({
+      host: first.host,
+      port: first.port,
+      // Several nodes: each is checked against its own host name unless --server-name says otherwise.
+      ...(servers.length > 1 ? { servers, ...(flags.serverName ? { serverName: flags.serverName } : {}) } : { serverName }),
+      ...files,
+      autoFetchFiles: flags.downloadDir,
+      reconnect: flags.reconnect,
+      ...(tickets ? { tickets: tickets.store } : {}),
+    });
   } catch (err) {
     silenced?.release();
     fail(explainConnectError(toSecureChatError(err), contact), 'connect', json);

@@ -10,6 +10,7 @@ import { caExists } from '../pki/ca.js';
 import { parseCrlsPem } from '../pki/parsed-crl.js';
 import { crlStatus } from '../server/crl-status.js';
 import { redactClusterUrl } from '../server/cluster/index.js';
+import { readClusterSecret } from '../server/cluster/secret.js';
 import { loadServerIdentity, loadTrust, nodeIdFor } from '../server/start.js';
 import { parseDbUrl, redactDbUrl } from '../storage/index.js';
 
@@ -47,6 +48,14 @@ export function checkConfig(config: ServerConfig, now: Date = new Date()): Check
       config.db.startsWith('mysql://')
         ? { ok: true, what: 'cluster', detail: `${redactClusterUrl(config.cluster)} as node ${nodeIdFor(config)} (not contacted)` }
         : { ok: false, what: 'cluster', detail: 'a cluster needs one database shared by every node: use a mysql:// database' },
+    );
+    lines.push(
+      config.clusterSecretFile === 'none'
+        ? { ok: true, what: 'cluster secret', detail: 'none: session-ticket keys per node (a failover costs a full handshake)' }
+        : attempt('cluster secret', () => {
+            readClusterSecret(config.clusterSecretFile).fill(0);
+            return `${config.clusterSecretFile}: 0600, long enough (ticket keys shared by the nodes)`;
+          }),
     );
   }
   if (!caExists(config.certs)) {

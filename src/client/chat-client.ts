@@ -24,6 +24,7 @@ import { ensureDir, placeDownload } from './downloads.js';
 import { filesFromCertsDir, loadClientFiles, type ClientFiles } from './identity.js';
 import { Inbox } from './inbox.js';
 import { backoffDelay, isRetryableClose, type ReconnectOptions } from './reconnect.js';
+import { clusterTicketScope, FailoverDialer, type Endpoint } from './failover.js';
 import { SeenIds } from './seen-ids.js';
 import { newClientMsgId } from './send-ids.js';
 
@@ -178,6 +179,12 @@ export interface ChatClientOptions {
   maxQueuedRequests?: number;
   /** Resume reconnects with session tickets kept in memory (default true; docs/PROTOCOL.md §9). */
   resumption?: boolean;
+  /**
+   * The nodes of a cluster (failover.ts): each dial tries the node that worked last, then the
+   * others in this order; tickets are shared by all of them. Overrides host/port; serverName
+   * defaults to each node's host.
+   */
+  servers?: Endpoint[];
   /** Coalescing window for acks, ms. */
   ackDelayMs?: number;
   /** Ids remembered for duplicate suppression. */
@@ -273,9 +280,25 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   static async connect(options: ClientOptions & ChatClientOptions): Promise<ChatClient> {
     // Tickets in memory, so reconnects resume (docs/PROTOCOL.md §9); `tickets: undefined` is not a way to turn it off: use resumption: false.
     const tickets = options.resumption === false ? undefined : (options.tickets ?? new TicketStore<ServerIdentity>());
-    const dialOptions = { ...options, ...(tickets ? { tickets } : {}) };
+    const servers = options.servers && options.servers.length > 0 ? options.servers : undefined;
+    const ticketScope = options.ticketScope ?? (servers ? clusterTicketScope(servers) : undefined);
+    const dialOptions = { ...options, ...(tickets ? { tickets } : {}), ...(ticketScope ? { ticketScope } : {}) };
+    if (servers) {
+      const failover = new FailoverDialer(servers, (ep) => SecureChatClient.connect({ ...dialOptions, host: ep.host, port: ep.port, serverName: options.serverName ?? ep.host }));
+      const dial = (): Promise<SecureChatClient> => failover.dial();
+      const chat = new ChatClient(await dial(), options, dial);
+      chat.failover = failover;
+      return chat;
+    }
     const dial = (): Promise<SecureChatClient> => SecureChatClient.connect(dialOptions);
     return new ChatClient(await dial(), options, dial);
+  }
+
+  private failover: FailoverDialer<SecureChatClient> | undefined;
+
+  /** The server (cluster node) of the current connection, when the client was given several. */
+  get server(): Endpoint | undefined {
+    return this.failover?.current;
   }
 
   /** The current connection (a new one after each reconnect). */

@@ -64,7 +64,8 @@ export async function executeCommand(cmd: Exclude<ChatCommand, { kind: 'quit' }>
       const list = env.conversations.list();
       const conversations = list.map((e) => ({ name: e.key, kind: e.kind, unread: e.unread, ...(env.conversations.isCurrent(e.kind === 'group' ? { group: e.name } : { user: e.name }) ? { current: true } : {}) }));
       const lines = conversations.map(
-        (c) => `  ${c.current ? p.bold('▶') : ' '} ${(c.kind === 'group' ? p.cyan(safeText(c.name)) : safeText(c.name)).padEnd(24)} ${c.unread > 0 ? p.yellow(`${c.unread} unread`) : p.dim('—')}`,
+        // Padded before colouring: escape codes would count as width.
+        (c) => `  ${c.current ? p.bold('▶') : ' '} ${c.kind === 'group' ? p.cyan(safeText(c.name).padEnd(24)) : safeText(c.name).padEnd(24)} ${c.unread > 0 ? p.yellow(`${c.unread} unread`) : p.dim('—')}`,
       );
       return { data: { conversations }, lines: lines.length === 0 ? ['no conversations yet: /query USER to start one'] : ['Conversations:', ...lines] };
     }

@@ -10,8 +10,12 @@ import { readU32be } from './bytes.js';
 import { checkFrameLength, FRAME_HEADER_SIZE } from './frame.js';
 import { DEFAULT_MAX_FRAME } from './types.js';
 
-/** Frames received and not yet read by the client, in bytes: 10 full frames (a file download burst). */
-export const DEFAULT_MAX_QUEUED_BYTES = 10 * (DEFAULT_MAX_FRAME + FRAME_HEADER_SIZE);
+/**
+ * Frames received and not yet read, in bytes: 32 full frames. The largest burst the server sends
+ * unasked is a file_get answer (a whole file, 10 MiB by default, in 1 MiB records) while the page
+ * is still decrypting; this leaves room for three of those.
+ */
+export const DEFAULT_MAX_QUEUED_BYTES = 32 * (DEFAULT_MAX_FRAME + FRAME_HEADER_SIZE);
 
 export interface FrameLink {
   /** Sends one whole frame (header ‖ payload). */

@@ -128,6 +128,7 @@ export function createChatServer(options: ChatServerOptions): SecureChatServer<C
         }
       : {}),
   });
+  if (cluster) cluster.userRates = server.userRates;
   if (cluster && clusterSecret) {
     cluster.ticketKeys = new SharedTicketKeys({
       values: cluster.backend.values,

@@ -16,6 +16,7 @@ import { serverHandshake } from '../protocol/handshake.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME, DEFAULT_REPLAY_WINDOW_MS, type LocalIdentity, type ReplayGuardLike } from '../protocol/types.js';
 import { ConnectionCounts, FdBudget, HandshakeLimiter } from './limits.js';
 import type { RateLimits } from './rate.js';
+import { DEFAULT_USER_RATE, UserRates, type UserRateLimits } from './user-rate.js';
 import { RefusalLog } from './refusal-log.js';
 import type { ServerObserver } from './metrics.js';
 import type { CommandSpec } from './router.js';
@@ -57,6 +58,8 @@ export interface ServerLimits extends SendLimits {
   ticketsPerBatch: number;
   ticketCacheSize: number;
   rate: RateLimits;
+  /** One budget for all of a user's logged-in sessions (cluster-wide in a cluster; user-rate.ts). */
+  userRate: UserRateLimits;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -81,6 +84,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   ticketCacheSize: 1_000_000,
   ...DEFAULT_SEND_LIMITS,
   rate: { requestsPerSecond: 50, burst: 200, maxInflightBytes: 8 * 1024 * 1024 },
+  userRate: DEFAULT_USER_RATE,
 };
 
 /** What a handler sees: its session plus whatever services the server was built with. */
@@ -142,6 +146,8 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
   private staleCrlLoggedAt = 0;
   /** Ticket keys and the used-ticket set: memory only on one node (a restart forces full handshakes); shared in a cluster with a secret (PROTOCOL.md §9.3). */
   readonly tickets: TicketService<PeerIdentity>;
+  /** The per-user request budgets of this node (a cluster node shares their spending: cluster/node.ts). */
+  readonly userRates: UserRates;
 
   constructor(private readonly options: ServerOptions<Services>) {
     super();
@@ -149,6 +155,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     this.log = componentLogger(options.log, 'server');
     this.handshakeLog = componentLogger(options.log, 'handshake');
     this.limiter = new HandshakeLimiter(this.limits);
+    this.userRates = new UserRates(this.limits.userRate);
     this.fds = new FdBudget(this.limits.fdReserve);
     this.refusals = new RefusalLog(this.handshakeLog, { intervalMs: this.limits.refusalLogIntervalMs });
     const localGuard = new ReplayGuard({
@@ -246,7 +253,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
           channel.fail(new SecureChatError('shutting_down'));
           return;
         }
-        this.startSession(new Session(channel, { ...this.limits, ip, log: this.log }));
+        this.startSession(new Session(channel, { ...this.limits, ip, log: this.log, userRates: this.userRates }));
       },
       (err: unknown) => {
         this.pending.delete(stream);
@@ -338,6 +345,7 @@ export class SecureChatServer<Services = unknown> extends EventEmitter {
     this.closing = true;
     this.emit('closing');
     clearInterval(this.keepalive);
+    this.userRates.stop();
     this.refusals.flush();
     this.crl?.stop();
     this.revalidator.stop();

@@ -28,7 +28,7 @@ export interface ChatLimits {
   maxOpenDownloads: number;
   /** Bytes of whole files held in memory at once (downloads, uploads being stored), server-wide; more get `busy`. */
   maxDownloadBytes: number;
-  /** Bytes of files one user may have stored (plus their unfinished uploads); more get `quota_exceeded`. */
+  /** Bytes one user may have stored — files and message text — plus their unfinished uploads; more get `quota_exceeded`. */
   userQuotaBytes: number;
   /** Bytes of just-stored files kept in memory for the downloads that follow (RecentFiles); 0 = no cache. */
   recentFilesBytes: number;

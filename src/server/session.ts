@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import type { ParsedCert } from '../pki/cert.js';
 import type { AppMessage, SecureChannel } from '../protocol/types.js';
 import { SessionRate, type RateLimits } from './rate.js';
+import type { UserRates } from './user-rate.js';
 import type { TicketLogin } from './tickets.js';
 
 export interface PeerIdentity {
@@ -69,6 +70,8 @@ export interface SessionOptions extends Partial<SendLimits> {
   maxFrameSize?: number;
   log: Logger;
   ip: string;
+  /** The per-user budget all of a user's sessions share once logged in (user-rate.ts); absent = none. */
+  userRates?: UserRates;
 }
 
 /** Cost in rate tokens of answering one ping: small, but not free. */
@@ -194,8 +197,12 @@ export class Session extends EventEmitter {
   }
 
   admit(cost: number, bytes: number): void {
+    const user = this.loggedIn ? this.options.userRates : undefined;
     try {
+      // The account's budget is checked first and spent last: a refusal by either spends nothing.
+      user?.check(this.username, cost);
       this.rate.admit(cost, bytes, this.loggedIn);
+      user?.take(this.username, cost);
     } catch (err) {
       // A client that keeps sending after rate_limited is not read until its bucket refills.
       if (this.rate.refusedInARow > Math.max(20, this.rate.burst / 4)) this.holdReading(err);
@@ -210,6 +217,7 @@ export class Session extends EventEmitter {
   /** Rate tokens for work that turned out larger than its up-front price (SessionRate.charge). */
   charge(cost: number): void {
     this.rate.charge(cost, this.loggedIn);
+    if (this.loggedIn) this.options.userRates?.take(this.username, cost);
   }
 
   fail(err: SecureChatError): void {

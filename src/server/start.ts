@@ -141,6 +141,7 @@ function hostileClientLimits(config: ServerConfig): Partial<ServerLimits> {
       preLoginRequestsPerSecond: config.preLoginRequestsPerSecond,
       preLoginBurst: config.preLoginBurst,
     },
+    userRate: { requestsPerSecond: config.userRequestsPerSecond, burst: config.userRequestBurst },
     maxSendQueueBytes: config.maxSendQueueBytes,
     sendStallTimeoutMs: config.sendStallTimeoutMs,
     maxConcurrentRequests: config.maxConcurrentRequests,

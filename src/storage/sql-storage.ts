@@ -547,6 +547,13 @@ export class SqlStorage implements Storage {
     return row ? num(row.bytes) : 0;
   }
 
+  async textBytesOf(senderId: number): Promise<number> {
+    // Bytes, not characters: SQLite's LENGTH counts characters of TEXT, MySQL's counts bytes.
+    const bytes = this.db.dialect === 'sqlite' ? 'LENGTH(CAST(body AS BLOB))' : 'LENGTH(body)';
+    const row = first(await this.db.all<Row>(`SELECT COALESCE(SUM(${bytes}), 0) AS bytes FROM messages WHERE sender_id = ? AND kind = 'text'`, [senderId]));
+    return row ? num(row.bytes) : 0;
+  }
+
   getFileByUuid(uuid: string): Promise<StoredFile | null> {
     return this.oneFile('uuid', uuid);
   }

@@ -280,6 +280,8 @@ export interface Storage {
   getFileByUuid(uuid: string): Promise<StoredFile | null>;
   /** Total size of the files `senderId` has stored (the per-user storage quota counts this). */
   fileBytesOf(senderId: number): Promise<number>;
+  /** UTF-8 bytes of the text messages `senderId` has sent, DMs and groups (the quota counts these too). */
+  textBytesOf(senderId: number): Promise<number>;
 
   // --- audit ---
   audit(entry: NewAuditEntry): Promise<void>;

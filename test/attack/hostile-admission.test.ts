@@ -7,6 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { join } from 'node:path';
+import { issueCertificate } from '../../src/pki/issue.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
 import { FrameDecoder } from '../../src/protocol/frame.js';
 import { clientHelloBytes } from '../../scripts/fuzz/raw-connection.js';
@@ -80,6 +82,45 @@ test('case 5: caps on sessions per certificate, per address and in total; the lo
     bob.close();
   } finally {
     for (const o of opened) o.close();
+    await srv.stop();
+  }
+});
+
+test('case 5: the per-user cap counts the sessions of every certificate of one account', async () => {
+  const srv = await startServe({ config: { maxSessionsPerCertificate: 4, maxSessionsPerUser: 6 } });
+  const opened: RawClient[] = [];
+  try {
+    const alice = await srv.login('alice');
+    const bob = await srv.login('bob');
+    // A second certificate for mallory, from the same CA: another key, the same account name.
+    await issueCertificate({ dir: srv.certs, kind: 'client', name: 'mallory', certOut: join(srv.certs, 'mallory2_cert.pem'), keyOut: join(srv.certs, 'mallory2_key.pem') });
+    const connectAll = async (identity: string, n: number): Promise<string[]> => {
+      const tries = await Promise.allSettled(Array.from({ length: n }, () => RawClient.connect(srv.port, srv.identity(identity))));
+      for (const t of tries) if (t.status === 'fulfilled') opened.push(t.value);
+      return tries.map((t) => (t.status === 'fulfilled' ? 'ok' : String((t as PromiseRejectedResult).reason)));
+    };
+    // The first certificate: its own cap (4) binds.
+    const first = await connectAll('mallory', 6);
+    assert.equal(first.filter((r) => r === 'ok').length, 4, JSON.stringify(first));
+    assert.ok(first.filter((r) => r !== 'ok').every((r) => /certificate/.test(r)), JSON.stringify(first));
+    // The second: under its own cap, but the account has 4 of its 6 already: 2 more, then sessions_per_user.
+    const second = await connectAll('mallory2', 4);
+    assert.equal(second.filter((r) => r === 'ok').length, 2, JSON.stringify(second));
+    assert.ok(second.filter((r) => r !== 'ok').every((r) => /account/.test(r)), JSON.stringify(second));
+    assert.equal(opened.length, 6);
+    await stillServed(srv, alice, bob);
+    // A session closes: one more gets in (once the server has seen the close).
+    opened.pop()?.close();
+    let again: string[] = [];
+    for (let i = 0; i < 100 && again[0] !== 'ok'; i++) {
+      again = await connectAll('mallory2', 1);
+      if (again[0] !== 'ok') await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(again, ['ok']);
+    alice.close();
+    bob.close();
+  } finally {
+    for (const c of opened) c.close();
     await srv.stop();
   }
 });

@@ -106,6 +106,40 @@ test('case 4: an upload left idle past uploadIdleTimeoutMs is dropped and its sp
   }
 });
 
+test('case 4: one session\'s unfinished uploads stop at maxSpoolBytesPerSession and at 4 open transfers; its spool goes with it', async () => {
+  const srv = await startServe({ config: { maxSpoolBytesPerSession: 16 * MiB } });
+  const sessions: RawClient[] = [];
+  try {
+    for (const u of ['bob', 'mallory']) (await srv.login(u)).close();
+    const session = async (): Promise<RawClient> => {
+      const c = await RawClient.connect(srv.port, srv.identity('mallory'));
+      sessions.push(c);
+      assert.equal((await c.request('login', { password: PASSWORD })).ok, true);
+      return c;
+    };
+    const spool = join(srv.dir, 'spool');
+    const first = await session();
+    const unfinished = async (c: RawClient, bytes: number): Promise<string> => (await uploadFile(c, 'bob', randomBytes(bytes), false)).code;
+    assert.equal(await unfinished(first, 10 * MiB), 'unfinished');
+    // 10 + 10 MiB would pass the session's 16 MiB: refused before a byte moves.
+    assert.equal(await unfinished(first, 10 * MiB), 'offer:rate_limited:spool_session');
+    for (let i = 0; i < 3; i++) assert.equal(await unfinished(first, 1 * MiB), 'unfinished');
+    // Four transfers open (13 MiB): a fifth is refused whatever its size.
+    assert.match(await unfinished(first, 1024), /^offer:rate_limited/);
+    assert.ok(bytesUnder(spool) <= 16 * MiB, `${bytesUnder(spool)} bytes spooled`);
+    // The budget is per session: another session of the same user has its own.
+    const second = await session();
+    assert.equal(await unfinished(second, 10 * MiB), 'unfinished');
+    // The first session goes: its four uploads and their spool files go with it.
+    first.close();
+    assert.ok(await eventually(() => bytesUnder(spool) < 11 * MiB), `${bytesUnder(spool)} spool bytes after the session closed`);
+    await stillServed(srv);
+  } finally {
+    for (const c of sessions) c.close();
+    await srv.stop();
+  }
+});
+
 /** The SQLite database's bytes on disk (the WAL counts until it is checkpointed). */
 function dbBytes(srv: ServeProcess): number {
   let total = 0;

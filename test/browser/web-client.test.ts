@@ -67,7 +67,7 @@ function pushOf<T = Record<string, unknown>>(c: SecureChatClient, type: string, 
 describe('web client in Chromium', { skip, timeout: 180_000 }, () => {
   before(async () => {
     ensureWebBuild();
-    pki = await makeTestPki(['bob']);
+    pki = await makeTestPki(['bob', 'carol']);
     data = mkdtempSync(join(tmpdir(), 'sc-browser-data-'));
     serve = await startServe(['--port', '0', '--ws-port', '0', '--certs', pki.dir, '--db', `sqlite:${join(data, 'chat.db')}`, '--log-file', 'off', '--log-format', 'text']);
     wsPort = Number((await serve.waitFor(/WebSocket \(\/ws\) on https:\/\/[^\s]+:(\d+)\//))[1]);
@@ -190,7 +190,8 @@ describe('web client in Chromium', { skip, timeout: 180_000 }, () => {
   });
 
   test('files: the page uploads one, the Node client fetches it with its sha256; and back', async () => {
-    const upload = randomBytes(1_500_000);
+    // The largest file the server takes by default (maxFileBytes = 10 MiB): many chunks, all sealed by WebCrypto.
+    const upload = randomBytes(10 * 1024 * 1024);
     const offered = pushOf<{ id: number; kind: string; file: { name: string; size: number; sha256: string } }>(bob, 'message', (m) => m.kind === 'file');
     await page.getByTestId('file-input').setInputFiles({ name: 'report.bin', mimeType: 'application/octet-stream', buffer: upload });
     const msg = await offered;
@@ -204,7 +205,7 @@ describe('web client in Chromium', { skip, timeout: 180_000 }, () => {
     await page.locator('[data-testid=transfers] li[data-state=ok]').first().waitFor({ timeout: STEP_MS });
 
     // bob → alice: a file through the protocol, saved from the page with its sha256 checked.
-    const back = randomBytes(700_000);
+    const back = randomBytes(10 * 1024 * 1024);
     const sha = createHash('sha256').update(back).digest('hex');
     const offer = await bob.request<{ transfer_id: string; chunk_size: number }>('file_offer', { to: 'alice', name: 'photo.jpg', size: back.length, sha256: sha });
     for (let o = 0; o < back.length; o += offer.chunk_size) await bob.request('file_chunk', { transfer_id: offer.transfer_id, offset: o }, back.subarray(o, o + offer.chunk_size));
@@ -231,9 +232,17 @@ describe('web client in Chromium', { skip, timeout: 180_000 }, () => {
     await page.getByText('sent while you were away').waitFor({ timeout: STEP_MS });
   });
 
-  test('automatic reconnect after the socket drops', async () => {
+  test('automatic reconnect after the socket drops; what was written meanwhile is sent once', async () => {
+    const got = pushOf<{ text: string }>(bob, 'message', (m) => m.text === 'written while reconnecting');
     await page.evaluate(() => (globalThis as unknown as { securechat: { dropConnection(): void } }).securechat.dropConnection());
+    await page.locator('[data-testid=status][data-phase=reconnecting]').waitFor({ timeout: STEP_MS });
+    await page.getByTestId('composer').fill('written while reconnecting');
+    await page.getByTestId('send').click();
     await page.locator('[data-testid=status][data-phase=ready]').waitFor({ timeout: STEP_MS });
+    await got;
+    await page.locator('[data-testid=message]', { hasText: 'written while reconnecting' }).waitFor({ timeout: STEP_MS });
+    const history = await bob.request<{ messages: Array<{ text: string }> }>('history', { with: 'alice', limit: 10 });
+    assert.equal(history.messages.filter((m) => m.text === 'written while reconnecting').length, 1);
     await bob.request('dm', { to: 'alice', text: 'after the reconnect' });
     await page.getByText('after the reconnect').waitFor({ timeout: STEP_MS });
   });
@@ -263,5 +272,37 @@ describe('web client in Chromium', { skip, timeout: 180_000 }, () => {
     await page.getByTestId('sidebar').waitFor({ state: 'visible', timeout: STEP_MS });
     await shot(page, 'phone-menu');
     await page.setViewportSize({ width: 1100, height: 720 });
+  });
+
+  test('history: scroll-back fetches the page before the oldest message shown', async () => {
+    const carol = await nodeLogin('carol');
+    for (let i = 1; i <= 60; i++) await carol.request('dm', { to: 'alice', text: `history line ${i}` });
+    // The page got (and acknowledged) them as pushes; a fresh page starts from history instead.
+    await page.getByTestId('conv-dm:carol').waitFor({ timeout: STEP_MS });
+    await page.waitForTimeout(500);
+    await page.reload();
+    await page.getByTestId('password').fill(TEST_PASSWORD);
+    await page.getByTestId('login-submit').click();
+    await page.locator('[data-testid=status][data-phase=ready]').waitFor({ timeout: STEP_MS });
+    await page.getByTestId('dm-to').fill('carol');
+    await page.getByTestId('dm-to').press('Enter');
+    await page.getByText('history line 60', { exact: true }).waitFor({ timeout: STEP_MS });
+    assert.equal(await page.getByText('history line 1', { exact: true }).count(), 0, 'the first page holds only the newest 50');
+    await page.getByTestId('messages').evaluate((el) => el.scrollTo(0, 0));
+    await page.getByText('history line 1', { exact: true }).waitFor({ timeout: STEP_MS });
+    assert.equal(await page.getByTestId('message').count(), 60);
+  });
+
+  test('groups: an owner removes a member; leaving drops the group from the page', async () => {
+    await page.getByTestId('conv-group:team').click();
+    await page.getByTestId('member-bob').waitFor({ timeout: STEP_MS });
+    const removed = pushOf<{ event: string; user?: string }>(bob, 'group_event', (m) => m.event === 'removed');
+    await page.getByTestId('remove-bob').click();
+    assert.equal((await removed).user, 'bob');
+    await page.getByTestId('member-bob').waitFor({ state: 'detached', timeout: STEP_MS });
+    await page.getByTestId('group-leave').click();
+    await page.getByTestId('conv-group:team').waitFor({ state: 'detached', timeout: STEP_MS });
+    const groups = await bob.request<{ groups: unknown[] }>('group_list');
+    assert.deepEqual(groups.groups, []);
   });
 });

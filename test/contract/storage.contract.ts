@@ -489,6 +489,24 @@ export function runStorageContract(name: string, makeStorage: MakeStorage, optio
         await assert.rejects(s.storeFile({ name: 'x', size: 4, sha256: sha(Buffer.from('abc')), content: Buffer.from('abc'), senderId: a.id }), rejectsWith('bad_request'));
       });
 
+      test('the quota sums: file bytes and the UTF-8 bytes of text messages, per sender', async () => {
+        const a = await mkUser();
+        const b = await mkUser();
+        const dm = await s.getOrCreateDm(a.id, b.id);
+        assert.equal(await s.textBytesOf(a.id), 0);
+        assert.equal(await s.fileBytesOf(a.id), 0);
+        await s.appendMessage({ conversationId: dm.id, senderId: a.id, kind: 'text', body: 'hé 🚀' });
+        await s.appendMessage({ conversationId: dm.id, senderId: a.id, kind: 'text', body: 'x'.repeat(1000) });
+        await s.appendMessage({ conversationId: dm.id, senderId: b.id, kind: 'text', body: 'not a’s' });
+        const content = Buffer.from('abc');
+        const f = await s.storeFile({ name: 'q.txt', size: 3, sha256: sha(content), content, senderId: a.id });
+        await s.appendMessage({ conversationId: dm.id, senderId: a.id, kind: 'file', body: '{"name":"q.txt"}', fileId: f.id });
+        // Bytes, not characters ('hé 🚀' is 5 characters, 8 bytes); a file message's body is not text.
+        assert.equal(await s.textBytesOf(a.id), Buffer.byteLength('hé 🚀') + 1000);
+        assert.equal(await s.textBytesOf(b.id), Buffer.byteLength('not a’s'));
+        assert.equal(await s.fileBytesOf(a.id), 3);
+      });
+
       test('a 10 MB file fits the backend', async () => {
         const info = await s.info();
         assert.ok(info.maxFileBytes >= 10 * 1024 * 1024, `maxFileBytes ${info.maxFileBytes}`);

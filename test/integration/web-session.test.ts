@@ -12,7 +12,8 @@ import { createPrivateKey } from 'node:crypto';
 import WebSocket from 'ws';
 import { silentLogger } from '../../src/log.js';
 import { webCrypto } from '../../src/protocol/crypto/webcrypto.js';
-import type { BrowserSocket } from '../../src/protocol/frame-link.js';
+import type { BrowserSocket, FrameLink } from '../../src/protocol/frame-link.js';
+import { clientHandshakeAsync } from '../../src/protocol/handshake-client-async.js';
 import { readPemCertificates } from '../../src/pki/pem.js';
 import { listenWebSocket, type WsTransport } from '../../src/server/transports/ws.js';
 import { WebSession } from '../../src/web/lib/session.js';
@@ -32,7 +33,7 @@ after(async () => {
   await srv.close();
 });
 
-async function webLogin(user: string, roots?: Uint8Array[]): Promise<WebSession> {
+async function webLogin(user: string, roots?: Uint8Array[], serverName = 'localhost'): Promise<WebSession> {
   const provider = webCrypto();
   const pkcs8 = createPrivateKey(readFileSync(join(srv.pki.dir, `${user}_key.pem`))).export({ format: 'der', type: 'pkcs8' });
   const session = await WebSession.connect({
@@ -41,7 +42,7 @@ async function webLogin(user: string, roots?: Uint8Array[]): Promise<WebSession>
     chain: readPemCertificates(readFileSync(join(srv.pki.dir, `${user}_cert.pem`), 'utf8')).map((b) => new Uint8Array(b)),
     privateKey: await provider.importSigningKey(pkcs8),
     roots: roots ?? readPemCertificates(srv.pki.rootPem).map((b) => new Uint8Array(b)),
-    serverName: 'localhost',
+    serverName,
   });
   return session;
 }
@@ -70,4 +71,20 @@ test('the web session registers, exchanges DMs and a binary record with a TCP cl
 test('a server whose chain does not lead to the anchors is refused with bad_certificate/untrusted', async () => {
   const other = makeRoot('CN=Somebody Else');
   await assert.rejects(webLogin('alice', [new Uint8Array(other.der)]), { code: 'bad_certificate', reason: 'untrusted' });
+});
+
+test('a server certificate without the expected name is refused with bad_certificate/name_mismatch', async () => {
+  await assert.rejects(webLogin('alice', undefined, 'chat.example.com'), { code: 'bad_certificate', reason: 'name_mismatch' });
+});
+
+test('a server that never answers ends the async handshake with handshake_timeout', async () => {
+  const provider = webCrypto();
+  const key = await provider.p256Generate(false);
+  let closed = false;
+  const silent: FrameLink = { send: () => undefined, next: () => new Promise(() => undefined), close: () => (closed = true) };
+  await assert.rejects(
+    clientHandshakeAsync(silent, { provider, identity: { chain: [], privateKey: key.privateKey }, verifyPeer: () => undefined, timeoutMs: 200 }),
+    { code: 'handshake_timeout' },
+  );
+  assert.equal(closed, true);
 });

@@ -9,6 +9,8 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { checkConfig } from '../../src/cli/check-config.js';
+import { DEFAULT_CONFIG } from '../../src/config.js';
 import { SecureChatError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { BusFailures, NULL_CLUSTER_OBSERVER } from '../../src/server/cluster/failures.js';
@@ -173,6 +175,13 @@ test('the cluster secret file: 0600 only, at least 32 bytes, trailing newline ig
     writeFileSync(short, 'too short\n', { mode: 0o600 });
     assert.throws(() => readClusterSecret(short), (err: SecureChatError) => err.code === 'usage' && !err.message.includes('too short'));
     assert.throws(() => readClusterSecret(join(dir, 'missing')), (err: SecureChatError) => err.code === 'io_error');
+    // serve --check-config says the same, without contacting the bus.
+    const check = (secretFile: string) =>
+      checkConfig({ ...DEFAULT_CONFIG, cluster: 'redis://127.0.0.1:6379', db: 'mysql://root@127.0.0.1:3306/x', certs: join(dir, 'no-ca'), clusterSecretFile: secretFile }).find((l) => l.what === 'cluster secret');
+    assert.equal(check(file)?.ok, false);
+    chmodSync(file, 0o600);
+    assert.equal(check(file)?.ok, true);
+    assert.equal(check('none')?.ok, true);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

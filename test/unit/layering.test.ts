@@ -30,7 +30,7 @@ function* files(dir: string): Generator<string> {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) yield* files(path);
-    else if (name.endsWith('.ts')) yield path;
+    else if (name.endsWith('.ts') || name.endsWith('.tsx')) yield path;
   }
 }
 
@@ -46,4 +46,41 @@ test('imports between src/ areas point one way', () => {
     }
   }
   assert.deepEqual(violations, []);
+});
+
+/** Every src/ module the web client (src/web/) reaches through relative imports, itself included. */
+function webClosure(): Set<string> {
+  const seen = new Set<string>();
+  const todo = [...files(join(SRC, 'web'))].filter((f) => !f.endsWith('vite.config.ts'));
+  while (todo.length > 0) {
+    const file = todo.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    for (const m of readFileSync(file, 'utf8').matchAll(/^import (?!type )[^;]*?from '(\.[^']+)'/gm)) {
+      const target = resolve(dirname(file), m[1]);
+      const ts = target.replace(/\.js$/, '.ts');
+      const tsx = target.replace(/\.js$/, '.tsx');
+      todo.push(statSafe(ts) ? ts : tsx);
+    }
+  }
+  return seen;
+}
+
+function statSafe(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+test('the browser client and the shared code it runs import no node:* module at run time', () => {
+  const offenders: string[] = [];
+  for (const file of webClosure()) {
+    for (const m of readFileSync(file, 'utf8').matchAll(/^import (?!type )[^;]*?from '(node:[^']+|ws|winston)'/gm)) offenders.push(`${relative(SRC, file)} imports ${m[1]}`);
+  }
+  assert.deepEqual(offenders, []);
+  // The closure is what the page bundles: the async handshake and the chain check are in it.
+  const names = [...webClosure()].map((f) => relative(SRC, f));
+  for (const must of ['protocol/handshake-client-async.ts', 'protocol/channel-async.ts', 'pki/web-verify.ts', 'protocol/crypto/webcrypto.ts']) assert.ok(names.includes(must), must);
 });

@@ -9,6 +9,7 @@
  *   presence a node's sessions changed: read the directory now
  *   account  credentials changed here: poll the account event log now (the database stays the
  *            channel; this only shortens the delay)
+ *   urate    what each user spent of the per-user request budget here since the last one
  * Bus failures never throw out of here: each is logged and counted (failures.ts), and delivery falls
  * back to reading the database.
  */
@@ -26,6 +27,7 @@ import { Doorbell, type DoorbellMessage, type HeartbeatMessage } from './doorbel
 import { BusFailures, NULL_CLUSTER_OBSERVER, type ClusterObserver } from './failures.js';
 import { PresenceView } from './presence-view.js';
 import type { SharedTicketKeys } from './ticket-keys.js';
+import type { UserRates } from '../user-rate.js';
 import type { BusMessage, ClusterBackend } from './types.js';
 
 export interface ClusterTimings {
@@ -37,9 +39,14 @@ export interface ClusterTimings {
   heartbeatMs: number;
   /** While the bus is down, every local session re-reads the database this often. */
   catchupMs: number;
+  /** How often a node tells the others what each user spent of the per-user request budget. */
+  userRateSyncMs: number;
 }
 
-export const DEFAULT_CLUSTER_TIMINGS: ClusterTimings = { leaseMs: 6000, presencePollMs: 1000, heartbeatMs: 1000, catchupMs: 5000 };
+export const DEFAULT_CLUSTER_TIMINGS: ClusterTimings = { leaseMs: 6000, presencePollMs: 1000, heartbeatMs: 1000, catchupMs: 5000, userRateSyncMs: 250 };
+
+/** Users per `urate` message: one bus message stays small however many users are busy. */
+const URATE_CHUNK = 500;
 
 export interface ClusterNodeDeps {
   backend: ClusterBackend;
@@ -71,6 +78,8 @@ export class ClusterNode extends EventEmitter {
   private unsubscribe: (() => Promise<void>) | null = null;
   /** Session-ticket keys shared over the cluster (set when the node has a cluster secret). */
   ticketKeys: SharedTicketKeys | null = null;
+  /** The server's per-user request budgets, whose spending the nodes share (user-rate.ts). */
+  userRates: UserRates | null = null;
   private stopped = false;
 
   constructor(private readonly d: ClusterNodeDeps) {
@@ -127,9 +136,11 @@ export class ClusterNode extends EventEmitter {
     const sweep = setInterval(() => {
       if (this.degraded) this.doorbell.catchUpAll('bus_down');
     }, this.timings.catchupMs);
+    const urate = setInterval(() => this.publishUserSpending(), this.timings.userRateSyncMs);
     hb.unref();
     sweep.unref();
-    this.timers.push(hb, sweep);
+    urate.unref();
+    this.timers.push(hb, sweep, urate);
     this.log.info(`cluster: node ${this.nodeId} joined over ${this.backend.kind}`, { node: this.nodeId, bus: this.backend.kind });
   }
 
@@ -155,6 +166,15 @@ export class ClusterNode extends EventEmitter {
       return;
     }
     p.catch((err: unknown) => this.failures.failed(op, toSecureChatError(err)));
+  }
+
+  /** One `urate` message per URATE_CHUNK users who spent anything since the last one. */
+  private publishUserSpending(): void {
+    if (!this.userRates?.enabled) return;
+    const spent = [...this.userRates.drainSpent()];
+    for (let i = 0; i < spent.length; i += URATE_CHUNK) {
+      this.publish({ t: 'urate', node: this.nodeId, s: Object.fromEntries(spent.slice(i, i + URATE_CHUNK)) }, 'user_rate');
+    }
   }
 
   private onDown(err: Error): void {
@@ -200,6 +220,11 @@ export class ClusterNode extends EventEmitter {
         return;
       case 'account':
         void this.d.accountEvents.pollNow();
+        return;
+      case 'urate':
+        if (m.s && typeof m.s === 'object') {
+          for (const [user, n] of Object.entries(m.s as Record<string, unknown>)) if (typeof n === 'number') this.userRates?.spentElsewhere(user, n);
+        }
         return;
       default:
         return;

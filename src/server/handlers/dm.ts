@@ -17,6 +17,26 @@ export function checkTextSize(ctx: ChatContext, text: string): void {
   }
 }
 
+/**
+ * The text of a message counts against its sender's storage quota (storage-quota.ts), like files:
+ * otherwise text is a way around the quota (64 KiB per message at the request rate of every
+ * session). A retry of a message already stored (same client_msg_id) is answered as before, never
+ * refused for a quota its first attempt fitted. Returns what to record once the message is stored.
+ */
+export async function chargeText(ctx: ChatContext, senderId: number, text: string, clientMsgId: string | undefined): Promise<(stored: StoredMessage) => void> {
+  const { quota, spool, storage } = ctx.services;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  try {
+    await quota.check(senderId, bytes, spool.reservedByUser(senderId), 'message');
+  } catch (err) {
+    if (clientMsgId === undefined || !(err instanceof SecureChatError) || err.code !== 'quota_exceeded') throw err;
+    if (!(await storage.findByClientMsgId(senderId, clientMsgId))) throw err;
+  }
+  return (stored) => {
+    if (!stored.duplicate) quota.stored(senderId, bytes);
+  };
+}
+
 /** The stored message plus the sender and conversation fields a push needs, without another query. */
 export function viewOf(stored: StoredMessage, ctx: ChatContext, conversation: { kind: 'dm' | 'group'; name: string | null }): MessageView {
   return {
@@ -56,7 +76,9 @@ export const dmCommands = [
       const recipient = await resolveUser(storage, p.to);
       if (recipient.id === senderId) throw new SecureChatError('bad_request', 'You cannot send a direct message to yourself.');
       const conversation = await storage.getOrCreateDm(senderId, recipient.id);
+      const charged = await chargeText(ctx, senderId, p.text, p.client_msg_id);
       const stored = await storage.appendMessage({ conversationId: conversation.id, senderId, kind: 'text', body: p.text, clientMsgId: p.client_msg_id });
+      charged(stored);
       // A retry (duplicate) was published when it was first stored.
       if (!stored.duplicate) delivery.publish(viewOf(stored, ctx, { kind: 'dm', name: null }), [{ userId: recipient.id, username: recipient.username }]);
       return ackResult(stored);

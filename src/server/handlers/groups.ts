@@ -11,7 +11,7 @@ import type { Recipient } from '../delivery.js';
 import { requireMember, resolveGroup, resolveUser, roleRank, userIdOf } from '../lookup.js';
 import { command } from '../router.js';
 import type { ChatContext } from '../services.js';
-import { ackResult, checkTextSize, clientMsgIdField, textField, viewOf } from './dm.js';
+import { ackResult, chargeText, checkTextSize, clientMsgIdField, textField, viewOf } from './dm.js';
 
 const groupRef = { type: 'string', min: 1, max: 64 } as const;
 const userRef = { type: 'string', min: 1, max: 64 } as const;
@@ -243,7 +243,9 @@ export const groupCommands = [
       // One list serves as the membership check and as the recipients.
       const recipients = await members.of(group.id);
       if (!recipients.some((m) => m.userId === senderId)) throw new SecureChatError('not_member', `You are not a member of ${group.name}.`);
+      const charged = await chargeText(ctx, senderId, p.text, p.client_msg_id);
       const stored = await storage.appendMessage({ conversationId: group.id, senderId, kind: 'text', body: p.text, clientMsgId: p.client_msg_id });
+      charged(stored);
       if (!stored.duplicate) delivery.publish(viewOf(stored, ctx, group), recipients);
       return ackResult(stored);
     },

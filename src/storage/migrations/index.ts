@@ -12,6 +12,7 @@ import type { Dialect, SqlDriver, SqlExecutor } from '../driver.js';
 import { migration001 } from './001_initial.js';
 import { migration002 } from './002_database_order.js';
 import { migration003 } from './003_account_events.js';
+import { migration004 } from './004_messages_by_sender.js';
 
 export interface Migration {
   version: number;
@@ -22,7 +23,7 @@ export interface Migration {
   apply?: (tx: SqlExecutor, dialect: Dialect) => Promise<void>;
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004];
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 
 const CREATE_VERSION_TABLE: Record<Dialect, string> = {

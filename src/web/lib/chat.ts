@@ -68,6 +68,16 @@ export interface ChatState {
   transfers: Transfer[];
   /** Short notices (group events, failures) for the status line. */
   notice: string | undefined;
+  /** Texts written but not yet confirmed by the server (sent again after a reconnect). */
+  outbox: number;
+}
+
+interface Outgoing {
+  key: string;
+  kind: 'dm' | 'group';
+  name: string;
+  text: string;
+  clientMsgId: string;
 }
 
 export interface ChatOptions {
@@ -84,6 +94,8 @@ export const RECONNECT_MIN_MS = 1_000;
 export const RECONNECT_MAX_MS = 30_000;
 /** History page size (the server allows ≤ 200). */
 export const HISTORY_PAGE = 50;
+/** Texts waiting for a connection at most; the composer refuses more. */
+export const MAX_OUTBOX = 100;
 /** Messages kept per conversation in the page; older ones are dropped and re-fetched on scroll-back. */
 export const MAX_MESSAGES_PER_CONVERSATION = 2_000;
 
@@ -93,7 +105,7 @@ export const groupKey = (group: string): string => `group:${group.toLowerCase()}
 export class ChatModel {
   state: ChatState = {
     phase: 'offline', me: undefined, server: undefined, error: undefined, online: new Map(), conversations: new Map(),
-    groups: [], active: undefined, members: [], transfers: [], notice: undefined,
+    groups: [], active: undefined, members: [], transfers: [], notice: undefined, outbox: 0,
   };
   private session: WebSession | undefined;
   private readonly listeners = new Set<() => void>();
@@ -102,6 +114,7 @@ export class ChatModel {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
   private readonly ackTimers = new Map<number, { upto: number; timer: ReturnType<typeof setTimeout> }>();
+  private readonly outbox: Outgoing[] = [];
   private readonly downloads = new Map<string, (meta: { offset: number }, data: Uint8Array) => void>();
 
   constructor(private readonly opts: ChatOptions) {}
@@ -125,7 +138,9 @@ export class ChatModel {
       session = await WebSession.connect(this.opts);
     } catch (err) {
       this.set({ error: describe(err) });
-      if (this.password) this.scheduleReconnect();
+      // A server that fails validation stays refused: retrying would not change its certificate.
+      const fatal = (err as { code?: string }).code === 'bad_certificate';
+      if (this.password && !fatal) this.scheduleReconnect();
       else this.set({ phase: 'offline' });
       return;
     }
@@ -155,13 +170,14 @@ export class ChatModel {
   logout(): void {
     this.stopped = true;
     this.password = undefined;
+    this.outbox.length = 0;
     clearTimeout(this.reconnectTimer);
     const s = this.session;
     this.session = undefined;
     if (s && !s.closed) {
       void s.request('logout').catch(() => undefined).finally(() => s.close());
     }
-    this.set({ phase: 'offline', me: undefined, online: new Map(), conversations: new Map(), groups: [], active: undefined, members: [] });
+    this.set({ phase: 'offline', me: undefined, online: new Map(), conversations: new Map(), groups: [], active: undefined, members: [], outbox: 0 });
   }
 
   /** Who is online, my groups, and the open conversation's newest page (after login or reconnect). */
@@ -169,6 +185,7 @@ export class ChatModel {
     await Promise.all([this.refreshWho(), this.refreshGroups()]);
     const active = this.state.active;
     if (active) await this.loadNewest(active);
+    await this.flushOutbox();
   }
 
   async refreshWho(): Promise<void> {
@@ -243,18 +260,58 @@ export class ChatModel {
     return r.messages.length;
   }
 
+  /**
+   * Sends a text to the open conversation. A send the connection took down with it stays in the
+   * outbox with its client_msg_id and is sent again after the next login: the server stores a
+   * retried key once (docs/MESSAGES.md, idempotent sends), so nothing is lost or doubled.
+   */
   async sendText(text: string): Promise<void> {
     const c = this.activeConversation();
     if (!c || text.trim() === '') return;
-    const params = c.kind === 'dm' ? { to: c.name } : { group: c.name };
-    const ack = await this.requireSession().request<{ id: number; seq: number; conversation_id: number; created_at: number }>(
-      c.kind === 'dm' ? 'dm' : 'group_send',
-      { ...params, text, client_msg_id: clientMsgId() },
-    );
-    this.addMessage(c.key, {
-      id: ack.id, seq: ack.seq, conversation_id: ack.conversation_id, kind: 'text', from: this.state.me ?? '', text, created_at: ack.created_at,
-      ...(c.kind === 'dm' ? { to: c.name } : { group: c.name }),
+    if (this.outbox.length >= MAX_OUTBOX) throw new Error(`${MAX_OUTBOX} messages are already waiting for the connection.`);
+    const entry: Outgoing = { key: c.key, kind: c.kind, name: c.name, text, clientMsgId: clientMsgId() };
+    this.outbox.push(entry);
+    this.set({ outbox: this.outbox.length });
+    await this.deliver(entry).catch((err) => {
+      if (!this.session || this.session.closed) this.set({ notice: 'Not connected: the message is sent when the connection is back.' });
+      else {
+        this.drop(entry);
+        throw err;
+      }
     });
+  }
+
+  private drop(entry: Outgoing): void {
+    const i = this.outbox.indexOf(entry);
+    if (i >= 0) this.outbox.splice(i, 1);
+    this.set({ outbox: this.outbox.length });
+  }
+
+  private async deliver(e: Outgoing): Promise<void> {
+    const params = e.kind === 'dm' ? { to: e.name } : { group: e.name };
+    const ack = await this.requireSession().request<{ id: number; seq: number; conversation_id: number; created_at: number }>(
+      e.kind === 'dm' ? 'dm' : 'group_send',
+      { ...params, text: e.text, client_msg_id: e.clientMsgId },
+    );
+    this.drop(e);
+    this.ensure(e.key, e.kind, e.name);
+    this.addMessage(e.key, {
+      id: ack.id, seq: ack.seq, conversation_id: ack.conversation_id, kind: 'text', from: this.state.me ?? '', text: e.text, created_at: ack.created_at,
+      ...(e.kind === 'dm' ? { to: e.name } : { group: e.name }),
+    });
+  }
+
+  /** After a login: what the last connection could not confirm, in the order it was written. */
+  private async flushOutbox(): Promise<void> {
+    for (const e of [...this.outbox]) {
+      try {
+        await this.deliver(e);
+      } catch (err) {
+        if (!this.session || this.session.closed) return;
+        this.drop(e);
+        this.set({ notice: describe(err) });
+      }
+    }
   }
 
   activeConversation(): Conversation | undefined {

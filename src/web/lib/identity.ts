@@ -7,8 +7,9 @@
  */
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { SecureChatError } from '../../errors.js';
+import { SecureChatError, isErrorCode } from '../../errors.js';
 import { toHex } from '../../protocol/bytes.js';
+import { ENROL_PATH, TRUST_PATH, isApiError, isEnrolResponse, isTrustResponse, type EnrolRequest } from '../../protocol/enrol-wire.js';
 import { kvDelete, kvGet, kvSet } from './idb.js';
 import { pemBlocks, toPemText } from './pem.js';
 
@@ -85,43 +86,44 @@ export async function attachCertificates(id: StoredIdentity, pems: string[], acc
   return updated;
 }
 
-export interface EnrolAnswer {
-  certificate: string;
-  chain?: string[];
-  roots?: string[];
-}
-
 /** The token path: the server signs our CSR against a one-time token (`securechat ca enrol-token`). */
 export async function enrolWithToken(id: StoredIdentity, token: string): Promise<StoredIdentity> {
   if (!id.csrPem) throw new SecureChatError('bad_input', 'This identity has no CSR (it came from a .p12).');
-  const res = await fetch('/api/enrol', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ token: token.trim(), csr: id.csrPem }),
-  });
-  const body = (await res.json().catch(() => ({}))) as EnrolAnswer & { error?: { code?: string; message?: string } };
-  if (!res.ok) {
-    if (res.status === 404 && !body.error) throw new SecureChatError('not_found', 'This server has no enrol endpoint; use the operator path.');
-    throw new SecureChatError('bad_input', body.error?.message ?? `Enrolment failed (HTTP ${res.status}).`, { reason: body.error?.code ?? String(res.status) });
+  const request: EnrolRequest = { token: token.trim(), csr: id.csrPem };
+  const res = await fetch(ENROL_PATH, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(request) });
+  const body: unknown = await res.json().catch(() => undefined);
+  if (!res.ok || !isEnrolResponse(body)) {
+    if (isApiError(body)) throw new SecureChatError(isErrorCode(body.error.code) ? body.error.code : 'internal', body.error.message);
+    if (res.status === 404) throw new SecureChatError('not_found', 'This server does not enrol by token; use the operator path.');
+    throw new SecureChatError('internal', `Enrolment failed (HTTP ${res.status}).`);
   }
   // The roots come over the same HTTPS connection the page itself came from: no less trusted than the page's own code.
-  return attachCertificates(id, [body.certificate, ...(body.chain ?? []), ...(body.roots ?? [])], true);
+  return attachCertificates(id, [body.certificate, ...body.chain, ...body.roots], true);
 }
 
 export interface TrustInfo {
   roots: Uint8Array[];
-  serverName: string | undefined;
+  /** The name the server certificate must carry. */
+  serverName: string;
 }
 
-/** The anchors to validate the server against: the stored ones, else the server's GET /api/trust. */
-export async function trustAnchors(id: StoredIdentity): Promise<TrustInfo> {
-  if (id.roots && id.roots.length > 0) return { roots: id.roots, serverName: undefined };
-  const res = await fetch('/api/trust').catch(() => undefined);
-  if (!res?.ok) throw new SecureChatError('bad_certificate', 'No trust anchor: import the root certificate (root_ca.pem) with your certificate.', { reason: 'untrusted' });
-  const body = (await res.json()) as { roots?: string[]; serverName?: string };
-  const roots = (body.roots ?? []).flatMap((p) => pemBlocks(p));
-  if (roots.length === 0) throw new SecureChatError('bad_certificate', 'The server published no trust anchor.', { reason: 'untrusted' });
-  return { roots, serverName: body.serverName };
+/**
+ * What the handshake validates the server against. Anchors: the ones stored with the identity
+ * (from the operator, the .p12 or the enrol answer), else the server's GET /api/trust. Name: the
+ * `serverName` of GET /api/trust when the server publishes it (behind a reverse proxy the page's
+ * host is the proxy's, while the SecureChat certificate is the server's), else the page's host.
+ * Both come over the HTTPS connection the page itself came from, so they are exactly as
+ * trustworthy as the page's own code; docs/WEB.md says more.
+ */
+export async function trustAnchors(id: StoredIdentity, pageHost: string): Promise<TrustInfo> {
+  const res = await fetch(TRUST_PATH).catch(() => undefined);
+  const body: unknown = res?.ok ? await res.json().catch(() => undefined) : undefined;
+  const published = isTrustResponse(body) ? body : undefined;
+  const serverName = published && published.serverName !== '' ? published.serverName : pageHost;
+  if (id.roots && id.roots.length > 0) return { roots: id.roots, serverName };
+  const roots = (published?.roots ?? []).flatMap((p) => pemBlocks(p));
+  if (roots.length === 0) throw new SecureChatError('bad_certificate', 'No trust anchor: import the root certificate (root_ca.pem) with your certificate.', { reason: 'untrusted' });
+  return { roots, serverName };
 }
 
 export function certificateSummary(der: Uint8Array): { subject: string; issuer: string; notAfter: Date; pem: string } {

@@ -18,16 +18,17 @@ function Connected({ identity, onForget }: { identity: StoredIdentity; onForget:
   const [error, setError] = useState<string | undefined>();
   useEffect(() => {
     let m: ChatModel | undefined;
-    void trustAnchors(identity)
-      .then(({ roots }) => {
+    // The page's host, brackets of an IPv6 literal removed.
+    const pageHost = location.hostname.replace(/^\[|\]$/g, '');
+    void trustAnchors(identity, pageHost)
+      .then(({ roots, serverName }) => {
         m = new ChatModel({
           makeSocket: () => new WebSocket(wsUrl()) as unknown as BrowserSocket,
           provider: webCrypto(),
           chain: identity.chain ?? [],
           privateKey: identity.privateKey as unknown as SigningKey,
           roots,
-          // The server certificate must be for the host this page was loaded from.
-          serverName: location.hostname.replace(/^\[|\]$/g, ''),
+          serverName,
         });
         (globalThis as { securechat?: ChatModel }).securechat = m;
         setModel(m);

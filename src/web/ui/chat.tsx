@@ -24,14 +24,13 @@ export function LoginScreen({ model, username, onForget }: { model: ChatModel; u
     <main class="card" data-testid="login">
       <h1>SecureChat</h1>
       <p>
-        Signed in with the certificate of <strong>{username}</strong>
+        Certificate: <strong>{username}</strong>
         {state.server && (
           <>
-            {' '}
-            to <span title={state.server.fingerprint}>{state.server.subject}</span>
+            <br />
+            Server: <span title={`SHA-256 ${state.server.fingerprint}`}>{state.server.subject}</span>, its certificate chain verified
           </>
         )}
-        .
       </p>
       {state.phase === 'connecting' && <p>Connecting…</p>}
       {state.phase === 'offline' && (
@@ -328,8 +327,8 @@ function ConversationPane({ model, state, c }: { model: ChatModel; state: ChatSt
             input.value = '';
           }}
         />
-        <input data-testid="composer" placeholder="Write a message" value={text} onInput={(e) => setText((e.target as HTMLInputElement).value)} disabled={state.phase !== 'ready'} />
-        <button data-testid="send" type="submit" disabled={sending || state.phase !== 'ready'}>
+        <input data-testid="composer" placeholder="Write a message" value={text} onInput={(e) => setText((e.target as HTMLInputElement).value)} />
+        <button data-testid="send" type="submit" disabled={sending}>
           Send
         </button>
       </form>
@@ -351,6 +350,7 @@ export function ChatScreen({ model }: { model: ChatModel }) {
         <strong>SecureChat</strong>
         <span class={`status ${state.phase}`} data-testid="status" data-phase={state.phase}>
           {state.me} · {status}
+          {state.outbox > 0 && ` · ${state.outbox} waiting`}
         </span>
         <button type="button" class="link" data-testid="logout" onClick={() => model.logout()}>
           Log out
