@@ -193,12 +193,19 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRep
   const inflight = new Set<Promise<unknown>>();
   const started = Date.now();
 
-  /** One connection of `user` to node `index`: connect, register or log in. */
-  const openClient = async (user: SoakUser, register: boolean, index: number): Promise<void> => {
+  /**
+   * One connection of `user`: the client library's failover (ChatClient `servers`, as `chat --host
+   * a,b,c`) dials the nodes in the given order, the first that answers wins; then register or log in.
+   * Returns the node it got.
+   */
+  const openClient = async (user: SoakUser, register: boolean, nodes: number[]): Promise<number> => {
     if (!fleet) throw new Error('no server');
+    const slots = fleet.slots;
+    const servers = nodes.map((i) => ({ host: '127.0.0.1', port: slots[i].port }));
     const client = await ChatClient.connect({
-      host: '127.0.0.1',
-      port: fleet.slots[index].port,
+      host: servers[0].host,
+      port: servers[0].port,
+      servers,
       serverName: 'localhost',
       identity: env.identity(user.name),
       trust: env.trust,
@@ -224,7 +231,8 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRep
       if (ev.type === 'message') ledger.arrived(user.name, conn, ev.message);
     });
     client.on('warning', () => undefined);
-    const span: SessionSpan = truth.begin(user.name, fleet.slots[index].name);
+    const index = nodes.find((i) => slots[i].port === client.server?.port) ?? nodes[0];
+    const span: SessionSpan = truth.begin(user.name, slots[index].name);
     client.on('close', () => {
       truth.closed(span);
       if (user.client === client) {
@@ -242,25 +250,18 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRep
     }
     truth.loggedIn(span);
     user.client = client;
+    return index;
   };
 
   /**
-   * The soak's own dialer (the client library has one host per ChatClient here): each attempt tries
-   * every node of the user's list once, starting with the one after the node that dropped it.
+   * Each attempt offers the user's node list rotated to start `offset` after the node it was on:
+   * after a drop, the next node first ("reconnects to another"), then the rest, the dropped one last.
    */
   const dialUser = async (user: SoakUser, register: boolean, offset: number): Promise<void> => {
-    let last: unknown;
-    for (let j = 0; j < user.order.length; j++) {
-      const at = (user.at + offset + j) % user.order.length;
-      try {
-        await openClient(user, register, user.order[at]);
-        user.at = at;
-        return;
-      } catch (err) {
-        last = err;
-      }
-    }
-    throw last;
+    const n = user.order.length;
+    const rotated = Array.from({ length: n }, (_, j) => user.order[(user.at + offset + j) % n]);
+    const index = await openClient(user, register, rotated);
+    user.at = user.order.indexOf(index);
   };
 
   const reconnect = async (user: SoakUser): Promise<void> => {
