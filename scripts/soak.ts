@@ -1,9 +1,11 @@
 /**
  * npm run soak [-- --clients 200 --seconds 60 --db sqlite|mysql --rate 1 --kills 1 --drain 30 --seed 1 --json]
- * Exit 0 only if every acknowledged message reached every recipient exactly once (docs/RELIABILITY.md).
+ * npm run soak -- --nodes 3 --cluster redis://127.0.0.1:6379|nats://…|redis|nats --db mysql [--restart-bus] [--down S]
+ * Exit 0 only if every acknowledged message reached every recipient exactly once, and in a cluster
+ * run reconnects and presence kept their limits (docs/RELIABILITY.md).
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_SOAK, runSoak, type SoakReport } from './soak/harness.js';
+import { DEFAULT_SOAK, runSoak, type ClusterReport, type SoakReport } from './soak/harness.js';
 
 function positive(name: string, value: string | undefined, fallback: number, integer = true): number {
   if (value === undefined) return fallback;
@@ -15,9 +17,30 @@ function positive(name: string, value: string | undefined, fallback: number, int
   return n;
 }
 
+const line = (k: string, v: unknown): void => console.log(`${k.padEnd(26)} ${String(v)}`);
+const secs = (ms: number | null): string => (ms === null ? 'n/a' : `${(ms / 1000).toFixed(2)} s`);
+const conv = (s: number | null): string => (s === null ? 'NOT CONVERGED' : `${s.toFixed(1)} s`);
+
+function printCluster(c: ClusterReport): void {
+  line('bus', c.bus);
+  line('reconnect time', `p50 ${secs(c.reconnect.p50Ms)}, p99 ${secs(c.reconnect.p99Ms)}, max ${secs(c.reconnect.maxMs)} (${c.reconnect.count} reconnects)`);
+  for (const e of c.events) {
+    const what = e.kind === 'node_kill' ? `node ${e.target} SIGKILLed (${e.usersOnTarget} users on it)` : `${e.target} SIGKILLed`;
+    line('event', `${what} at t=${e.atSeconds.toFixed(1)} s, down ${e.downSeconds.toFixed(1)} s`);
+    const p = e.presence;
+    line('  presence converged', `${conv(p.convergedSeconds)} after (on ${p.observedOn.join(', ')}, observed ${p.windowSeconds.toFixed(1)} s)`);
+    line('  dead sessions gone', conv(p.staleClearedSeconds));
+    line('  everyone listed again', conv(p.listedAgainSeconds));
+  }
+  line('presence probes', `${c.presence.probes} (${c.presence.incorrectProbes} incorrect); all nodes exact at the end after ${conv(c.presence.endCorrectSeconds)}`);
+  for (const l of c.presence.lastIncorrect) line('  incorrect', l);
+  line('users per node at end', Object.entries(c.usersPerNode).map(([n, k]) => `${n}:${k}`).join(' '));
+  line('node peak RSS', Object.entries(c.nodePeakRssMb).map(([n, mb]) => `${n}:${mb} MB`).join(' '));
+}
+
 function print(r: SoakReport): void {
-  const line = (k: string, v: unknown): void => console.log(`${k.padEnd(26)} ${String(v)}`);
-  console.log(`\nSoak ${r.ok ? 'PASSED' : 'FAILED'}: ${r.options.clients} clients, ${r.groups} groups, ${r.options.seconds} s on ${r.options.db}, ${r.serverKills} SIGKILL+restart`);
+  const where = r.cluster ? `${r.cluster.nodes.length} nodes on ${r.options.db}, ${r.serverKills} ${r.cluster.mode === 'restart-bus' ? 'bus SIGKILL+restart' : 'node SIGKILL+restart'}` : `${r.options.db}, ${r.serverKills} SIGKILL+restart`;
+  console.log(`\nSoak ${r.ok ? 'PASSED' : 'FAILED'}: ${r.options.clients} clients, ${r.groups} groups, ${r.options.seconds} s on ${where}`);
   line('sent', r.sent);
   line('acknowledged', r.acknowledged);
   line('unacknowledged', `${r.unacknowledged + r.pending} ${JSON.stringify(r.unacknowledgedByCode)} (${r.unacknowledgedArrived} arrived anyway)`);
@@ -32,8 +55,10 @@ function print(r: SoakReport): void {
   line('server peak RSS', `${r.serverPeakRssMb} MB`);
   line('drain', `${r.drainSeconds.toFixed(1)} s`);
   line('elapsed', `${r.elapsedSeconds.toFixed(1)} s`);
+  if (r.cluster) printCluster(r.cluster);
   for (const f of r.failures) console.log(`FAIL: ${f}`);
   for (const a of r.anomalies.slice(0, 20)) console.log(`  ${a.kind} at ${a.user}: ${a.detail}`);
+  for (const l of r.lostDetail) console.log(`  lost: ${l}`);
   if (r.serverLog) console.log(`server log kept at ${r.serverLog}`);
 }
 
@@ -47,6 +72,10 @@ const { values } = parseArgs({
     drain: { type: 'string' },
     seed: { type: 'string' },
     'mysql-url': { type: 'string' },
+    nodes: { type: 'string' },
+    cluster: { type: 'string' },
+    'restart-bus': { type: 'boolean' },
+    down: { type: 'string' },
     json: { type: 'boolean' },
   },
 });
@@ -65,6 +94,10 @@ try {
     drainSeconds: positive('drain', values.drain, DEFAULT_SOAK.drainSeconds, false),
     seed: values.seed === undefined ? DEFAULT_SOAK.seed : positive('seed', values.seed, 1),
     ...(values['mysql-url'] ? { mysqlUrl: values['mysql-url'] } : {}),
+    nodes: positive('nodes', values.nodes, DEFAULT_SOAK.nodes),
+    ...(values.cluster !== undefined ? { cluster: values.cluster } : {}),
+    restartBus: values['restart-bus'] ?? false,
+    ...(values.down !== undefined ? { downSeconds: positive('down', values.down, 1, false) } : {}),
     progress: (l) => console.error(l),
   });
   if (values.json) console.log(JSON.stringify(report, null, 2));

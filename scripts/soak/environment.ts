@@ -46,6 +46,11 @@ async function createMysqlDatabase(serverUrl: string): Promise<{ url: string; dr
   return {
     url: u.toString(),
     async drop() {
+      // For an investigation: the database of a failed run, left in place and named.
+      if (process.env.SECURECHAT_SOAK_KEEP_DB === '1') {
+        console.error(`soak: database ${name} kept (SECURECHAT_SOAK_KEEP_DB=1); drop it yourself`);
+        return;
+      }
       const d = await admin();
       try {
         await d.query(`DROP DATABASE IF EXISTS \`${name}\``);

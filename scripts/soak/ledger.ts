@@ -19,6 +19,8 @@ export interface SentRecord {
   kind: 'dm' | 'group';
   recipients: string[];
   status: 'pending' | 'acked' | 'failed';
+  sentAt: number;
+  ackedAt?: number;
   /** Message ids seen for this token, per recipient (more than one = stored twice). */
   arrivals: Map<string, Set<number>>;
 }
@@ -65,13 +67,14 @@ export class Ledger {
   }
 
   record(token: string, from: string, kind: 'dm' | 'group', recipients: string[]): SentRecord {
-    const rec: SentRecord = { token, from, kind, recipients, status: 'pending', arrivals: new Map() };
+    const rec: SentRecord = { token, from, kind, recipients, status: 'pending', sentAt: Date.now(), arrivals: new Map() };
     this.sent.set(token, rec);
     return rec;
   }
 
   acked(rec: SentRecord): void {
     rec.status = 'acked';
+    rec.ackedAt = Date.now();
   }
 
   failed(rec: SentRecord, code: string): void {
@@ -135,6 +138,20 @@ export class Ledger {
       for (const r of rec.recipients) if (!rec.arrivals.has(r)) n++;
     }
     return n;
+  }
+
+  /** The first `limit` acknowledged (message, recipient) pairs that never arrived, for the report. */
+  lostPairs(limit = 20): Array<{ rec: SentRecord; recipient: string }> {
+    const out: Array<{ rec: SentRecord; recipient: string }> = [];
+    for (const rec of this.sent.values()) {
+      if (rec.status !== 'acked') continue;
+      for (const recipient of rec.recipients) {
+        if (rec.arrivals.has(recipient)) continue;
+        if (out.length >= limit) return out;
+        out.push({ rec, recipient });
+      }
+    }
+    return out;
   }
 
   summary(): LedgerSummary {

@@ -15,18 +15,22 @@ export interface MemoryStats {
   samples: number;
 }
 
-export interface ServerHandle {
+/** What the soak needs of any server process it runs (this fork, or a `securechat serve` node). */
+export interface ProcessHandle {
   port: number;
   pid: number;
   readonly memory: MemoryStats;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readonly alive: boolean;
-  /** Resolves with a fresh stats sample (the child sends one every statsMs). */
-  nextStats(): Promise<Extract<ServerProcessMessage, { type: 'stats' }>>;
   /** SIGKILL: the server gets no chance to flush or close anything. */
   kill(): Promise<void>;
   /** SIGTERM: graceful stop (close sessions, finish writes, close the database). */
   stop(): Promise<void>;
+}
+
+export interface ServerHandle extends ProcessHandle {
+  /** Resolves with a fresh stats sample (the child sends one every statsMs). */
+  nextStats(): Promise<Extract<ServerProcessMessage, { type: 'stats' }>>;
 }
 
 export async function spawnServer(args: ServerProcessArgs, readyTimeoutMs = 60_000): Promise<ServerHandle> {

@@ -139,7 +139,7 @@ export class ServerMetrics implements ServerObserver, ClusterObserver {
       });
     }
     this.clusterFailures = new Counter({ name: 'securechat_cluster_failures_total', help: 'Cluster bus operations that failed (the node degraded instead), by operation', labelNames: ['op'], registers });
-    this.clusterCatchUps = new Counter({ name: 'securechat_cluster_catchups_total', help: 'Sessions sent to re-read pending messages from the database, by reason (lost_doorbell, bus_down, bus_up)', labelNames: ['reason'], registers });
+    this.clusterCatchUps = new Counter({ name: 'securechat_cluster_catchups_total', help: 'Sessions sent to re-read pending messages from the database, by reason (lost_doorbell, peer_silent, bus_down, bus_up)', labelNames: ['reason'], registers });
     this.clusterDoorbells = new Counter({ name: 'securechat_cluster_doorbells_total', help: 'Doorbells (a message was stored) sent to and received from other nodes', labelNames: ['direction'], registers });
     this.clusterUp = new Gauge({ name: 'securechat_cluster_bus_up', help: '1 while the cluster bus is reachable, 0 while degraded (absent on a single node)', registers });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });

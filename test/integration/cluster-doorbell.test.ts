@@ -95,6 +95,55 @@ test('doorbells overtaken on the bus: the client still gets the messages in seq 
   bob.close();
 });
 
+test('a gap shown by the recipient\'s own message: the recipient catches up before the next live push', async () => {
+  // Found by the cluster soak: a message committed whose doorbell never came (its node was
+  // SIGKILLed between commit and publish), then the recipient posts on its own node (seq +2: a gap)
+  // and the next message is pushed live — acknowledging past the missing one.
+  const alice = await a.login('alice');
+  const bob = await b.login('bob');
+  const atBob = pushes<{ text: string; seq: number }>(bob, 'message');
+  await alice.request('dm', { to: 'bob', text: 'first' });
+  await atBob.waitFor((m) => m.text === 'first', 'first');
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  let first = true;
+  aFilter = (m) => {
+    if (m.t !== 'msg' || !first) return true;
+    first = false;
+    return held;
+  };
+  await alice.request('dm', { to: 'bob', text: 'its doorbell is late' });
+  await bob.request('dm', { to: 'alice', text: 'bob posts meanwhile' });
+  await alice.request('dm', { to: 'bob', text: 'rung at once' });
+  await atBob.waitFor((m) => m.text === 'rung at once', 'the message after the gap');
+  release();
+  aFilter = () => true;
+  await alice.request('dm', { to: 'bob', text: 'last' });
+  await atBob.waitFor((m) => m.text === 'last', 'last');
+  assert.deepEqual(atBob.got.map((m) => m.text), ['first', 'its doorbell is late', 'rung at once', 'last'], 'the late one before the next, nothing twice');
+  alice.close();
+  bob.close();
+});
+
+test('a node that falls silent after a commit (doorbell and heartbeats gone): its recipients catch up anyway', async () => {
+  // What a SIGKILL between commit and publish looks like from node B: no later number ever comes.
+  const alice = await a.login('alice');
+  const bob = await b.login('bob');
+  const atBob = pushes<{ text: string }>(bob, 'message');
+  await alice.request('dm', { to: 'bob', text: 'before the silence' });
+  await atBob.waitFor((m) => m.text === 'before the silence', 'before');
+  aFilter = (m) => m.t !== 'msg' && m.t !== 'hb';
+  try {
+    await alice.request('dm', { to: 'bob', text: 'rung into the void' });
+    await atBob.waitFor((m) => m.text === 'rung into the void', 'catch-up once node A is silent');
+  } finally {
+    aFilter = () => true;
+  }
+  assert.deepEqual(atBob.got.map((m) => m.text), ['before the silence', 'rung into the void']);
+  alice.close();
+  bob.close();
+});
+
 test('failed logins on node A count on node B: the sixth attempt is throttled there', async () => {
   (await a.login('carol')).close();
   const onA = await a.connect('carol');

@@ -13,7 +13,9 @@
  * a receiver that sees a number skipped (in a doorbell or a heartbeat) sends every local session to
  * catch-up. While the bus is down every local session catches up every `catchupMs`, and once more
  * when the bus is back. The delay of a lost doorbell is thus bounded by heartbeatMs (bus up) or
- * catchupMs (bus down), plus one database read.
+ * catchupMs (bus down), plus one database read. A node that dies between a commit and its doorbell
+ * never sends a higher number: when a peer has been silent for three heartbeats every local session
+ * catches up once (checkPeers).
  */
 import { toSecureChatError } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -63,7 +65,7 @@ export interface DoorbellDeps {
 export class Doorbell {
   private readonly lastSeq = new Map<number, number>();
   private readonly chains = new Map<number, Promise<void>>();
-  private readonly peers = new Map<string, { n: number; seenAt: number }>();
+  private readonly peers = new Map<string, { n: number; seenAt: number; silent: boolean }>();
   /** Doorbells this node rang (published or attempted: a failed one leaves a gap others notice). */
   private sent = 0;
   private catchUpQueued = false;
@@ -92,7 +94,8 @@ export class Doorbell {
     this.d.observer.clusterDoorbell('received');
     this.track(m.node, m.inc, m.n, true);
     const recipients: Recipient[] = Array.isArray(m.r) ? m.r.map(([userId, username]) => ({ userId, username })) : [];
-    const here = recipients.some((r) => r.userId !== m.from && this.d.hub.isLocal(r.userId));
+    // The sender counts too: a gap this message reveals may hold messages *to* the sender.
+    const here = this.d.hub.isLocal(m.from) || recipients.some((r) => this.d.hub.isLocal(r.userId));
     this.chain(m.c, async () => {
       if (!here) {
         // Nobody here to push to: only remember how far the conversation got.
@@ -139,7 +142,7 @@ export class Doorbell {
     const now = Date.now();
     const peer = this.peers.get(key);
     if (!peer) {
-      this.peers.set(key, { n, seenAt: now });
+      this.peers.set(key, { n, seenAt: now, silent: false });
       this.prunePeers(now);
       return;
     }
@@ -151,6 +154,24 @@ export class Doorbell {
     }
     peer.n = Math.max(peer.n, n);
     peer.seenAt = now;
+    peer.silent = false;
+  }
+
+  /**
+   * Called every heartbeat tick: a peer silent for `silentMs` may have died between a commit and
+   * its doorbell — a gap no later number of its will ever show — so every local session catches up
+   * once (a dead node's last message reaches its online recipients within ~silentMs, not at their
+   * next reconnect or the conversation's next message).
+   */
+  checkPeers(silentMs: number, now = Date.now()): void {
+    let quiet = false;
+    for (const p of this.peers.values()) {
+      if (!p.silent && now - p.seenAt > silentMs) {
+        p.silent = true;
+        quiet = true;
+      }
+    }
+    if (quiet) this.catchUpAll('peer_silent');
   }
 
   private prunePeers(now: number): void {
@@ -171,10 +192,14 @@ export class Doorbell {
     else this.catchUpUsers(recipients, view.senderId);
   }
 
+  /**
+   * A gap (or an unreadable row): the sessions of every member catch up — the sender's included.
+   * The message that showed the gap is not pending for its sender, but the missing ones before it
+   * may be; left live, the sender's session would get the next seq pushed and acknowledge past them.
+   */
   private catchUpUsers(recipients: readonly Recipient[], senderId: number): void {
-    for (const r of recipients) {
-      if (r.userId === senderId) continue;
-      for (const s of this.d.hub.sessionsOf(r.userId)) this.d.delivery.catchUp(s);
+    for (const userId of new Set([senderId, ...recipients.map((r) => r.userId)])) {
+      for (const s of this.d.hub.sessionsOf(userId)) this.d.delivery.catchUp(s);
     }
   }
 

@@ -60,9 +60,15 @@ function readExpiring(e: KvEntry | null): Expiring | null {
   }
 }
 
-/** A lease that ran out over a minute ago (or an unreadable one): its node is gone, not just late. */
-function isLongExpired(e: KvEntry | null): boolean {
-  if (!e || e.operation !== 'PUT') return true;
+/**
+ * A lease that ran out over a minute ago (or an unreadable one): its node is gone, not just late.
+ * A key that vanished between the listing and the read is not: that is a node rewriting its
+ * presence (clear, then put again, when the bus is back) — taking it for dead erased the entries
+ * the node had just written, and its users stayed missing from every listing (the cluster soak).
+ */
+export function isLongExpired(e: KvEntry | null): boolean {
+  if (!e) return false;
+  if (e.operation !== 'PUT') return true;
   try {
     const v = JSON.parse(dec.decode(e.value)) as Expiring;
     return typeof v.exp !== 'number' || v.exp < Date.now() - 60_000;

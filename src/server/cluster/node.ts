@@ -129,7 +129,10 @@ export class ClusterNode extends EventEmitter {
     this.backend.on('down', (err: Error) => this.onDown(err));
     this.backend.on('up', () => this.onUp());
     this.observer.clusterHealth(true);
-    const hb = setInterval(() => this.publish(this.doorbell.heartbeat(), 'heartbeat'), this.timings.heartbeatMs);
+    const hb = setInterval(() => {
+      this.publish(this.doorbell.heartbeat(), 'heartbeat');
+      this.doorbell.checkPeers(3 * this.timings.heartbeatMs);
+    }, this.timings.heartbeatMs);
     const sweep = setInterval(() => {
       if (this.degraded) this.doorbell.catchUpAll('bus_down');
     }, this.timings.catchupMs);
