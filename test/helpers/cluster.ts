@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { test } from 'node:test';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SecureChatClient } from '../../src/client/client.js';
@@ -23,6 +23,13 @@ import { RedisBackend } from '../../src/server/cluster/redis.js';
 
 export const TEST_REDIS_URL = process.env.SECURECHAT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const TEST_NATS_URL = process.env.SECURECHAT_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
+
+/** A fresh 0600 cluster secret file in `dir` (48 random bytes, base64, with the newline an editor adds). */
+export function writeClusterSecret(dir: string): string {
+  const file = join(dir, 'cluster.secret');
+  writeFileSync(file, randomBytes(48).toString('base64') + '\n', { mode: 0o600 });
+  return file;
+}
 
 export function testNamespace(): string {
   return `sctest_${randomBytes(5).toString('hex')}`;

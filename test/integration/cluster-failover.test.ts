@@ -7,12 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ChatClient } from '../../src/client/chat-client.js';
-import { CLUSTER_PASSWORD, clusterHarness, clusterSkip, disposeNamespace, TEST_NATS_URL, TEST_REDIS_URL, testNamespace, until, withNamespace, type ClusterHarness } from '../helpers/cluster.js';
+import { CLUSTER_PASSWORD, clusterHarness, clusterSkip, disposeNamespace, TEST_NATS_URL, TEST_REDIS_URL, testNamespace, until, withNamespace, writeClusterSecret, type ClusterHarness } from '../helpers/cluster.js';
 import { userIdentity } from '../helpers/chat-server.js';
 import { createTestDatabase, mysqlSkip, type TestDatabase } from '../helpers/mysql.js';
 import type { ServeProcess } from '../helpers/serve-process.js';
@@ -47,8 +46,7 @@ function failoverScenario(busName: 'Redis' | 'NATS', busUrl: string, skip: strin
       db = await createTestDatabase();
       h = await clusterHarness(db.url, ['alice', 'bob']);
       namespace = testNamespace();
-      const secretFile = join(h.work, 'cluster.secret');
-      writeFileSync(secretFile, randomBytes(48).toString('base64'), { mode: 0o600 });
+      const secretFile = writeClusterSecret(h.work);
       const bus = withNamespace(busUrl, namespace);
       const env = { SECURECHAT_CLUSTER_SECRET_FILE: secretFile };
       a = await h.node('A', bus, env);

@@ -7,14 +7,11 @@
  * still opens the tickets it sealed.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SecureChatClient, ticketKey, type ClientOptions, type ServerIdentity } from '../../src/client/client.js';
 import { TicketStore, type StoredTicket } from '../../src/client/tickets.js';
 import type { Logger } from '../../src/log.js';
-import { CLUSTER_PASSWORD, clusterHarness, clusterSkip, disposeNamespace, TEST_NATS_URL, TEST_REDIS_URL, testNamespace, until, withNamespace, type ClusterHarness } from '../helpers/cluster.js';
+import { CLUSTER_PASSWORD, clusterHarness, clusterSkip, disposeNamespace, TEST_NATS_URL, TEST_REDIS_URL, testNamespace, until, withNamespace, writeClusterSecret, type ClusterHarness } from '../helpers/cluster.js';
 import { userIdentity } from '../helpers/chat-server.js';
 import { createTestDatabase, mysqlSkip, type TestDatabase } from '../helpers/mysql.js';
 import type { ServeProcess } from '../helpers/serve-process.js';
@@ -57,8 +54,7 @@ function ticketScenario(busName: 'Redis' | 'NATS', busUrl: string, skip: string 
       db = await createTestDatabase();
       h = await clusterHarness(db.url, ['alice', 'bob']);
       namespace = testNamespace();
-      const secretFile = join(h.work, 'cluster.secret');
-      writeFileSync(secretFile, randomBytes(48).toString('base64') + '\n', { mode: 0o600 });
+      const secretFile = writeClusterSecret(h.work);
       const env = { SECURECHAT_CLUSTER_SECRET_FILE: secretFile, SECURECHAT_TICKET_KEY_ROTATION_MS: String(ROTATION_MS) };
       const bus = withNamespace(busUrl, namespace);
       a = await h.node('A', bus, env);
