@@ -14,6 +14,15 @@ export interface RunResult {
 export interface SqlExecutor {
   all<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
   run(sql: string, params?: readonly SqlValue[]): Promise<RunResult>;
+  /**
+   * MySQL transactions: the distance between the AUTO_INCREMENT ids one multi-row INSERT gives its
+   * rows when the server guarantees they are evenly spaced from `insertId` (the first row's id):
+   * `auto_increment_increment` under `innodb_autoinc_lock_mode` 0 or 1 (MariaDB's default). Null
+   * under 2 ("interleaved": MySQL 8+'s default, and Galera's requirement): the caller reads the ids
+   * back. (SQLite, the only writer of its file, gives a statement consecutive rowids ending at
+   * `insertId`.)
+   */
+  readonly insertIdStep?: number | null;
 }
 
 export interface SqlDriver extends SqlExecutor {

@@ -3,7 +3,12 @@
  * allocated by the database (DESIGN.md §5), so any number of server processes may share it:
  *
  * 1. Sends retried with a `clientMsgId` already stored for that sender are answered with the stored
- *    message (`duplicate: true`) and not stored again; so is a repeat inside the batch.
+ *    message (`duplicate: true`) and not stored again; so is a repeat inside the batch. With
+ *    `findRetries` the stored ones are looked up first: the lookup reads only the (client_msg_id,
+ *    sender_id) index, which covers it, and fetches whole rows for the rare hits. Without it (the
+ *    caller's fast path: retries are rare) a stored retry makes the INSERT fail on that unique index
+ *    (`exists`), the caller's transaction rolls back whole, and the caller writes the batch again
+ *    with `findRetries` (SqlStorage.writeBatch).
  * 2. The conversations of the remaining messages are locked (`SELECT … FOR UPDATE` in id order, so
  *    two writers never deadlock on each other; SQLite's transaction already holds the write lock)
  *    and their `next_seq` read: seqs are handed out in batch order and `next_seq` bumped, so every
@@ -11,9 +16,10 @@
  * 3. Multi-row INSERTs store the messages; `id` comes from AUTO_INCREMENT, which the database keeps
  *    (never re-read from information_schema, whose MySQL 8+ copy is cached and stale). A writer
  *    allocates ids only after it holds its conversations' locks, so within a conversation a later
- *    seq always has a larger id. SQLite (one writer) gives a statement consecutive rowids; MySQL
- *    need not (innodb_autoinc_lock_mode=2, auto_increment_increment), so there the ids are read
- *    back by the unique key (conversation_id, seq).
+ *    seq always has a larger id. SQLite (one writer) gives a statement consecutive rowids; so does
+ *    MySQL under innodb_autoinc_lock_mode 0/1 (spaced by auto_increment_increment: see
+ *    SqlExecutor.insertIdStep); under mode 2 the ids are read back by the unique key
+ *    (conversation_id, seq).
  *
  * A batch that fails rolls back whole, seq bumps included, so a failure leaves no gap either.
  */
@@ -100,12 +106,18 @@ async function storedByClientKey(tx: SqlExecutor, batch: readonly NewMessage[]):
   if (wanted.size === 0) return found;
   // The index leads with client_msg_id (random, nearly unique), so an IN list of keys is a few probes.
   const ids = [...new Set(batch.filter((m) => m.clientMsgId).map((m) => m.clientMsgId as string))];
+  const hits: number[] = [];
   for (const chunk of paddedChunks(ids)) {
-    const sql = cached('client', chunk.length, (n) => `SELECT ${MESSAGE_COLS} FROM messages WHERE client_msg_id IN (${placeholders(n)})`);
+    const sql = cached('client', chunk.length, (n) => `SELECT id, sender_id, client_msg_id FROM messages WHERE client_msg_id IN (${placeholders(n)})`);
+    for (const row of await tx.all<Row>(sql, chunk)) {
+      if (wanted.has(clientKey(num(row.sender_id), str(row.client_msg_id)))) hits.push(num(row.id));
+    }
+  }
+  for (const chunk of hits.length > 0 ? paddedChunks(hits) : []) {
+    const sql = cached('byId', chunk.length, (n) => `SELECT ${MESSAGE_COLS} FROM messages WHERE id IN (${placeholders(n)})`);
     for (const row of await tx.all<Row>(sql, chunk)) {
       const m = toStoredMessage(row);
-      const key = clientKey(m.senderId, m.clientMsgId as string);
-      if (wanted.has(key)) found.set(key, m);
+      found.set(clientKey(m.senderId, m.clientMsgId as string), m);
     }
   }
   return found;
@@ -143,6 +155,7 @@ function chunkSize(rows: readonly StoredMessage[], from: number): number {
 
 /** Inserts `rows` (seq assigned, id not yet); fills in their ids. */
 async function insertRows(tx: SqlExecutor, dialect: Dialect, rows: StoredMessage[]): Promise<void> {
+  const step = tx.insertIdStep ?? null;
   for (let from = 0; from < rows.length; ) {
     const size = chunkSize(rows, from);
     const params: SqlValue[] = new Array(size * PARAMS_PER_ROW);
@@ -162,9 +175,11 @@ async function insertRows(tx: SqlExecutor, dialect: Dialect, rows: StoredMessage
     const r = await tx.run(sql, params);
     // SQLite: the only writer, so the statement's rowids are consecutive, ending at the last insert id.
     if (dialect === 'sqlite') for (let i = 0; i < size; i++) rows[from + i].id = r.insertId - size + 1 + i;
+    // MySQL: insertId is the first row's; the rest follow it when the lock mode guarantees that.
+    else if (step) for (let i = 0; i < size; i++) rows[from + i].id = r.insertId + i * step;
     from += size;
   }
-  if (dialect === 'mysql') await readBackIds(tx, rows);
+  if (dialect === 'mysql' && !step) await readBackIds(tx, rows);
 }
 
 /** MySQL: the ids AUTO_INCREMENT gave `rows`, found by their (conversation_id, seq). */
@@ -199,8 +214,9 @@ export async function writeMessageBatch(
   forUpdate: string,
   batch: readonly NewMessage[],
   now: number,
+  findRetries = true,
 ): Promise<(StoredMessage | SecureChatError)[]> {
-  const stored = await storedByClientKey(tx, batch);
+  const stored = findRetries ? await storedByClientKey(tx, batch) : new Map<string, StoredMessage>();
   const out: (StoredMessage | SecureChatError | null)[] = batch.map((m) => {
     const prior = m.clientMsgId ? stored.get(clientKey(m.senderId, m.clientMsgId)) : undefined;
     return prior ? { ...prior, duplicate: true } : null;

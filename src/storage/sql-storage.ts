@@ -39,6 +39,8 @@ import { CLIENT_MSG_ID } from './types.js';
 
 type Row = Record<string, unknown>;
 
+/** How long message batches look retried sends up after one was caught by the unique index. */
+const RETRY_LOOKUP_MS = 10_000;
 const USER_COLS = 'id, uuid, username, password_hash, disabled, created_at';
 const CONV_COLS = 'id, kind, name, created_at';
 const MEMBER_COLS =
@@ -153,6 +155,8 @@ export class SqlStorage implements Storage {
   private readonly cursors: GroupCommit<CursorUpdate, number | null>;
   private readonly now: () => number;
   private closing: Promise<void> | null = null;
+  /** Until then, batches look retried sends up before inserting (see writeBatch). */
+  private retryLookupUntil = 0;
 
   constructor(
     readonly db: SqlDriver,
@@ -441,8 +445,25 @@ export class SqlStorage implements Storage {
     return stored;
   }
 
-  private writeBatch(batch: NewMessage[]): Promise<(StoredMessage | SecureChatError)[]> {
-    return this.db.writerTransaction((tx) => writeMessageBatch(tx, this.db.dialect, this.db.forUpdate, batch, this.now()));
+  /**
+   * Writes a batch without first looking up retried sends (they cost a probe per message and are
+   * rare: a client resends only what a lost connection left unacknowledged). A stored retry fails the
+   * INSERT on the unique (client_msg_id, sender_id) index; the transaction rolls back whole and the
+   * batch is written again with the lookup, and so is every batch for RETRY_LOOKUP_MS after, so that
+   * a client resending on purpose costs at most one extra batch per window (never worse than always
+   * looking up).
+   */
+  private async writeBatch(batch: NewMessage[]): Promise<(StoredMessage | SecureChatError)[]> {
+    const write = (findRetries: boolean) =>
+      this.db.writerTransaction((tx) => writeMessageBatch(tx, this.db.dialect, this.db.forUpdate, batch, this.now(), findRetries));
+    if (Date.now() < this.retryLookupUntil || !batch.some((m) => m.clientMsgId)) return write(true);
+    try {
+      return await write(false);
+    } catch (err) {
+      if (!(err instanceof SecureChatError && err.code === 'exists')) throw err;
+      this.retryLookupUntil = Date.now() + RETRY_LOOKUP_MS;
+      return write(true);
+    }
   }
 
   findByClientMsgId(senderId: number, clientMsgId: string): Promise<StoredMessage | null> {

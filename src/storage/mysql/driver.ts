@@ -50,6 +50,8 @@ export class MysqlDriver implements SqlDriver {
   private readonly writerPool: Pool;
   private readonly timeout: number;
   private closed = false;
+  /** insertIdStep per live connection (keyed by mysql2's core connection, which outlives its wrappers). */
+  private readonly insertIdSteps = new WeakMap<object, number | null>();
 
   constructor(url: string, options: MysqlDriverOptions = {}) {
     const u = new URL(url);
@@ -137,12 +139,36 @@ export class MysqlDriver implements SqlDriver {
     }
   }
 
+  /**
+   * See SqlExecutor.insertIdStep. Asked once per connection: the lock mode is fixed at server start
+   * and a session's auto_increment_increment is copied from the global one when it connects (and
+   * nothing here SETs it), so neither changes under an open connection.
+   */
+  private async insertIdStepOf(conn: PoolConnection): Promise<number | null> {
+    const core = (conn as unknown as { connection: object }).connection;
+    let step = this.insertIdSteps.get(core);
+    if (step === undefined) {
+      const rows = await rawAll<{ mode: unknown; inc: unknown }>(
+        conn,
+        'SELECT @@GLOBAL.innodb_autoinc_lock_mode AS mode, @@SESSION.auto_increment_increment AS inc',
+        [],
+        this.timeout,
+      );
+      const mode = Number(rows[0]?.mode);
+      const inc = Number(rows[0]?.inc);
+      step = (mode === 0 || mode === 1) && Number.isInteger(inc) && inc >= 1 ? inc : null;
+      this.insertIdSteps.set(core, step);
+    }
+    return step;
+  }
+
   private async transactionOnce<T>(pool: Pool, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     try {
       return await this.withConnection(async (conn) => {
         const tx: SqlExecutor = {
           all: <R>(sql: string, params: readonly SqlValue[] = []) => rawAll<R>(conn, sql, params, this.timeout),
           run: (sql: string, params: readonly SqlValue[] = []) => rawRun(conn, sql, params, this.timeout),
+          insertIdStep: await this.insertIdStepOf(conn),
         };
         await conn.query({ sql: 'START TRANSACTION', timeout: this.timeout });
         try {
