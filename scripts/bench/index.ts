@@ -463,10 +463,11 @@ async function idlePhase(pki: BenchPki): Promise<void> {
 async function writesPhase(): Promise<void> {
   if (!wants('writes')) return;
   const run = async (label: string, url: string, target: number): Promise<void> => {
-    progress(`durable writes on ${label}: ${cfg.writeSeconds} s group commit, ${cfg.writeBaselineSeconds} s autocommit`);
+    progress(`durable writes on ${label}: ${cfg.writeSeconds} s group commit, ${cfg.writeBaselineSeconds} s autocommit, ${cfg.writeSeconds} s bare INSERT ceiling`);
     const proc = ServerHandle.spawn('storage');
     try {
-      const r = await proc.call<{ groupCommit: { perSecond: number; cpuUs: number; writes: number }; autocommit: { perSecond: number; cpuUs: number; writes: number } }>('writes', {
+      type W = { perSecond: number; cpuUs: number; writes: number };
+      const r = await proc.call<{ groupCommit: W; autocommit: W; insertCeiling: W }>('writes', {
         url,
         seconds: cfg.writeSeconds,
         baselineSeconds: cfg.writeBaselineSeconds,
@@ -478,11 +479,11 @@ async function writesPhase(): Promise<void> {
         id: `writes_${label.toLowerCase()}`,
         figure: `durable message writes/s, ${label}`,
         ours: `${fmt(g.perSecond)}/s (${fmt(g.perSecond / a.perSecond, 1)}× autocommit)`,
-        baseline: `autocommit ${fmt(a.perSecond)}/s`,
+        baseline: `autocommit ${fmt(a.perSecond)}/s; bare INSERT ceiling ${fmt(r.insertCeiling.perSecond)}/s (${fmt((100 * g.perSecond) / r.insertCeiling.perSecond)} % of it)`,
         serverCpu: `${fmt(cpuPer(g.cpuUs, g.writes), 2)} µs/write (Node side)`,
         target: `≥ ${fmt(target / 1000)}k/s`,
         met: g.perSecond >= target,
-        values: { perSecond: g.perSecond, autocommitPerSecond: a.perSecond, cpuUsPerWrite: cpuPer(g.cpuUs, g.writes) },
+        values: { perSecond: g.perSecond, autocommitPerSecond: a.perSecond, insertCeilingPerSecond: r.insertCeiling.perSecond, cpuUsPerWrite: cpuPer(g.cpuUs, g.writes) },
       });
     } finally {
       await proc.stop();
