@@ -19,8 +19,8 @@ skip() {
 url=${SECURECHAT_TEST_REAL_MYSQL_URL:-}
 if [[ -z $url ]]; then
   tool=${SECURECHAT_MYSQL_TOOL:-}
-  # shared/ sits beside the checkout (CI, /work/main) or two levels up (a worktree under wt/).
-  if [[ -z $tool ]]; then for t in ../shared/tools/mysql-server.sh ../../shared/tools/mysql-server.sh; do [[ -f $t ]] && tool=$t && break; done; fi
+  # shared/ sits beside the checkout (CI, /work/main), two levels up (a worktree under wt/), or at /work/shared (a clone elsewhere).
+  if [[ -z $tool ]]; then for t in ../shared/tools/mysql-server.sh ../../shared/tools/mysql-server.sh /work/shared/tools/mysql-server.sh; do [[ -f $t ]] && tool=$t && break; done; fi
   tool=${tool:-../shared/tools/mysql-server.sh}
   [[ -f $tool ]] || skip "$tool not found (set SECURECHAT_TEST_REAL_MYSQL_URL to use your own server)"
   out=$(bash "$tool" start "${SECURECHAT_MYSQL_PORT:-3307}" 2>&1) || skip "could not fetch or start MySQL: $(tail -3 <<<"$out")"
