@@ -6,48 +6,31 @@
  *               (clientHandshake over TCP, wait for welcome, close) at `--concurrency`, in
  *               `--rounds` rounds after a warm-up. The server reports process.cpuUsage() around
  *               each round, so the figure is server CPU only; the median round is reported.
- *   stages      in this process, the server side of the handshake step by step with the same
- *               functions serverHandshake and SecureChatServer call (the client side is run too,
- *               untimed, to produce valid messages): median and mean µs per stage. What the
- *               stages do not cover (socket accept/read/write, promises, timers, GC, session
- *               teardown) is the difference to the end-to-end figure.
+ *   stages      in this process, the real serverHandshake against the real clientHandshake over
+ *               in-memory streams, timed step by step through its onStage hook (the steps are
+ *               SERVER_HANDSHAKE_STAGES), plus the Session that SecureChatServer builds: median
+ *               and mean µs per step. The `wait:` steps hold the client's work and are not
+ *               summed. What the steps do not cover (socket accept/read/write, timers, GC,
+ *               session teardown) is the difference to the end-to-end figure.
  *
  *   npx tsx scripts/bench/handshake-cpu.ts [--count 2000] [--concurrency 16] [--rounds 3]
  *                                          [--users 8] [--stages-only | --e2e-only] [--json] [--profile DIR]
  */
 import 'reflect-metadata';
 import { fork } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import net from 'node:net';
-import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { silentLogger } from '../../src/log.js';
-import { Channel } from '../../src/protocol/channel.js';
-import { encodeFrame, FrameDecoder } from '../../src/protocol/frame.js';
-import { clientHandshake } from '../../src/protocol/handshake.js';
-import { HandshakeReader } from '../../src/protocol/handshake-io.js';
-import {
-  computeSharedSecret,
-  deriveApplicationSecrets,
-  deriveHandshakeSecrets,
-  erase,
-  eraseHandshakeSecrets,
-  generateKeyShare,
-  hmacSha256,
-  sha256,
-} from '../../src/protocol/keys.js';
-import { encodeJson, parseAuthMessage, parseClientHello, parseServerHello } from '../../src/protocol/messages.js';
-import { ContentType, RecordOpener, RecordSealer } from '../../src/protocol/record.js';
+import { clientHandshake, serverHandshake } from '../../src/protocol/handshake.js';
+import { SERVER_HANDSHAKE_STAGES } from '../../src/protocol/handshake-server.js';
 import { ReplayGuard } from '../../src/protocol/replay-guard.js';
-import { CLIENT_CONTEXT, SERVER_CONTEXT, signTranscript, verifyTranscript } from '../../src/protocol/signature.js';
-import { finishedHash, signatureHash } from '../../src/protocol/transcript.js';
-import { PROTOCOL_VERSION } from '../../src/protocol/types.js';
 import { DEFAULT_LIMITS, type ServerLimits } from '../../src/server/server.js';
 import { Session, identityFromPath, type PeerIdentity } from '../../src/server/session.js';
 import { loadServerIdentity } from '../../src/server/start.js';
-import { clientHelloBytes as makeClientHello } from '../fuzz/raw-connection.js';
+import { duplexPair } from '../../test/helpers/protocol-fixtures.js';
 import { benchUser, makeBenchPki, type BenchPki } from './pki.js';
 import { runLoops } from './stats.js';
 
@@ -157,25 +140,11 @@ async function endToEnd(pki: BenchPki, opts: { count: number; concurrency: numbe
 
 // ---------------------------------------------------------------- stages (in process)
 
-const STAGES = [
-  'connection setup (uuid, reader)',
-  'parse client_hello',
-  'replay guard',
-  'X25519 keygen',
-  'X25519 agreement',
-  'server_hello encode',
-  'handshake key schedule',
-  'sign transcript',
-  'server_auth encode + seal',
-  'open + parse client_auth',
-  'application key schedule',
-  'verify client chain (TrustStore)',
-  'verify client signature',
-  'finished check',
-  'welcome encode + seal',
-  'Channel + Session construction',
-] as const;
+/** The server handshake's own steps (its onStage hook), then what SecureChatServer adds. */
+const STAGES = [...SERVER_HANDSHAKE_STAGES, 'Session construction'] as const;
 type Stage = (typeof STAGES)[number];
+/** Time spent waiting for the client (whose work runs then, in this process): shown, not summed. */
+const isWait = (stage: string): boolean => stage.startsWith('wait:');
 
 async function stages(pki: BenchPki, opts: { count: number; users: number }): Promise<Record<Stage, { median: number; mean: number }>> {
   const serverIdentity = loadServerIdentity(pki.dir);
@@ -187,125 +156,40 @@ async function stages(pki: BenchPki, opts: { count: number; users: number }): Pr
 
   for (let i = 0; i < warmup + opts.count; i++) {
     const record = i >= warmup;
+    const [serverSide, clientSide] = duplexPair({ deferred: true });
     let t = performance.now();
-    const lap = (stage: Stage): void => {
+    const lap = (stage: string): void => {
       const now = performance.now();
-      if (record) samples.get(stage)!.push((now - t) * 1000);
+      if (record) samples.get(stage as Stage)?.push((now - t) * 1000);
       t = now;
     };
-    const untimed = <R>(f: () => R): R => {
-      const before = performance.now();
-      const r = f();
-      t += performance.now() - before;
-      return r;
-    };
-
-    // Client: hello (untimed).
-    const client = untimed(() => {
-      const { bytes: helloBytes, keyShare: share } = makeClientHello();
-      return { share, helloBytes, identity: pki.identity(benchUser(i % opts.users)) };
+    // The real serverHandshake, as SecureChatServer calls it (verifyPeer = its verifyClient).
+    const server = serverHandshake<PeerIdentity>(serverSide, {
+      identity: serverIdentity,
+      replayGuard,
+      sessionId: randomUUID(),
+      log,
+      maxFrameSize: DEFAULT_LIMITS.maxFrameSize,
+      verifyPeer: (chain) => identityFromPath(pki.trust.verifyDer(chain, { purpose: 'client' })),
+      onStage: lap,
     });
+    const client = clientHandshake(clientSide, {
+      identity: pki.identity(benchUser(i % opts.users)),
+      verifyPeer: (chain) => pki.trust.verifyDer(chain, { purpose: 'server', hostname: 'localhost' })[0].subject,
+    });
+    const [channel] = await Promise.all([server, client]);
     t = performance.now();
-
-    // Server, as SecureChatServer.handle + serverHandshake do it.
-    const stream = new PassThrough();
-    const sessionId = randomUUID();
-    const reader = new HandshakeReader(stream, DEFAULT_LIMITS.maxFrameSize);
-    lap('connection setup (uuid, reader)');
-    const clientHelloBytes = client.helloBytes;
-    const hello = parseClientHello(clientHelloBytes);
-    lap('parse client_hello');
-    replayGuard.check(hello.nonce, hello.timestamp, Date.now());
-    lap('replay guard');
-    const share = generateKeyShare();
-    lap('X25519 keygen');
-    const shared = computeSharedSecret(share.privateKey, hello.keyShare);
-    lap('X25519 agreement');
-    const serverHelloBytes = encodeJson({
-      type: 'server_hello',
-      status: 'ok',
-      version: PROTOCOL_VERSION,
-      nonce: randomBytes(32).toString('base64'),
-      key_share: share.publicRaw.toString('base64'),
-    });
-    lap('server_hello encode');
-    const hs = deriveHandshakeSecrets(shared, clientHelloBytes, serverHelloBytes);
-    erase(shared);
-    const hsSealer = new RecordSealer(hs.server);
-    const hsOpener = new RecordOpener(hs.client);
-    lap('handshake key schedule');
-    const prefix = [clientHelloBytes, serverHelloBytes];
-    const chain = serverIdentity.chain;
-    const signature = signTranscript(serverIdentity.privateKey, SERVER_CONTEXT, signatureHash(prefix, chain));
-    lap('sign transcript');
-    const serverAuthBytes = encodeJson({
-      type: 'server_auth',
-      certificate: chain.map((c) => c.toString('base64')),
-      signature: signature.toString('base64'),
-      finished: hmacSha256(hs.server.finishedKey, finishedHash(prefix, chain, signature)).toString('base64'),
-    });
-    const flight = Buffer.concat([encodeFrame(serverHelloBytes), hsSealer.seal(ContentType.handshake, serverAuthBytes)]);
-    lap('server_auth encode + seal');
-
-    // Client: key schedule, client_auth (untimed; it skips checking the server, which is not timed anyway).
-    const clientAuthFrame = untimed(() => {
-      const decoder = new FrameDecoder(DEFAULT_LIMITS.maxFrameSize);
-      const [shBytes] = decoder.push(flight);
-      const sh = parseServerHello(shBytes);
-      const cShared = computeSharedSecret(client.share.privateKey, sh.keyShare);
-      const cHs = deriveHandshakeSecrets(cShared, clientHelloBytes, shBytes);
-      const cPrefix = [clientHelloBytes, shBytes, serverAuthBytes];
-      const cChain = client.identity.chain;
-      const cSig = signTranscript(client.identity.privateKey, CLIENT_CONTEXT, signatureHash(cPrefix, cChain));
-      const body = encodeJson({
-        type: 'client_auth',
-        certificate: cChain.map((c) => c.toString('base64')),
-        signature: cSig.toString('base64'),
-        finished: hmacSha256(cHs.client.finishedKey, finishedHash(cPrefix, cChain, cSig)).toString('base64'),
-      });
-      const frame = new RecordSealer(cHs.client).seal(ContentType.handshake, body);
-      return frame.subarray(4);
-    });
-
-    const opened = hsOpener.open(clientAuthFrame);
-    const clientAuthBytes = opened.body;
-    const auth = parseAuthMessage(clientAuthBytes, 'client_auth');
-    lap('open + parse client_auth');
-    const app = deriveApplicationSecrets(hs.hsSecret, sha256(clientHelloBytes, serverHelloBytes, serverAuthBytes, clientAuthBytes));
-    const appSealer = new RecordSealer(app.server);
-    const appOpener = new RecordOpener(app.client);
-    const clientPrefix = [...prefix, serverAuthBytes];
-    const expectedFinished = hmacSha256(hs.client.finishedKey, finishedHash(clientPrefix, auth.certificate, auth.signature));
-    eraseHandshakeSecrets(hs);
-    hsSealer.erase();
-    hsOpener.erase();
-    erase(app.appSecret, app.client.key, app.client.iv, app.server.key, app.server.iv);
-    lap('application key schedule');
-    // SecureChatServer.verifyClient
-    const path = pki.trust.verifyDer(auth.certificate, { purpose: 'client' });
-    const peer: PeerIdentity = identityFromPath(path);
-    lap('verify client chain (TrustStore)');
-    verifyTranscript(auth.certificate[0], CLIENT_CONTEXT, signatureHash(clientPrefix, auth.certificate), auth.signature);
-    lap('verify client signature');
-    if (!expectedFinished.equals(auth.finished)) throw new Error('finished mismatch');
-    lap('finished check');
-    const welcome = { sessionId, serverTime: Date.now() };
-    appSealer.seal(ContentType.application, encodeJson({ type: 'welcome', session_id: welcome.sessionId, server_time: welcome.serverTime }));
-    lap('welcome encode + seal');
-    const pending = reader.detach();
-    const channel = new Channel<PeerIdentity>({ stream, decoder: reader.decoder, pending, sealer: appSealer, opener: appOpener, peer, welcome, maxFrameSize: DEFAULT_LIMITS.maxFrameSize, log });
     sessions.push(new Session(channel, { ...DEFAULT_LIMITS, ip: '127.0.0.1', log }));
-    lap('Channel + Session construction');
+    lap('Session construction');
     if (sessions.length >= 64) {
-      untimed(() => {
-        for (const s of sessions.splice(0)) s.channel.close();
-      });
+      for (const s of sessions.splice(0)) s.channel.close();
       await new Promise((r) => setImmediate(r));
     }
   }
   for (const s of sessions.splice(0)) s.channel.close();
   const out = {} as Record<Stage, { median: number; mean: number }>;
   for (const [stage, list] of samples) {
+    if (list.length === 0) throw new Error(`the handshake never reported the stage "${stage}": SERVER_HANDSHAKE_STAGES and serverHandshake disagree`);
     list.sort((a, b) => a - b);
     out[stage] = { median: list[Math.floor(list.length / 2)], mean: list.reduce((s, v) => s + v, 0) / list.length };
   }
@@ -356,11 +240,13 @@ async function main(): Promise<void> {
     let sumMed = 0;
     let sumMean = 0;
     for (const s of STAGES) {
-      sumMed += st[s].median;
-      sumMean += st[s].mean;
-      console.log(`${s.padEnd(42)} ${st[s].median.toFixed(1).padStart(9)} ${st[s].mean.toFixed(1).padStart(9)}`);
+      if (!isWait(s)) {
+        sumMed += st[s].median;
+        sumMean += st[s].mean;
+      }
+      console.log(`${(isWait(s) ? `(${s}, not summed)` : s).padEnd(42)} ${st[s].median.toFixed(1).padStart(9)} ${st[s].mean.toFixed(1).padStart(9)}`);
     }
-    console.log(`${'sum of stages'.padEnd(42)} ${sumMed.toFixed(1).padStart(9)} ${sumMean.toFixed(1).padStart(9)}`);
+    console.log(`${'sum of server stages'.padEnd(42)} ${sumMed.toFixed(1).padStart(9)} ${sumMean.toFixed(1).padStart(9)}`);
     if (e2e) console.log(`${'not in stages (socket, event loop, GC, …)'.padEnd(42)} ${(e2e.median.total - sumMean).toFixed(0).padStart(19)}`);
   }
 }

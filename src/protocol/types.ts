@@ -61,6 +61,12 @@ export interface ServerHandshakeOptions<T> extends ChannelOptions {
   now?: () => number;
   /** Accepts resumed hellos (docs/PROTOCOL.md §9); absent = a hello with a ticket is refused (`resumption_refused`, reason `disabled`). */
   resumption?: ResumptionAcceptor<T>;
+  /**
+   * For scripts/bench/handshake-cpu.ts: called as each step of a full handshake ends, with the
+   * step's name (SERVER_HANDSHAKE_STAGES), so the bench times this very code rather than a copy of
+   * it. Steps named `wait: …` are time spent waiting for the peer. The server never sets it.
+   */
+  onStage?: (stage: string) => void;
 }
 
 /**

@@ -53,17 +53,23 @@ export function expectLeaf(...expected: TestIdentity[]) {
 }
 
 /** Two connected in-memory duplex streams (Node 20 has no stream.duplexPair). */
-export function duplexPair(): [Duplex, Duplex] {
+/**
+ * Two connected in-memory streams. With `deferred`, each write reaches the other side on a later
+ * turn of the event loop, as over a socket (scripts/bench/handshake-cpu.ts: the peer's work then
+ * never runs inside the writer's timed step); without, at once.
+ */
+export function duplexPair(options: { deferred?: boolean } = {}): [Duplex, Duplex] {
   const ends: Duplex[] = [];
+  const deliver = options.deferred ? (f: () => void) => setImmediate(f) : (f: () => void) => f();
   const make = (peer: () => Duplex): Duplex =>
     new Duplex({
       read() {},
       write(chunk: Buffer, _enc, cb) {
-        peer().push(chunk);
+        deliver(() => peer().push(chunk));
         cb();
       },
       final(cb) {
-        peer().push(null);
+        deliver(() => peer().push(null));
         cb();
       },
     });

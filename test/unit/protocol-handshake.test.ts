@@ -175,3 +175,17 @@ test('backpressure over TCP: send() returns false when the socket buffer is full
     pair.close();
   }
 });
+
+test('onStage names every step of a full handshake, in order (the bench times this code through it)', async () => {
+  const { SERVER_HANDSHAKE_STAGES } = await import('../../src/protocol/handshake-server.js');
+  const [s, c] = duplexPair({ deferred: true });
+  const seen: string[] = [];
+  const [server, client] = await Promise.all([
+    serverHandshake(s, { identity: ids.server, verifyPeer: expectLeaf(ids.client), replayGuard: new ReplayGuard(), sessionId: 'st', onStage: (st) => seen.push(st) }),
+    clientHandshake(c, { identity: ids.client, verifyPeer: expectLeaf(ids.server) }),
+  ]);
+  assert.deepEqual(seen, [...SERVER_HANDSHAKE_STAGES]);
+  assert.equal(server.peer, 'alice');
+  client.close();
+  server.close();
+});
