@@ -248,6 +248,7 @@ export function clusterRows(r: ClusterBenchResult, single: SingleNodeFigures, me
         node1CpuUs: cross.perNodeCpuUs[0] ?? NaN, node2CpuUs: cross.perNodeCpuUs[1] ?? NaN,
         loneP50Us: lone.latency.p50, loneP99Us: lone.latency.p99, loneCpuUsPerDm: lone.cpuUsPerDm,
         sameNodeP50Us: sameNode.latency.p50, sameNodeP99Us: sameNode.latency.p99, sameNodeCpuUsPerDm: sameNode.cpuUsPerDm,
+        sameNodeNode1CpuUs: sameNode.perNodeCpuUs[0] ?? NaN, sameNodeNode2CpuUs: sameNode.perNodeCpuUs[1] ?? NaN,
         extraCpuUsVsSameNode: cross.cpuUsPerDm - sameNode.cpuUsPerDm,
         sqliteSingleNodeCpuUsPerDm: single.latencyCpuUsPerDm,
         p99Met: String(cross.latency.p99 <= CLUSTER_DM_P99_US), cpuMet: String(extra <= CLUSTER_DM_EXTRA_CPU_US),
@@ -285,7 +286,8 @@ export function clusterRows(r: ClusterBenchResult, single: SingleNodeFigures, me
     if (f.delivered !== f.expected) notes.push(`cluster_fanout: ${f.delivered} of ${f.expected} deliveries arrived`);
     notes.push(
       `cluster_fanout: sender and ${f.spread[0]} members on node 1, ${f.spread.slice(1).join(' and ')} on nodes 2 and 3; every delivery beyond node 1 takes a doorbell and one row read per node; ` +
-        'the members acknowledge as the chat client does (every 20 ms), the single-node `fanout` row (SQLite) does not; report only: no target in the issue, the figure depends on the spread',
+        'the members acknowledge as the chat client does (every 20 ms: a cursor write and a bus message per member, which dominate the figure), the single-node `fanout` row (SQLite) does not; ' +
+        'report only: no target in the issue, the figure depends on the spread and the ack cadence',
     );
   }
   return { rows, notes };
