@@ -55,10 +55,53 @@ export function connectChat(t: ChatTarget, user: string): Promise<SecureChatClie
   });
 }
 
-export async function loginChat(t: ChatTarget, user: string): Promise<SecureChatClient> {
+/** Connects and logs in; with `caughtUp`, also waits for the `caught_up` push (the replay of what was pending is over). */
+export async function loginChat(t: ChatTarget, user: string, options: { caughtUp?: boolean } = {}): Promise<SecureChatClient> {
   const client = await connectChat(t, user);
-  await client.request('login', { password: BENCH_PASSWORD });
+  let off = (): void => undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const caughtUp = new Promise<void>((resolve, reject) => {
+    off = client.onPush('caught_up', () => resolve());
+    // Bounded like everything in the bench: a replay that never ends is an error, not a hang.
+    timer = setTimeout(() => reject(new Error(`${user}: no caught_up push within 60 s of login`)), 60_000);
+  });
+  caughtUp.catch(() => undefined);
+  try {
+    await client.request('login', { password: BENCH_PASSWORD });
+    if (options.caughtUp) await caughtUp;
+  } finally {
+    off();
+    clearTimeout(timer);
+  }
   return client;
+}
+
+/**
+ * Acknowledges what `client` is pushed the way the chat client does (the highest id per
+ * conversation, batched every `delayMs`), so its cursors stay current. A session that never acks
+ * has all of it replayed when it logs in again — and a full replay page (500) waits for an ack
+ * before the next, so such a session would stay in catch-up for good, its live pushes held back.
+ * Returns the unsubscribe.
+ */
+export function autoAck(client: SecureChatClient, delayMs = 20): () => void {
+  const pending = new Map<number, number>();
+  let timer: NodeJS.Timeout | null = null;
+  const flush = (): void => {
+    timer = null;
+    for (const [conversationId, upto] of pending) client.request('ack', { conversation_id: conversationId, upto }).catch(() => undefined);
+    pending.clear();
+  };
+  const off = client.onPush('message', (msg) => {
+    const conversationId = msg.conversation_id;
+    const id = msg.id;
+    if (typeof conversationId !== 'number' || typeof id !== 'number') return;
+    if (id > (pending.get(conversationId) ?? 0)) pending.set(conversationId, id);
+    timer ??= setTimeout(flush, delayMs);
+  });
+  return () => {
+    off();
+    if (timer) clearTimeout(timer);
+  };
 }
 
 /** A bare protocol channel (no SecureChatClient), for one-way records the server does not answer. */
@@ -141,28 +184,42 @@ export async function handshakes(t: ChatTarget, concurrency: number, seconds: nu
   return { count, seconds: (nowUs() - t0) / 1e6 };
 }
 
-/** One DM at a time from A to B; latency = A sends → B has the push. */
-export async function dmLatency(a: SecureChatClient, b: SecureChatClient, toUser: string, seconds: number, maxSamples: number) {
+/** A push that has not come by then is counted as late and the run goes on: the bench always ends. */
+const PUSH_TIMEOUT_MS = 2000;
+
+/**
+ * One DM at a time from A to B; latency = A sends → B has the push of that very DM (each text
+ * carries its number: a push replayed or late from an earlier one is not taken for it). A push
+ * later than PUSH_TIMEOUT_MS counts as `late`, outside the percentiles.
+ */
+export async function dmLatency(a: SecureChatClient, b: SecureChatClient, toUser: string, seconds: number, maxSamples: number, warmup = 50) {
   const samples: number[] = [];
   const ackSamples: number[] = [];
+  let late = 0;
   const deadline = nowUs() + seconds * 1e6;
   // Warm-up: creates the DM conversation and JITs the path.
-  for (let i = 0; i < 50; i++) await a.request('dm', { to: toUser, text: TEXT_200 });
+  for (let i = 0; i < warmup; i++) await a.request('dm', { to: toUser, text: TEXT_200 });
   await sleep(50);
-  while (nowUs() < deadline && samples.length < maxSamples) {
-    const pushed = new Promise<number>((resolve) => {
-      const off = b.onPush('message', () => {
-        off();
-        resolve(nowUs());
+  for (let i = 0; nowUs() < deadline && samples.length + late < maxSamples; i++) {
+    const text = `${i} `.padEnd(TEXT_200.length, 'm');
+    let off = (): void => undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const pushed = new Promise<number | null>((resolve) => {
+      off = b.onPush('message', (msg) => {
+        if (msg.text === text) resolve(nowUs());
       });
+      timer = setTimeout(() => resolve(null), PUSH_TIMEOUT_MS);
     });
     const t0 = nowUs();
-    const acked = a.request('dm', { to: toUser, text: TEXT_200 }).then(() => nowUs());
+    const acked = a.request('dm', { to: toUser, text }).then(() => nowUs());
     const [tPush, tAck] = await Promise.all([pushed, acked]);
-    samples.push(tPush - t0);
+    off();
+    clearTimeout(timer);
     ackSamples.push(tAck - t0);
+    if (tPush === null) late++;
+    else samples.push(tPush - t0);
   }
-  return { delivery: summarize(samples), ack: summarize(ackSamples) };
+  return { delivery: summarize(samples), ack: summarize(ackSamples), late, sent: samples.length + late, samples };
 }
 
 export interface FanoutSetup {
@@ -171,13 +228,18 @@ export interface FanoutSetup {
   group: string;
 }
 
-/** Logs in 1 + `memberCount` users and makes a group of all of them. */
-export async function setupFanout(t: ChatTarget, memberCount: number): Promise<FanoutSetup> {
+/**
+ * Logs in 1 + `memberCount` users and makes a group of all of them. Given several targets (the
+ * nodes of a cluster), the sender is on the first and member i on `targets[i % targets.length]`.
+ */
+export async function setupFanout(targets: ChatTarget | readonly ChatTarget[], memberCount: number): Promise<FanoutSetup> {
+  const nodes: readonly ChatTarget[] = 'port' in targets ? [targets] : targets;
+  const at = (i: number): ChatTarget => nodes[i % nodes.length];
   const group = 'bench';
-  const sender = await loginChat(t, benchUser(0));
+  const sender = await loginChat(at(0), benchUser(0));
   const members: SecureChatClient[] = [];
   for (let i = 1; i <= memberCount; i += 10) {
-    const batch = Array.from({ length: Math.min(10, memberCount + 1 - i) }, (_, k) => loginChat(t, benchUser(i + k)));
+    const batch = Array.from({ length: Math.min(10, memberCount + 1 - i) }, (_, k) => loginChat(at(i + k), benchUser(i + k)));
     members.push(...(await Promise.all(batch)));
   }
   await sender.request('group_create', { name: group });

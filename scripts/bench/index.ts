@@ -13,7 +13,9 @@
  * Phases (ids for --only): handshake, latency, fanout, oneway, file, idle, writes, revalidation,
  * the WebSocket port beside TCP (`serve --ws-port`, wss:// with the server certificate):
  * ws_dm (next to latency), ws_oneway (next to oneway), ws_idle (next to idle), and cluster
- * (cluster_dm: two nodes on MariaDB + Redis, --cluster URL for another bus; skipped when unreachable).
+ * (cluster_dm: node 1 → node 2 of a cluster on a fresh MariaDB database + Redis, and cluster_fanout:
+ * 1 → 100 over 3 nodes, beside latency and fanout; --cluster URL for another bus, e.g. nats://…;
+ * the rows say n/a, with the reason in the notes, when MariaDB or the bus is unreachable).
  */
 import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,13 +23,13 @@ import { mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import mysql from 'mysql2/promise';
 import { BENCH_PASSWORD, dmLatency, loginChat, fanout, fileRelay, handshakes, oneWay, openIdleSessions, resumedHandshakes, setupFanout, type ChatTarget } from './chat-phases.js';
 import { aeadImplementation, selectAeadImplementation, type AeadImplementation } from '../../src/protocol/aead.js';
 import { benchUser, makeBenchPki, type BenchPki } from './pki.js';
 import { fmt, renderTable, type Row } from './report.js';
 import { benchRevalidation, revalidationRow } from './revalidation.js';
-import { benchClusterDm } from './cluster-dm.js';
+import { freshBenchDatabase, type BenchDatabase } from './mysql-db.js';
+import { benchCluster, clusterRows, clusterSkippedRows } from './cluster.js';
 import { ServerHandle } from './server-handle.js';
 import { sleep } from './stats.js';
 import { closeTlsFanout, openIdleTls, setupTlsFanout, tlsEchoLatency, tlsFanout, tlsHandshakes, tlsOneWay, tlsResumedHandshakes, type TlsTarget } from './tls-phases.js';
@@ -242,11 +244,12 @@ async function chatPhases(pki: BenchPki): Promise<void> {
         figure: 'DM latency A → server → B, 200 B (p50 / p99)',
         ours: `${fmt(d.p50)} / ${fmt(d.p99)} µs`,
         baseline: `echo RTT ${fmt(b.p50)} / ${fmt(b.p99)} µs`,
-        serverCpu: `${fmt(cpuPer(ours.cpuUs, d.n + 50))} µs/DM`,
+        serverCpu: `${fmt(cpuPer(ours.cpuUs, ours.result.sent + 50))} µs/DM`,
         target: 'p50 ≤ 150 µs, p99 ≤ 1 ms',
         met: d.p50 <= 150 && d.p99 <= 1000,
-        values: { p50Us: d.p50, p99Us: d.p99, samples: d.n, ackP50Us: ours.result.ack.p50, ackP99Us: ours.result.ack.p99, tlsP50Us: b.p50, tlsP99Us: b.p99, cpuUsPerDm: cpuPer(ours.cpuUs, d.n + 50) },
+        values: { p50Us: d.p50, p99Us: d.p99, samples: d.n, ackP50Us: ours.result.ack.p50, ackP99Us: ours.result.ack.p99, tlsP50Us: b.p50, tlsP99Us: b.p99, cpuUsPerDm: cpuPer(ours.cpuUs, ours.result.sent + 50), latePushes: ours.result.late },
       });
+      if (ours.result.late > 0) notes.push(`latency: ${ours.result.late} pushes came later than 2 s (left out of the percentiles)`);
     }
 
     if (wants('ws_dm')) {
@@ -258,7 +261,8 @@ async function chatPhases(pki: BenchPki): Promise<void> {
       wa.close();
       wb.close();
       const d = ours.result.delivery;
-      const cpu = cpuPer(ours.cpuUs, d.n + 50);
+      const cpu = cpuPer(ours.cpuUs, ours.result.sent + 50);
+      if (ours.result.late > 0) notes.push(`ws_dm: ${ours.result.late} pushes came later than 2 s (left out of the percentiles)`);
       const tcpCpu = rowValue('latency', 'cpuUsPerDm');
       const extra = cpu - tcpCpu;
       rows.push({
@@ -500,66 +504,55 @@ async function writesPhase(): Promise<void> {
     notes.push('MySQL skipped (--no-mysql)');
     return;
   }
-  const server = new URL(opts.mysqlUrl);
-  let admin: mysql.Connection;
+  let db: BenchDatabase;
   try {
-    admin = await mysql.createConnection({ host: server.hostname, port: Number(server.port || 3306), user: decodeURIComponent(server.username) || 'root', password: decodeURIComponent(server.password), connectTimeout: 3000 });
+    db = await freshBenchDatabase(opts.mysqlUrl);
   } catch (err) {
-    const msg = `MySQL at ${server.host} unreachable (${(err as Error).message}): MySQL writes skipped`;
+    const msg = `${(err as Error).message}: MySQL writes skipped`;
     notes.push(msg);
     progress(msg);
     rows.push({ id: 'writes_mysql', figure: 'durable message writes/s, MySQL', ours: 'skipped (unreachable)', baseline: '—', serverCpu: '—', target: '≥ 50k/s', met: null, values: {} });
     return;
   }
-  const name = `securechat_bench_${randomBytes(6).toString('hex')}`;
-  await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
   try {
-    const url = new URL(opts.mysqlUrl);
-    url.pathname = `/${name}`;
-    const [[version]] = (await admin.query('SELECT VERSION() AS v')) as unknown as [[{ v: string }]];
-    notes.push(`MySQL: ${version.v} at ${server.host} (server CPU of mysqld not included in "CPU / op")`);
-    await run('MySQL', url.toString(), 50_000);
+    notes.push(`MySQL: ${db.version} at ${db.server} (server CPU of mysqld not included in "CPU / op")`);
+    await run('MySQL', db.url, 50_000);
   } finally {
-    await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
-    await admin.end();
+    await db.drop();
   }
 }
 
-/** cluster_dm: node 1 → node 2 beside node 1 → node 1, in this run (cluster-dm.ts). */
-async function clusterPhase(): Promise<void> {
+/** cluster_dm and cluster_fanout (cluster.ts), beside this run's single-node `latency` and `fanout` rows. */
+async function clusterPhase(pki: BenchPki): Promise<void> {
   if (!wants('cluster')) return;
-  const samples = Q ? 200 : 1000;
-  const figure = 'cluster DM latency node 1 → node 2, 200 B (p50 / p99)';
-  const target = 'p99 ≤ 5 ms, ≤ 25 µs extra CPU';
-  progress(`cluster DM: ${samples} samples on one node, then across two nodes (${opts.cluster.replace(/\/\/[^@]*@/, '//')})`);
-  let r: Awaited<ReturnType<typeof benchClusterDm>>;
+  const wanted = { dm: true, fanout: true };
+  const skip = (reason: string): void => {
+    const out = clusterSkippedRows(reason, cfg.fanoutMembers, wanted);
+    rows.push(...out.rows);
+    notes.push(...out.notes);
+    progress(`cluster rows n/a: ${reason}`);
+  };
+  if (opts.mysqlUrl === null) return skip('a cluster needs MySQL/MariaDB (--no-mysql given)');
+  let r: Awaited<ReturnType<typeof benchCluster>>;
   try {
-    r = await benchClusterDm({ bus: opts.cluster, samples, seconds: Q ? 2 : 5 });
+    r = await benchCluster({
+      pki, bus: opts.cluster, mysqlUrl: opts.mysqlUrl, aead: aeadImplementation(), progress,
+      samples: Q ? 200 : 1000, seconds: Q ? 2 : 5,
+      fanoutMembers: cfg.fanoutMembers, fanoutWindow: cfg.fanoutWindow, fanoutSeconds: cfg.fanoutSeconds,
+      ...wanted,
+    });
   } catch (err) {
-    r = { skipped: (err as Error).message };
+    // A node that failed mid-way: the rows say so, the rest of the bench stands.
+    return skip(`failed: ${(err as Error).message.split('\n')[0]}`);
   }
-  if ('skipped' in r) {
-    notes.push(`cluster_dm skipped: ${r.skipped}`);
-    rows.push({ id: 'cluster_dm', figure, ours: 'skipped', baseline: '—', serverCpu: '—', target, met: null, values: {} });
-    return;
-  }
-  const c = r.cross_node_us;
-  const s = r.same_node_us;
-  rows.push({
-    id: 'cluster_dm',
-    figure,
-    ours: `${fmt(c.p50)} / ${fmt(c.p99)} µs`,
-    baseline: `same node ${fmt(s.p50)} / ${fmt(s.p99)} µs`,
-    serverCpu: `+${fmt(r.extra_cpu_us_per_cross_dm)} µs/DM vs one node`,
-    target,
-    met: c.p99 <= 5000 && r.extra_cpu_us_per_cross_dm <= 25,
-    values: {
-      bus: r.bus, samples: r.samples, latePushes: r.late_pushes, p50Us: c.p50, p99Us: c.p99, sameNodeP50Us: s.p50, sameNodeP99Us: s.p99,
-      cpuUs: r.process_cpu_us_per_cross_dm, sameNodeCpuUs: r.process_cpu_us_per_same_dm, extraCpuUs: r.extra_cpu_us_per_cross_dm,
-    },
-  });
-  if (r.late_pushes > 0) notes.push(`cluster_dm: ${r.late_pushes} pushes came later than 2 s (left out of the percentiles)`);
-  notes.push('cluster_dm: both nodes, MariaDB and the clients on this machine, nodes and clients in the bench process (CPU is that process\'s, clients included; the extra is the difference to the same DM on one node; the bus server\'s CPU is not counted); both latencies include the database write');
+  if ('skipped' in r) return skip(r.skipped);
+  const out = clusterRows(r, {
+    latencyCpuUsPerDm: rowValue('latency', 'cpuUsPerDm'),
+    fanoutDeliveriesPerSecond: rowValue('fanout', 'deliveriesPerSecond'),
+    fanoutCpuUsPerDelivery: rowValue('fanout', 'cpuUsPerDelivery'),
+  }, cfg.fanoutMembers);
+  rows.push(...out.rows);
+  notes.push(...out.notes);
 }
 
 async function main(): Promise<void> {
@@ -577,7 +570,7 @@ async function main(): Promise<void> {
     await idlePhase(pki);
     await writesPhase();
     if (wants('revalidation')) rows.push(revalidationRow(await benchRevalidation({ sessions: Q ? 1000 : 10_000, progress })));
-    await clusterPhase();
+    await clusterPhase(pki);
   } finally {
     rmSync(pki.dir, { recursive: true, force: true });
   }

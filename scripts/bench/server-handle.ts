@@ -86,6 +86,16 @@ export class ServerHandle {
     return { result, cpuUs: after.user + after.system - before.user - before.system, before, after };
   }
 
+  /** Runs `work` and returns its result with the CPU it cost all of `servers` together (the nodes of a cluster). */
+  static async measureAll<T>(servers: readonly ServerHandle[], work: () => Promise<T>): Promise<{ result: T; cpuUs: number; perServerUs: number[] }> {
+    const cpu = (m: Mark): number => m.user + m.system;
+    const before = await Promise.all(servers.map((s) => s.mark()));
+    const result = await work();
+    const after = await Promise.all(servers.map((s) => s.mark()));
+    const perServerUs = after.map((a, i) => cpu(a) - cpu(before[i]));
+    return { result, cpuUs: perServerUs.reduce((sum, v) => sum + v, 0), perServerUs };
+  }
+
   async stop(): Promise<void> {
     if (this.exited) return;
     const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));

@@ -2,7 +2,8 @@
  * A benchmark server process (forked by server-handle.ts). argv[2] picks what it runs:
  *   chat     our SecureChat server (createChatServer) on SQLite in a temp dir, limits raised;
  *            with {ws: true} also its WebSocket port (server/transports/ws.ts), plain HTTP
- *            as behind a TLS proxy with {wsPlain: true}
+ *            as behind a TLS proxy with {wsPlain: true}; with {dbUrl, cluster: {url, namespace,
+ *            nodeId}} a node of a cluster on a shared MySQL database and bus (cluster.ts)
  *   tls      the Node TLS baseline (tls-server.ts)
  *   storage  no server: runs the durable-write benchmark against a given database URL
  * It answers IPC requests {id, cmd, args} with {id, ok, result|error}; `mark` reports
@@ -16,6 +17,7 @@ import { hashPassword } from '../../src/auth/password.js';
 import { silentLogger } from '../../src/log.js';
 import { selectAeadImplementation, type AeadImplementation } from '../../src/protocol/aead.js';
 import { createChatServer } from '../../src/server/app.js';
+import { openClusterBackend } from '../../src/server/cluster/index.js';
 import type { ServerLimits } from '../../src/server/server.js';
 import { loadServerIdentity, loadTrust } from '../../src/server/start.js';
 import { listenWebSocket } from '../../src/server/transports/ws.js';
@@ -71,13 +73,16 @@ if (kind === 'chat') {
   handlers['start'] = async (args) => {
     const certsDir = String(args['certsDir']);
     const users = args['users'] as string[];
-    const dataDir = mkdtempSync(join(tmpdir(), 'securechat-bench-data-'));
     const log = silentLogger();
-    const storage = await openStorage(`sqlite:${join(dataDir, 'chat.db')}`, { log });
+    // SQLite in a temp dir by default; {dbUrl} for a node of a cluster on a shared MySQL database.
+    const dataDir = typeof args['dbUrl'] === 'string' ? null : mkdtempSync(join(tmpdir(), 'securechat-bench-data-'));
+    const storage = await openStorage(dataDir ? `sqlite:${join(dataDir, 'chat.db')}` : String(args['dbUrl']), { log });
     // Accounts are provisioned directly (one scrypt hash shared by all) so setup does not pay a
-    // full-cost register per user; logins still verify the password at full cost.
+    // full-cost register per user; logins still verify the password at full cost. On a shared
+    // database only the users not there yet (the first node, or an earlier phase, made the others).
     const passwordHash = await hashPassword(String(args['password']));
-    for (const username of users) await storage.createUser({ username, passwordHash });
+    for (const username of users) if ((await storage.getUserByName(username)) === null) await storage.createUser({ username, passwordHash });
+    const clusterArg = args['cluster'] as { url: string; namespace: string; nodeId: string } | undefined;
     const { trust, crlFile } = loadTrust(certsDir);
     const server = createChatServer({
       identity: loadServerIdentity(certsDir),
@@ -87,7 +92,10 @@ if (kind === 'chat') {
       log,
       limits: BENCH_LIMITS,
       passwordWork: BENCH_PASSWORD_WORK,
+      // As `serve --cluster URL --node-id NAME` does, under the bench run's own bus namespace.
+      ...(clusterArg ? { cluster: { backend: await openClusterBackend(clusterArg.url, { namespace: clusterArg.namespace }), nodeId: clusterArg.nodeId } } : {}),
     });
+    await server.services.cluster?.start();
     const { port } = await server.listen(0, '127.0.0.1');
     // The WebSocket port of `serve --ws-port` (HTTPS with the server certificate), on the same server.
     const ws = args['ws'] === true
@@ -97,8 +105,9 @@ if (kind === 'chat') {
     cleanups.push(async () => {
       await ws?.close();
       await server.close();
+      await server.services.cluster?.stop();
       await storage.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     });
     return { port, wsPort: ws?.port, limits: { ...BENCH_LIMITS, passwordWork: BENCH_PASSWORD_WORK } };
   };
