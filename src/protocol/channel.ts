@@ -1,7 +1,9 @@
 /**
  * The established channel: application messages in and out as AES-GCM records. Never throws out
  * of a stream event: a bad record sends a `bad_record` alert (when possible) and closes with that
- * error. Records written in the same tick are corked into one socket write.
+ * error. The small records sent in one event-loop turn are sealed together when the turn ends
+ * (one AEAD call) into one buffer and leave as one socket write; a record with data or a large
+ * body flushes those first and is written on its own.
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
@@ -14,6 +16,13 @@ import { encodeWireError, parseJsonObject, parseWireError, wireErrorToException 
 import { ContentType, RecordOpener, RecordSealer, checkRecordFits, type ContentTypeValue } from './record.js';
 import { deriveTicketPsk } from './resumption.js';
 import type { AppMessage, SecureChannel, Welcome } from './types.js';
+
+/**
+ * Bodies up to this size (JSON only, no data) wait for the end of the turn to be sealed with the
+ * others; bigger ones, and records with data (file chunks), are sealed and written at once, so a
+ * caller's `send` return value still reflects them and the data buffer is not held past the call.
+ */
+const COALESCE_MAX_BODY = 16 * 1024;
 
 export interface ChannelInit<T> {
   stream: Duplex;
@@ -42,7 +51,10 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
   private readonly maxFrameSize: number;
   private readonly log: Logger;
   private isClosed = false;
-  private corked = false;
+  /** Small application-record bodies sent this turn, not yet sealed (null: none; flushed on nextTick). */
+  private queued: Buffer[] | null = null;
+  /** Frame bytes the queued bodies will take once sealed. */
+  private queuedBytes = 0;
   /** Set by pauseReading: frames already decoded wait here instead of being delivered. */
   private readPaused = false;
   private heldFrames: Buffer[] = [];
@@ -79,7 +91,7 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
   }
 
   get bufferedBytes(): number {
-    return this.stream.writableLength;
+    return this.stream.writableLength + this.queuedBytes;
   }
 
   get readingPaused(): boolean {
@@ -120,21 +132,69 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
 
   sendEncoded(json: Buffer, data?: Buffer): boolean {
     if (this.isClosed) return false;
+    if (data === undefined && json.length <= COALESCE_MAX_BODY) {
+      checkRecordFits(json.length, this.maxFrameSize);
+      return this.queue(json);
+    }
     const { contentType, parts, length } = encodeAppParts(json, data);
     // The caller's mistake, not the peer's: report it synchronously and keep the channel.
     checkRecordFits(length, this.maxFrameSize);
+    // Records keep their order: what this turn queued goes out first.
+    this.flush();
+    if (this.isClosed) return false;
     return this.writeRecord(contentType, parts);
   }
 
   fail(err: SecureChatError): void {
     if (this.isClosed) return;
     this.log.debug('channel failed', { code: err.code, reason: err.reason });
+    this.flush();
+    if (this.isClosed) return;
     this.finish(err, this.sealQuietly(ContentType.alert, encodeWireError(err)));
   }
 
   close(): void {
     if (this.isClosed) return;
+    this.flush();
+    if (this.isClosed) return;
     this.finish(undefined, this.sealQuietly(ContentType.closeNotify, Buffer.alloc(0)));
+  }
+
+  /**
+   * Queues a small application record for the end of the turn. Returns what a write of all the
+   * queued bytes would return (below the stream's high-water mark): a false here is always
+   * followed by 'drain', because the flush writes at least those bytes before any I/O happens.
+   */
+  private queue(json: Buffer): boolean {
+    if (this.queued === null) {
+      this.queued = [json];
+      process.nextTick(this.flushQueued);
+    } else {
+      this.queued.push(json);
+    }
+    this.queuedBytes += RecordSealer.frameLength(json.length);
+    const stream = this.stream;
+    return !stream.writableNeedDrain && stream.writableLength + this.queuedBytes < stream.writableHighWaterMark;
+  }
+
+  private readonly flushQueued = (): void => this.flush();
+
+  /** Seals the queued bodies in one call into one buffer and writes it: one socket write per turn. */
+  private flush(): void {
+    const bodies = this.queued;
+    if (bodies === null) return;
+    const bytes = this.queuedBytes;
+    this.queued = null;
+    this.queuedBytes = 0;
+    if (this.isClosed || !this.stream.writable) return;
+    const frames = Buffer.allocUnsafe(bytes);
+    try {
+      this.sealer.sealFrames(ContentType.application, bodies, frames, 0);
+    } catch (err) {
+      this.fail(toSecureChatError(err));
+      return;
+    }
+    this.stream.write(frames);
   }
 
   private writeRecord(contentType: ContentTypeValue, body: Buffer | Buffer[]): boolean {
@@ -144,15 +204,6 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
     } catch (err) {
       this.fail(toSecureChatError(err));
       return false;
-    }
-    if (!this.corked) {
-      // Several sends in one tick leave as one write (writev) instead of one syscall each.
-      this.corked = true;
-      this.stream.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.stream.uncork();
-      });
     }
     return this.stream.write(frame);
   }
@@ -167,6 +218,9 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
 
   /** Marks closed, erases keys, writes a last record if any, ends the stream, emits 'close' once. */
   private finish(err: SecureChatError | undefined, last?: Buffer): void {
+    if (this.isClosed) return;
+    // What this turn queued goes out before the end (fail/close flushed before sealing `last`).
+    this.flush();
     if (this.isClosed) return;
     this.isClosed = true;
     this.stream.off('data', this.onData);
