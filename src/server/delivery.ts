@@ -66,8 +66,8 @@ export function messagePush(view: MessageView, dmRecipient: string): AppMessage 
 
 /**
  * The JSON of a message's push, encoded once and shared: a group push is the same for every
- * recipient (encoded once per message), a DM push differs only in `to` (once per recipient, not
- * per session).
+ * recipient (encoded once per message; `to` is not in it), a DM push differs only in `to` (once
+ * per recipient, not per session).
  */
 function pushJson(view: MessageView, dmRecipient: string): Buffer {
   return encodeAppJson(messagePush(view, dmRecipient));
@@ -126,14 +126,19 @@ export class Delivery {
 
   /** Live push to this process's sessions of the recipients (sessions in catch-up get it from the store). */
   pushLive(view: MessageView, recipients: readonly Recipient[]): void {
-    const group = view.conversationKind === 'group' ? pushJson(view, '') : null;
+    const isGroup = view.conversationKind === 'group';
+    // Encoded when first needed (nobody live: never): per message for a group, per recipient for a DM.
+    let group: Buffer | null = null;
     for (const r of recipients) {
       if (r.userId === view.senderId) continue;
-      let json = group;
+      let json: Buffer | null = group;
       for (const session of this.hub.sessionsOf(r.userId)) {
         const state = this.states.get(session);
         if (!state || !this.shouldPush(session, state, view)) continue;
-        json ??= pushJson(view, r.username);
+        if (json === null) {
+          json = pushJson(view, r.username);
+          if (isGroup) group = json;
+        }
         session.sendEncoded(json);
         state.sentUpto.set(view.conversationId, view.id);
       }
