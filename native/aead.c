@@ -8,10 +8,16 @@
  * JS API (src/protocol/aead-native.ts wraps it):
  *   create(key: Buffer(32), encrypt: boolean) -> External context
  *   seal(ctx, nonce(12), aad, out, offset, contentType, ...parts) -> bytes written (ct ‖ tag)
+ *   sealFrames(ctx, iv(12), seq, out, offset, contentType, ...bodies)
+ *                -> bytes written: one whole frame per body (4-byte BE length header ‖ ct ‖ tag), back to
+ *                   back, nonce = iv XOR seq, seq+1, …; the header of each frame is its AAD
+ *                   (src/protocol/record-common.ts). One call for all the records a session writes
+ *                   in one event-loop turn: the per-call N-API cost is paid once, not per record.
  *   open(ctx, nonce(12), aad, payload(ct ‖ tag), out) -> boolean; plaintext into out (zeroed on failure)
  *   free(ctx)   cleanses and frees the key schedule now (also done by the GC finalizer)
  */
 #include <node_api.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +25,9 @@
 #define TAG_SIZE 16
 #define NONCE_SIZE 12
 #define MAX_PARTS 8
+/* Bodies per sealFrames call (its argv lives on the stack); callers split longer batches. */
+#define MAX_FRAMES 64
+#define FRAME_HEADER 4
 
 typedef struct {
   EVP_CIPHER_CTX *ctx;
@@ -133,6 +142,72 @@ static napi_value js_seal(napi_env env, napi_callback_info info) {
   return res;
 }
 
+/* One record into w (ct ‖ tag): nonce and AAD are read during the call only. */
+static int seal_one(EVP_CIPHER_CTX *ctx, const unsigned char *nonce, const unsigned char *aad, size_t aadlen, unsigned char ct,
+                    const unsigned char *body, size_t bodylen, unsigned char *w) {
+  int n = 0, ok = 1;
+  ok = ok && EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce);
+  ok = ok && EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aadlen);
+  ok = ok && EVP_EncryptUpdate(ctx, w, &n, &ct, 1);
+  w += n;
+  if (ok && bodylen > 0) {
+    ok = EVP_EncryptUpdate(ctx, w, &n, body, (int)bodylen);
+    w += n;
+  }
+  ok = ok && EVP_EncryptFinal_ex(ctx, w, &n);
+  w += n;
+  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_SIZE, w);
+  return ok;
+}
+
+static napi_value js_seal_frames(napi_env env, napi_callback_info info) {
+  size_t argc = 6 + MAX_FRAMES;
+  napi_value argv[6 + MAX_FRAMES];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 7 || argc > 6 + MAX_FRAMES) return throw_msg(env, "sealFrames: bad arguments");
+  aead_t *a = get_ctx(env, argv[0]);
+  unsigned char *iv, *out;
+  size_t ivlen, outlen;
+  double seqd;
+  uint32_t offset, ctype;
+  if (!a || !a->encrypt) return throw_msg(env, "sealFrames: not a live sealing context");
+  if (!get_buf(env, argv[1], &iv, &ivlen) || ivlen != NONCE_SIZE) return throw_msg(env, "sealFrames: iv");
+  /* seq < 2^53 (record-common.ts MAX_RECORDS_PER_KEY is 2^48), exact as a double. */
+  if (napi_get_value_double(env, argv[2], &seqd) != napi_ok || !(seqd >= 0) || seqd > 9007199254740991.0) return throw_msg(env, "sealFrames: seq");
+  if (!get_buf(env, argv[3], &out, &outlen)) return throw_msg(env, "sealFrames: out");
+  if (napi_get_value_uint32(env, argv[4], &offset) != napi_ok || napi_get_value_uint32(env, argv[5], &ctype) != napi_ok || ctype > 255) return throw_msg(env, "sealFrames: offset/contentType");
+  size_t nframes = argc - 6;
+  unsigned char *bdata[MAX_FRAMES];
+  size_t blen[MAX_FRAMES];
+  size_t total = 0;
+  for (size_t i = 0; i < nframes; i++) {
+    if (!get_buf(env, argv[6 + i], &bdata[i], &blen[i]) || blen[i] > 0xffffffffu - 1 - TAG_SIZE) return throw_msg(env, "sealFrames: body");
+    total += FRAME_HEADER + 1 + blen[i] + TAG_SIZE;
+  }
+  if (offset > outlen || outlen - offset < total) return throw_msg(env, "sealFrames: out too small");
+  uint64_t seq = (uint64_t)seqd;
+  unsigned char nonce[NONCE_SIZE];
+  unsigned char *w = out + offset;
+  for (size_t i = 0; i < nframes; i++, seq++) {
+    uint32_t len = (uint32_t)(1 + blen[i] + TAG_SIZE);
+    w[0] = (unsigned char)(len >> 24);
+    w[1] = (unsigned char)(len >> 16);
+    w[2] = (unsigned char)(len >> 8);
+    w[3] = (unsigned char)len;
+    memcpy(nonce, iv, NONCE_SIZE);
+    for (int b = 0; b < 8; b++) nonce[4 + b] ^= (unsigned char)(seq >> (56 - 8 * b));
+    if (!seal_one(a->ctx, nonce, w, FRAME_HEADER, (unsigned char)ctype, bdata[i], blen[i], w + FRAME_HEADER)) {
+      OPENSSL_cleanse(nonce, sizeof nonce);
+      return throw_msg(env, "sealFrames: EVP failure");
+    }
+    w += FRAME_HEADER + len;
+  }
+  OPENSSL_cleanse(nonce, sizeof nonce);
+  napi_value res;
+  napi_create_uint32(env, (uint32_t)(w - (out + offset)), &res);
+  return res;
+}
+
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
@@ -167,6 +242,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"create", NULL, js_create, NULL, NULL, NULL, napi_enumerable, NULL},
       {"seal", NULL, js_seal, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sealFrames", NULL, js_seal_frames, NULL, NULL, NULL, napi_enumerable, NULL},
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"free", NULL, js_free, NULL, NULL, NULL, napi_enumerable, NULL},
   };

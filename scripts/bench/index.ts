@@ -8,6 +8,7 @@
  *                 [--aead node|native]   record AEAD of both our server and the load generator
  *                                        (default: native when built, see src/protocol/aead.ts)
  *
+ *                 [--heap-snapshot DIR]  idle phase: a heap snapshot of our server with its idle sessions open
  *                 [--ws-sessions N]      idle WebSocket sessions (default 2,000; 10000 for the issue's size)
  *
  * Phases (ids for --only): handshake, latency, fanout, oneway, file, idle, writes, revalidation,
@@ -39,6 +40,7 @@ interface Options {
   quick: boolean;
   sessions: number;
   profileDir: string | undefined;
+  heapSnapshotDir: string | undefined;
   mysqlUrl: string | null;
   only: Set<string> | null;
   aead: AeadImplementation | null;
@@ -49,7 +51,7 @@ interface Options {
 const ALL_PHASES = ['handshake', 'latency', 'fanout', 'oneway', 'file', 'idle', 'writes', 'revalidation', 'ws_dm', 'ws_oneway', 'ws_idle', 'cluster'];
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { json: false, quick: false, sessions: 0, profileDir: undefined, mysqlUrl: 'mysql://root@127.0.0.1:3306', only: null, aead: null, cluster: 'redis://127.0.0.1:6379', wsSessions: 0 };
+  const o: Options = { json: false, quick: false, sessions: 0, profileDir: undefined, heapSnapshotDir: undefined, mysqlUrl: 'mysql://root@127.0.0.1:3306', only: null, aead: null, cluster: 'redis://127.0.0.1:6379', wsSessions: 0 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = (): string => {
@@ -62,6 +64,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--sessions') o.sessions = Number(value());
     else if (a === '--ws-sessions') o.wsSessions = Number(value());
     else if (a === '--profile') o.profileDir = resolve(value());
+    else if (a === '--heap-snapshot') o.heapSnapshotDir = resolve(value());
     else if (a === '--mysql') o.mysqlUrl = value();
     else if (a === '--no-mysql') o.mysqlUrl = null;
     else if (a === '--only') o.only = new Set(value().split(','));
@@ -72,7 +75,7 @@ function parseArgs(argv: string[]): Options {
       o.aead = v;
     }
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--json] [--quick] [--sessions N] [--ws-sessions N] [--profile DIR] [--mysql URL | --no-mysql] [--cluster redis://…|nats://…] [--only ' + ALL_PHASES.join(',') + ']');
+      console.log('usage: npm run bench -- [--json] [--quick] [--sessions N] [--ws-sessions N] [--profile DIR] [--heap-snapshot DIR] [--mysql URL | --no-mysql] [--cluster redis://…|nats://…] [--only ' + ALL_PHASES.join(',') + ']');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -394,12 +397,19 @@ async function idlePhase(pki: BenchPki): Promise<void> {
       const warm = await open(20);
       await warm.close();
       await sleep(300);
+      const snapshot = async (label: string, sessions: number): Promise<void> => {
+        if (!opts.heapSnapshotDir || kind !== 'chat') return;
+        mkdirSync(opts.heapSnapshotDir, { recursive: true });
+        progress(`heap snapshot of the chat server with ${sessions} idle sessions: ${await server.call<string>('heapSnapshot', { dir: opts.heapSnapshotDir, label })}`);
+      };
+      await snapshot('before', 0);
       const before = await server.mark(true);
       const t0 = Date.now();
       const idle = await open(count);
       const seconds = (Date.now() - t0) / 1000;
       await sleep(500);
       const after = await server.mark(true);
+      await snapshot('after', count);
       if (after.sessions < count) notes.push(`idle ${kind}: only ${after.sessions} of ${count} sessions open on the server`);
       await idle.close();
       return { perSession: (after.rss - before.rss) / count, heapPerSession: (after.heapUsed - before.heapUsed) / count, count: after.sessions, seconds };

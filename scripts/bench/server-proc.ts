@@ -13,6 +13,7 @@ import 'reflect-metadata';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeHeapSnapshot } from 'node:v8';
 import { hashPassword } from '../../src/auth/password.js';
 import { silentLogger } from '../../src/log.js';
 import { selectAeadImplementation, type AeadImplementation } from '../../src/protocol/aead.js';
@@ -61,6 +62,11 @@ const handlers: Record<string, Handler> = {
     const cpu = process.cpuUsage();
     const mem = process.memoryUsage();
     return { user: cpu.user, system: cpu.system, rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, sessions: sessionCount() };
+  },
+  /** A heap snapshot of this server now (bench --heap-snapshot DIR: with the idle sessions open). */
+  async heapSnapshot(args) {
+    if (typeof global.gc === 'function') global.gc();
+    return writeHeapSnapshot(join(String(args['dir']), `${kind}-${process.pid}-${String(args['label'] ?? 'now')}.heapsnapshot`));
   },
   async stop() {
     for (const c of cleanups.reverse()) await c();

@@ -15,6 +15,7 @@ import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { xorSequence } from './record-common.js';
 
 export const AEAD_TAG_SIZE = 16;
 
@@ -22,6 +23,12 @@ export const AEAD_TAG_SIZE = 16;
 export interface RecordAead {
   /** Encrypts contentType ‖ parts into `out` at `offset`, followed by the tag; returns bytes written. */
   seal(nonce: Buffer, aad: Buffer, out: Buffer, offset: number, contentType: number, parts: readonly Buffer[]): number;
+  /**
+   * Whole frames back to back into `out` at `offset`, one per body: 4-byte BE length ‖ ciphertext ‖
+   * tag, the header being the record's AAD and the nonce iv XOR seq, seq + 1, … (record-common.ts).
+   * Returns bytes written. The caller has checked the sequence limit for all of them.
+   */
+  sealFrames(iv: Buffer, seq: number, out: Buffer, offset: number, contentType: number, bodies: readonly Buffer[]): number;
   /**
    * Authenticates ciphertext ‖ tag and returns the plaintext; false on failure. A new buffer, unless
    * `inPlace` and the implementation can: then the plaintext overwrites the payload's ciphertext.
@@ -35,6 +42,8 @@ export type AeadImplementation = 'native' | 'node';
 
 interface NativeBinding {
   create(key: Buffer, encrypt: boolean): object;
+  /** Absent in a binding built before it existed: then frames are sealed one call each. */
+  sealFrames?(ctx: object, iv: Buffer, seq: number, out: Buffer, offset: number, contentType: number, ...bodies: Buffer[]): number;
   seal(ctx: object, nonce: Buffer, aad: Buffer, out: Buffer, offset: number, contentType: number, ...parts: Buffer[]): number;
   open(ctx: object, nonce: Buffer, aad: Buffer, payload: Buffer, out: Buffer): boolean;
   free(ctx: object): void;
@@ -42,6 +51,8 @@ interface NativeBinding {
 
 /** The binding takes at most this many parts per record (native/aead.c MAX_PARTS). */
 const NATIVE_MAX_PARTS = 8;
+/** …and at most this many bodies per sealFrames call (native/aead.c MAX_FRAMES). */
+const NATIVE_MAX_FRAMES = 64;
 
 function loadNative(): NativeBinding | null {
   // Same relative place from src/protocol/ (tsx) and dist/protocol/ (compiled).
@@ -124,8 +135,8 @@ class NativeAead implements RecordAead {
     private readonly encrypt: boolean,
   ) {}
 
-  /** The kept context for one record, or null: this record goes through node:crypto. */
-  private acquire(): object | null {
+  /** The kept context for `records` records, or null: these go through node:crypto. */
+  private acquire(records = 1): object | null {
     if (this.erased) throw new Error('AEAD key erased');
     if (this.ctx) {
       this.used = true;
@@ -136,7 +147,8 @@ class NativeAead implements RecordAead {
       this.windowStart = now;
       this.recent = 0;
     }
-    if (++this.recent <= warmupRecords) return null;
+    this.recent += records;
+    if (this.recent <= warmupRecords) return null;
     this.ctx = this.binding.create(this.key, this.encrypt);
     this.used = true;
     liveContexts.add(this);
@@ -153,6 +165,26 @@ class NativeAead implements RecordAead {
     if (parts.length === 1) return this.binding.seal(ctx, nonce, aad, out, offset, contentType, parts[0]);
     if (parts.length <= NATIVE_MAX_PARTS) return this.binding.seal(ctx, nonce, aad, out, offset, contentType, ...parts);
     return this.binding.seal(ctx, nonce, aad, out, offset, contentType, Buffer.concat(parts));
+  }
+
+  sealFrames(iv: Buffer, seq: number, out: Buffer, offset: number, contentType: number, bodies: readonly Buffer[]): number {
+    const ctx = this.acquire(bodies.length);
+    const sealFrames = this.binding.sealFrames;
+    if (!ctx || !sealFrames) return sealFramesEach(this, iv, seq, out, offset, contentType, bodies);
+    if (bodies.length <= NATIVE_MAX_FRAMES) return sealFrames(ctx, iv, seq, out, offset, contentType, ...bodies);
+    let written = 0;
+    for (let i = 0; i < bodies.length; i += NATIVE_MAX_FRAMES) {
+      const some = bodies.slice(i, i + NATIVE_MAX_FRAMES);
+      written += sealFrames(ctx, iv, seq + i, out, offset + written, contentType, ...some);
+    }
+    return written;
+  }
+
+  /** One record through the kept context or node:crypto, as `seal` does (sealFramesEach's step). */
+  sealOne(nonce: Buffer, aad: Buffer, out: Buffer, offset: number, contentType: number, body: Buffer): number {
+    const ctx = this.ctx;
+    if (!ctx) return nodeSeal(this.key, nonce, aad, out, offset, contentType, [body]);
+    return this.binding.seal(ctx, nonce, aad, out, offset, contentType, body);
   }
 
   open(nonce: Buffer, aad: Buffer, payload: Buffer, inPlace = false): Buffer | false {
@@ -186,6 +218,33 @@ class NativeAead implements RecordAead {
 }
 
 const typeByte = Buffer.alloc(1);
+const framesNonce = Buffer.alloc(12);
+
+/** sealFrames one record at a time (node:crypto, or a binding without sealFrames). */
+function sealFramesEach(
+  aead: { sealOne(nonce: Buffer, aad: Buffer, out: Buffer, offset: number, contentType: number, body: Buffer): number },
+  iv: Buffer,
+  seq: number,
+  out: Buffer,
+  offset: number,
+  contentType: number,
+  bodies: readonly Buffer[],
+): number {
+  const start = offset;
+  try {
+    for (let i = 0; i < bodies.length; i++) {
+      const length = 1 + bodies[i].length + AEAD_TAG_SIZE;
+      out.writeUInt32BE(length, offset);
+      iv.copy(framesNonce, 0, 0, 12);
+      xorSequence(framesNonce, seq + i);
+      aead.sealOne(framesNonce, out.subarray(offset, offset + 4), out, offset + 4, contentType, bodies[i]);
+      offset += 4 + length;
+    }
+  } finally {
+    framesNonce.fill(0);
+  }
+  return offset - start;
+}
 
 function nodeSeal(key: Buffer, nonce: Buffer, aad: Buffer, out: Buffer, offset: number, contentType: number, parts: readonly Buffer[]): number {
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
@@ -221,6 +280,15 @@ class NodeAead implements RecordAead {
   seal(nonce: Buffer, aad: Buffer, out: Buffer, offset: number, contentType: number, parts: readonly Buffer[]): number {
     if (this.erased) throw new Error('AEAD key erased');
     return nodeSeal(this.key, nonce, aad, out, offset, contentType, parts);
+  }
+
+  sealFrames(iv: Buffer, seq: number, out: Buffer, offset: number, contentType: number, bodies: readonly Buffer[]): number {
+    if (this.erased) throw new Error('AEAD key erased');
+    return sealFramesEach(this, iv, seq, out, offset, contentType, bodies);
+  }
+
+  sealOne(nonce: Buffer, aad: Buffer, out: Buffer, offset: number, contentType: number, body: Buffer): number {
+    return nodeSeal(this.key, nonce, aad, out, offset, contentType, [body]);
   }
 
   open(nonce: Buffer, aad: Buffer, payload: Buffer): Buffer | false {

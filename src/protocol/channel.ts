@@ -1,7 +1,9 @@
 /**
  * The established channel: application messages in and out as AES-GCM records. Never throws out
  * of a stream event: a bad record sends a `bad_record` alert (when possible) and closes with that
- * error. Records written in the same tick are corked into one socket write.
+ * error. The small records sent in one event-loop turn are sealed together when the turn ends
+ * (one AEAD call) into one buffer and leave as one socket write; a record with data or a large
+ * body flushes those first and is written on its own.
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
@@ -12,8 +14,16 @@ import type { FrameDecoder } from './frame.js';
 import { endStream } from './handshake-io.js';
 import { encodeWireError, parseJsonObject, parseWireError, wireErrorToException } from './messages.js';
 import { ContentType, RecordOpener, RecordSealer, checkRecordFits, type ContentTypeValue } from './record.js';
+import { ownedCopy } from './keys.js';
 import { deriveTicketPsk } from './resumption.js';
 import type { AppMessage, SecureChannel, Welcome } from './types.js';
+
+/**
+ * Bodies up to this size (JSON only, no data) wait for the end of the turn to be sealed with the
+ * others; bigger ones, and records with data (file chunks), are sealed and written at once, so a
+ * caller's `send` return value still reflects them and the data buffer is not held past the call.
+ */
+const COALESCE_MAX_BODY = 16 * 1024;
 
 export interface ChannelInit<T> {
   stream: Duplex;
@@ -42,16 +52,22 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
   private readonly maxFrameSize: number;
   private readonly log: Logger;
   private isClosed = false;
-  private corked = false;
+  /** Small application-record bodies sent this turn, not yet sealed (null: none; flushed on nextTick). */
+  private queued: Buffer[] | null = null;
+  /** Frame bytes the queued bodies will take once sealed. */
+  private queuedBytes = 0;
   /** Set by pauseReading: frames already decoded wait here instead of being delivered. */
   private readPaused = false;
   private heldFrames: Buffer[] = [];
   private readonly resumptionMaster: Buffer | undefined;
+  private readonly dataListener: (chunk: Buffer) => void;
   readonly resumed: boolean;
 
   constructor(init: ChannelInit<T>) {
     super();
-    this.resumptionMaster = init.resumptionMaster;
+    // Kept for the session's life: in memory of its own (keys.ts ownedCopy), the given one erased.
+    this.resumptionMaster = init.resumptionMaster && ownedCopy(init.resumptionMaster);
+    init.resumptionMaster?.fill(0);
     this.resumed = init.resumed ?? false;
     this.peer = init.peer;
     this.welcome = init.welcome;
@@ -61,17 +77,28 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
     this.opener = init.opener;
     this.maxFrameSize = init.maxFrameSize;
     this.log = init.log;
-    this.stream.on('error', this.onError);
-    this.stream.on('end', this.onEnd);
-    this.stream.on('close', this.onStreamClose);
-    this.stream.on('drain', this.onDrain);
+    this.dataListener = this.listen();
     // Deliver only after the awaiting caller has had a chance to attach its 'message' listener.
     setImmediate(() => {
-      this.stream.on('data', this.onData);
+      this.stream.on('data', this.dataListener);
       this.heldFrames.push(...init.pending);
       this.readPaused = true;
       this.resumeReading();
     });
+  }
+
+  /**
+   * The stream listeners: anonymous arrows made here, not arrow class fields — under tsx (the
+   * bench, `npm run dev`) esbuild's keepNames gives every named per-instance function its own
+   * property array (≈ 256 B each, 6 per channel in a heap snapshot) — and not in the constructor,
+   * whose closures would keep `init` (and the handshake buffers it holds) alive with the channel.
+   */
+  private listen(): (chunk: Buffer) => void {
+    this.stream.on('error', (err: Error) => this.onError(err));
+    this.stream.on('end', () => this.onEnd());
+    this.stream.on('close', () => this.onStreamClose());
+    this.stream.on('drain', () => this.emit('drain'));
+    return (chunk: Buffer) => this.onData(chunk);
   }
 
   get closed(): boolean {
@@ -79,7 +106,7 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
   }
 
   get bufferedBytes(): number {
-    return this.stream.writableLength;
+    return this.stream.writableLength + this.queuedBytes;
   }
 
   get readingPaused(): boolean {
@@ -120,21 +147,67 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
 
   sendEncoded(json: Buffer, data?: Buffer): boolean {
     if (this.isClosed) return false;
+    if (data === undefined && json.length <= COALESCE_MAX_BODY) {
+      checkRecordFits(json.length, this.maxFrameSize);
+      return this.queue(json);
+    }
     const { contentType, parts, length } = encodeAppParts(json, data);
     // The caller's mistake, not the peer's: report it synchronously and keep the channel.
     checkRecordFits(length, this.maxFrameSize);
+    // Records keep their order: what this turn queued goes out first.
+    this.flush();
+    if (this.isClosed) return false;
     return this.writeRecord(contentType, parts);
   }
 
   fail(err: SecureChatError): void {
     if (this.isClosed) return;
     this.log.debug('channel failed', { code: err.code, reason: err.reason });
+    this.flush();
+    if (this.isClosed) return;
     this.finish(err, this.sealQuietly(ContentType.alert, encodeWireError(err)));
   }
 
   close(): void {
     if (this.isClosed) return;
+    this.flush();
+    if (this.isClosed) return;
     this.finish(undefined, this.sealQuietly(ContentType.closeNotify, Buffer.alloc(0)));
+  }
+
+  /**
+   * Queues a small application record for the end of the turn. Returns what a write of all the
+   * queued bytes would return (below the stream's high-water mark): a false here is always
+   * followed by 'drain', because the flush writes at least those bytes before any I/O happens.
+   */
+  private queue(json: Buffer): boolean {
+    if (this.queued === null) {
+      this.queued = [json];
+      process.nextTick(flushChannel, this);
+    } else {
+      this.queued.push(json);
+    }
+    this.queuedBytes += RecordSealer.frameLength(json.length);
+    const stream = this.stream;
+    return !stream.writableNeedDrain && stream.writableLength + this.queuedBytes < stream.writableHighWaterMark;
+  }
+
+  /** Seals the queued bodies in one call into one buffer and writes it (one socket write per turn); runs at the end of the turn, or earlier when order requires. */
+  flush(): void {
+    const bodies = this.queued;
+    if (bodies === null) return;
+    const bytes = this.queuedBytes;
+    this.queued = null;
+    this.queuedBytes = 0;
+    if (this.isClosed || !this.stream.writable) return;
+    const frames = Buffer.allocUnsafe(bytes);
+    try {
+      this.sealer.sealFrames(ContentType.application, bodies, frames, 0);
+    } catch (err) {
+      this.fail(toSecureChatError(err));
+      return;
+    }
+    this.stream.write(frames);
   }
 
   private writeRecord(contentType: ContentTypeValue, body: Buffer | Buffer[]): boolean {
@@ -144,15 +217,6 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
     } catch (err) {
       this.fail(toSecureChatError(err));
       return false;
-    }
-    if (!this.corked) {
-      // Several sends in one tick leave as one write (writev) instead of one syscall each.
-      this.corked = true;
-      this.stream.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.stream.uncork();
-      });
     }
     return this.stream.write(frame);
   }
@@ -168,8 +232,11 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
   /** Marks closed, erases keys, writes a last record if any, ends the stream, emits 'close' once. */
   private finish(err: SecureChatError | undefined, last?: Buffer): void {
     if (this.isClosed) return;
+    // What this turn queued goes out before the end (fail/close flushed before sealing `last`).
+    this.flush();
+    if (this.isClosed) return;
     this.isClosed = true;
-    this.stream.off('data', this.onData);
+    this.stream.off('data', this.dataListener);
     this.heldFrames = [];
     this.sealer.erase();
     this.opener.erase();
@@ -178,7 +245,7 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
     process.nextTick(() => this.emit('close', err));
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  private onData(chunk: Buffer): void {
     if (this.isClosed) return;
     let frames: Buffer[];
     try {
@@ -197,7 +264,7 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
       this.onFrame(frames[i]);
     }
     if (this.decoder.failure && !this.readPaused) this.fail(this.decoder.failure);
-  };
+  }
 
   private onFrame(frame: Buffer): void {
     let record;
@@ -247,7 +314,7 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
 
   // The socket's end/close/error usually follow a close_notify that already finished the channel:
   // building the (then discarded) error, with its stack trace, cost ~1 % of a handshake's CPU.
-  private readonly onEnd = (): void => {
+  private onEnd(): void {
     if (this.isClosed) return;
     // EOF without close_notify: possibly a truncation attack, so the close carries an error.
     const truncated = this.decoder.pendingBytes > 0;
@@ -256,19 +323,20 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
         ? new SecureChatError('bad_record', 'The connection closed in the middle of a record.', { reason: 'truncated' })
         : new SecureChatError('connection_closed', undefined, { reason: 'no_close_notify' }),
     );
-  };
+  }
 
-  private readonly onStreamClose = (): void => {
+  private onStreamClose(): void {
     if (this.isClosed) return;
     this.finish(new SecureChatError('connection_closed', undefined, { reason: 'closed' }));
-  };
+  }
 
-  private readonly onError = (err: Error): void => {
+  private onError(err: Error): void {
     if (this.isClosed) return;
     this.finish(new SecureChatError('connection_closed', undefined, { reason: 'socket_error', cause: err }));
-  };
+  }
+}
 
-  private readonly onDrain = (): void => {
-    this.emit('drain');
-  };
+/** The end-of-turn flush (process.nextTick(flushChannel, channel): no closure per channel). */
+function flushChannel(channel: Channel): void {
+  channel.flush();
 }

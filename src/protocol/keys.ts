@@ -95,6 +95,17 @@ export function erase(...buffers: Buffer[]): void {
   for (const b of buffers) b.fill(0);
 }
 
+/**
+ * A copy of `source` in memory of its own, never a slice of Node's shared 8 KiB Buffer pool: a
+ * secret a session keeps for its whole life must not pin a pool chunk full of the handshake's dead
+ * temporaries (measured: one 8 KiB chunk held per idle session by the record keys and res_master).
+ */
+export function ownedCopy(source: Buffer): Buffer {
+  const copy = Buffer.alloc(source.length);
+  source.copy(copy);
+  return copy;
+}
+
 export function eraseHandshakeSecrets(s: HandshakeSecrets): void {
   erase(s.hsSecret, s.client.key, s.client.iv, s.client.finishedKey, s.server.key, s.server.iv, s.server.finishedKey);
 }

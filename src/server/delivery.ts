@@ -65,23 +65,12 @@ export function messagePush(view: MessageView, dmRecipient: string): AppMessage 
 }
 
 /**
- * The JSON of a message's push, encoded on first use and then shared: a group push is the same
- * for every recipient, a DM push differs only in `to` (so once per recipient, not per session).
+ * The JSON of a message's push, encoded once and shared: a group push is the same for every
+ * recipient (encoded once per message; `to` is not in it), a DM push differs only in `to` (once
+ * per recipient, not per session).
  */
-type PushEncoder = (dmRecipient: string) => Buffer;
-
-function pushEncoder(view: MessageView): PushEncoder {
-  let group: Buffer | undefined;
-  const dms = new Map<string, Buffer>();
-  return (dmRecipient) => {
-    if (view.conversationKind === 'group') return (group ??= encodeAppJson(messagePush(view, dmRecipient)));
-    let json = dms.get(dmRecipient);
-    if (!json) {
-      json = encodeAppJson(messagePush(view, dmRecipient));
-      dms.set(dmRecipient, json);
-    }
-    return json;
-  };
+function pushJson(view: MessageView, dmRecipient: string): Buffer {
+  return encodeAppJson(messagePush(view, dmRecipient));
 }
 
 export class Delivery {
@@ -125,12 +114,7 @@ export class Delivery {
    * is pushed to every online session of each recipient (never the sender's) at once.
    */
   publish(view: MessageView, recipients: readonly Recipient[]): void {
-    this.receipts.track(
-      view.conversationId,
-      view.id,
-      view.senderId,
-      recipients.map((r) => r.userId),
-    );
+    this.receipts.track(view.conversationId, view.id, view.senderId, recipients);
     if (this.stored) this.stored(view, recipients);
     else this.pushLive(view, recipients);
   }
@@ -142,10 +126,22 @@ export class Delivery {
 
   /** Live push to this process's sessions of the recipients (sessions in catch-up get it from the store). */
   pushLive(view: MessageView, recipients: readonly Recipient[]): void {
-    const encoded = pushEncoder(view);
+    const isGroup = view.conversationKind === 'group';
+    // Encoded when first needed (nobody live: never): per message for a group, per recipient for a DM.
+    let group: Buffer | null = null;
     for (const r of recipients) {
       if (r.userId === view.senderId) continue;
-      for (const session of this.hub.sessionsOf(r.userId)) this.deliver(session, view, encoded, r.username);
+      let json: Buffer | null = group;
+      for (const session of this.hub.sessionsOf(r.userId)) {
+        const state = this.states.get(session);
+        if (!state || !this.shouldPush(session, state, view)) continue;
+        if (json === null) {
+          json = pushJson(view, r.username);
+          if (isGroup) group = json;
+        }
+        session.sendEncoded(json);
+        state.sentUpto.set(view.conversationId, view.id);
+      }
     }
   }
 
@@ -180,22 +176,20 @@ export class Delivery {
     return cursor;
   }
 
-  private deliver(session: Session, view: MessageView, encodedPush: PushEncoder, dmRecipient: string): void {
-    const state = this.states.get(session);
-    if (!state) return;
+  /** Whether a live push goes to this session now; in catch-up, or past its bound, it is read from the store later. */
+  private shouldPush(session: Session, state: SessionState, view: MessageView): boolean {
     if (state.mode === 'catchup') {
       state.dirty = true;
-      return;
+      return false;
     }
-    if (view.id <= (state.sentUpto.get(view.conversationId) ?? 0)) return;
+    if (view.id <= (state.sentUpto.get(view.conversationId) ?? 0)) return false;
     if (this.backlogged(session)) {
       this.log.info('slow reader: switching session to catch-up', { session: session.id, user: session.username, buffered: session.channel.bufferedBytes });
       state.mode = 'catchup';
       state.dirty = true;
-      return;
+      return false;
     }
-    session.sendEncoded(encodedPush(dmRecipient));
-    state.sentUpto.set(view.conversationId, view.id);
+    return true;
   }
 
   /** The session's send path is past its bound (or ours): pushes wait for 'drain' and a catch-up. */

@@ -114,6 +114,51 @@ for (const which of implementations) {
   });
 }
 
+/** Frames for these bodies sealed one `seal` call each, concatenated (the reference for sealFrames). */
+function framesOneByOne(sealer: RecordSealer, bodies: Buffer[]): Buffer {
+  return Buffer.concat(bodies.map((b) => sealer.seal(ContentType.application, b)));
+}
+
+for (const which of implementations) {
+  for (const warmup of which === 'native' ? [0, 3, DEFAULT_NATIVE_WARMUP_RECORDS] : [0]) {
+    test(`${which}${which === 'native' ? ` (warm-up ${warmup})` : ''}: sealFrames writes the same bytes as one seal per record, in batches across the warm-up and over 64 bodies`, () => {
+      withImplementation(
+        which,
+        () => {
+          const keys = { key: randomBytes(32), iv: randomBytes(12) };
+          const one = new RecordSealer(keys);
+          const batched = new RecordSealer(keys);
+          for (const count of [1, 2, 5, 64, 65, 130]) {
+            const bodies = Array.from({ length: count }, (_, i) => randomBytes((i * 37) % 300));
+            const expected = framesOneByOne(one, bodies);
+            const out = Buffer.alloc(expected.length + 7, 0xaa);
+            assert.equal(batched.sealFrames(ContentType.application, bodies, out, 3), expected.length);
+            assert.deepEqual(out.subarray(3, 3 + expected.length), expected);
+            assert.ok(out.subarray(0, 3).every((b) => b === 0xaa) && out.subarray(3 + expected.length).every((b) => b === 0xaa), 'nothing written outside');
+          }
+          assert.equal(batched.sequence, one.sequence);
+          // And they open in order on the other side.
+          const opener = new RecordOpener(keys);
+          const frames = Buffer.alloc(2 * (4 + 1 + 5 + TAG_SIZE));
+          const tail = [Buffer.from('hello'), Buffer.from('world')];
+          new RecordSealer(keys).sealFrames(ContentType.application, tail, frames, 0);
+          assert.deepEqual(opener.open(frames.subarray(4, 26)).body, tail[0]);
+          assert.deepEqual(opener.open(frames.subarray(30)).body, tail[1]);
+        },
+        warmup,
+      );
+    });
+  }
+}
+
+test('sealFrames checks the sequence limit for the whole batch before sealing any', () => {
+  const sealer = new RecordSealer({ key: randomBytes(32), iv: randomBytes(12) }, 3);
+  const out = Buffer.alloc(1024);
+  assert.throws(() => sealer.sealFrames(ContentType.application, [Buffer.from('a'), Buffer.from('b'), Buffer.from('c'), Buffer.from('d')], out, 0), /sequence limit/);
+  assert.equal(sealer.sequence, 0);
+  assert.equal(sealer.sealFrames(ContentType.application, [Buffer.from('a'), Buffer.from('b'), Buffer.from('c')], out, 0), 3 * (4 + 1 + 1 + TAG_SIZE));
+});
+
 test('native and node seal the same record to the same bytes (when the native AEAD is built)', { skip: !nativeAeadAvailable() && 'native AEAD not built (npm run build:native)' }, () => {
   const keys = { key: randomBytes(32), iv: randomBytes(12) };
   const frames = implementations.map((which) => withImplementation(which, () => new RecordSealer(keys).seal(ContentType.applicationWithData, [Buffer.from('{"a":1}'), randomBytes(0)])));
