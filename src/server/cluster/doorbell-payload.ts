@@ -9,10 +9,13 @@
  * the database read): a doorbell goes to every node, so it stays small. The bus is trusted
  * infrastructure, but a payload of the wrong shape is ignored and the row read as before.
  */
-import type { ConversationKind, MessageView } from '../../storage/types.js';
+import { CLIENT_MSG_ID, type ConversationKind, type MessageView } from '../../storage/types.js';
 
 /** Largest body (UTF-8 bytes) a doorbell carries; a longer one is read from the database. */
 export const INLINE_BODY_MAX_BYTES = 8 * 1024;
+
+/** Bound on the names a payload carries (usernames and group names are far shorter). */
+const MAX_NAME = 256;
 
 /** The wire shape of `v`. */
 export interface DoorbellPayload {
@@ -52,12 +55,16 @@ export function payloadView(core: DoorbellCore, v: unknown): MessageView | null 
   const p = v as Partial<Record<keyof DoorbellPayload, unknown>>;
   if (typeof p.b !== 'string' || p.b.length > INLINE_BODY_MAX_BYTES) return null;
   if (typeof p.at !== 'number' || !Number.isFinite(p.at)) return null;
-  if (typeof p.su !== 'string' || typeof p.sn !== 'string') return null;
-  if ((p.ck !== 'dm' && p.ck !== 'group') || (p.cn !== null && typeof p.cn !== 'string')) return null;
-  if (p.cm !== null && typeof p.cm !== 'string') return null;
+  if (!isName(p.su) || !isName(p.sn)) return null;
+  if ((p.ck !== 'dm' && p.ck !== 'group') || (p.cn !== null && !isName(p.cn))) return null;
+  if (p.cm !== null && (typeof p.cm !== 'string' || !CLIENT_MSG_ID.test(p.cm))) return null;
   return {
     id: core.id, conversationId: core.c, seq: core.s, senderId: core.from,
     kind: 'text', body: p.b, fileId: null, createdAt: p.at, clientMsgId: p.cm,
     senderUuid: p.su, senderName: p.sn, conversationKind: p.ck, conversationName: p.cn,
   };
+}
+
+function isName(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= MAX_NAME;
 }
