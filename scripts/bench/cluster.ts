@@ -11,10 +11,12 @@
  * The receivers acknowledge as the chat client does (chat-phases.ts autoAck), in every part alike.
  * Standalone (prints the rows):
  *   tsx scripts/bench/cluster.ts [--cluster redis://127.0.0.1:6379] [--mysql mysql://root@127.0.0.1:3306] [--samples 1000] [--json]
+ *                                [--no-fanout] [--profile DIR]   (DIR/<node id>/*.cpuprofile, one per node)
  * Never throws for a missing service: the result says why it could not run (the rows say n/a).
  */
 import 'reflect-metadata';
 import { rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SecureChatClient } from '../../src/client/client.js';
 import { openClusterBackend, redactClusterUrl } from '../../src/server/cluster/index.js';
@@ -43,6 +45,8 @@ export interface ClusterBenchOptions {
   dm: boolean;
   fanout: boolean;
   aead?: string;
+  /** Runs every node under `node --cpu-prof`, each writing into DIR/<node id> (the lone node: DIR/lone). */
+  profileDir?: string;
   progress?: (line: string) => void;
 }
 
@@ -108,7 +112,10 @@ export async function benchCluster(o: ClusterBenchOptions): Promise<ClusterBench
   const servers: ServerHandle[] = [];
   const clients: SecureChatClient[] = [];
   const spawn = async (nodeId: string | null): Promise<{ server: ServerHandle; target: ChatTarget }> => {
-    const server = ServerHandle.spawn('chat', o.aead ? { aead: o.aead } : {});
+    const server = ServerHandle.spawn('chat', {
+      ...(o.aead ? { aead: o.aead } : {}),
+      ...(o.profileDir ? { profileDir: join(o.profileDir, nodeId ?? 'lone') } : {}),
+    });
     servers.push(server);
     const { port } = await server.call<{ port: number }>('start', {
       certsDir: o.pki.dir, users, password: BENCH_PASSWORD, dbUrl: db.url,
@@ -305,7 +312,7 @@ async function main(): Promise<void> {
     const result = await benchCluster({
       pki, bus: arg('--cluster', 'redis://127.0.0.1:6379'), mysqlUrl: arg('--mysql', 'mysql://root@127.0.0.1:3306'),
       samples: Number(arg('--samples', '1000')), seconds: 5, fanoutMembers: members, fanoutWindow: 32, fanoutSeconds: 5,
-      dm: true, fanout: !args.includes('--no-fanout'), progress: (line) => process.stderr.write(`· ${line}\n`),
+      dm: true, fanout: !args.includes('--no-fanout'), ...(args.includes('--profile') ? { profileDir: resolve(arg('--profile', 'cluster-profile')) } : {}), progress: (line) => process.stderr.write(`· ${line}\n`),
     });
     const nan = NaN;
     const out = 'skipped' in result

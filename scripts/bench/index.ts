@@ -547,6 +547,7 @@ async function clusterPhase(pki: BenchPki): Promise<void> {
   try {
     r = await benchCluster({
       pki, bus: opts.cluster, mysqlUrl: opts.mysqlUrl, aead: aeadImplementation(), progress,
+      ...(opts.profileDir ? { profileDir: join(opts.profileDir, 'cluster') } : {}),
       samples: Q ? 200 : 1000, seconds: Q ? 2 : 5,
       fanoutMembers: cfg.fanoutMembers, fanoutWindow: cfg.fanoutWindow, fanoutSeconds: cfg.fanoutSeconds,
       ...wanted,

@@ -144,6 +144,94 @@ test('a node that falls silent after a commit (doorbell and heartbeats gone): it
   bob.close();
 });
 
+/** Counts node B's reads of single rows (the doorbell's fallback) and of pending pages (catch-up). */
+function spyReads(server: TestChatServer) {
+  const storage = server.storage;
+  const getMessage = storage.getMessage.bind(storage);
+  const pendingFor = storage.pendingFor.bind(storage);
+  const counts = { rows: 0, pending: 0 };
+  storage.getMessage = (id) => {
+    counts.rows++;
+    return getMessage(id);
+  };
+  storage.pendingFor = (userId, limit) => {
+    counts.pending++;
+    return pendingFor(userId, limit);
+  };
+  return {
+    counts,
+    restore(): void {
+      storage.getMessage = getMessage;
+      storage.pendingFor = pendingFor;
+    },
+  };
+}
+
+test('a doorbell that carries a short text is pushed without a database read; a long one and a malformed payload are read', async () => {
+  const alice = await a.login('alice');
+  const bob = await b.login('bob');
+  const atBob = pushes<{ text: string; seq: number; from: string; to: string }>(bob, 'message');
+  await alice.request('dm', { to: 'bob', text: 'warm-up' });
+  await atBob.waitFor((m) => m.text === 'warm-up', 'warm-up');
+  const spy = spyReads(b);
+  try {
+    await alice.request('dm', { to: 'bob', text: 'carried by its doorbell' });
+    const carried = await atBob.waitFor((m) => m.text === 'carried by its doorbell', 'the carried text');
+    assert.equal(carried.from, 'alice');
+    assert.equal(carried.to, 'bob');
+    assert.deepEqual(spy.counts, { rows: 0, pending: 0 }, 'neither the row nor a catch-up page was read');
+
+    const long = 'x'.repeat(8 * 1024 + 1);
+    await alice.request('dm', { to: 'bob', text: long });
+    await atBob.waitFor((m) => m.text === long, 'the long text');
+    assert.deepEqual(spy.counts, { rows: 1, pending: 0 }, 'a body over 8 KiB is read from the database');
+
+    aFilter = (m) => {
+      if (m.t === 'msg') m.v = { b: 42 };
+      return true;
+    };
+    await alice.request('dm', { to: 'bob', text: 'its payload is mangled on the bus' });
+    await atBob.waitFor((m) => m.text === 'its payload is mangled on the bus', 'the stored text, read back');
+    assert.deepEqual(spy.counts, { rows: 2, pending: 0 }, 'a malformed payload falls back to the row');
+  } finally {
+    aFilter = () => true;
+    spy.restore();
+  }
+  const texts = atBob.got.map((m) => m.text);
+  assert.equal(texts.length, 4, 'nothing twice');
+  alice.close();
+  bob.close();
+});
+
+test('a carried doorbell after a gap is not pushed: the recipient catches up from the database, in order', async () => {
+  const alice = await a.login('alice');
+  const bob = await b.login('bob');
+  const atBob = pushes<{ text: string; seq: number }>(bob, 'message');
+  await alice.request('dm', { to: 'bob', text: 'gap: before' });
+  await atBob.waitFor((m) => m.text === 'gap: before', 'before');
+  // Drop one doorbell and hold the heartbeats, so only the next doorbell's seq can show the gap.
+  let dropped = 0;
+  aFilter = (m) => m.t !== 'hb' && !(m.t === 'msg' && dropped++ === 0);
+  const spy = spyReads(b);
+  try {
+    await alice.request('dm', { to: 'bob', text: 'gap: its doorbell is lost' });
+    await alice.request('dm', { to: 'bob', text: 'gap: carried, but after the gap' });
+    await atBob.waitFor((m) => m.text === 'gap: carried, but after the gap', 'the message after the gap');
+    assert.ok(spy.counts.pending >= 1, 'caught up from the database');
+    assert.equal(spy.counts.rows, 0, 'the rung row is not read first: catch-up reads it');
+  } finally {
+    aFilter = () => true;
+    spy.restore();
+  }
+  await alice.request('dm', { to: 'bob', text: 'gap: live again' });
+  await atBob.waitFor((m) => m.text === 'gap: live again', 'live again');
+  assert.deepEqual(atBob.got.map((m) => m.text), ['gap: before', 'gap: its doorbell is lost', 'gap: carried, but after the gap', 'gap: live again'], 'each once, in order');
+  const seqs = atBob.got.map((m) => m.seq);
+  assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y));
+  alice.close();
+  bob.close();
+});
+
 test('failed logins on node A count on node B: the sixth attempt is throttled there', async () => {
   (await a.login('carol')).close();
   const onA = await a.connect('carol');

@@ -1,12 +1,14 @@
 /**
  * Delivery across nodes (DESIGN.md §5: the database is the log, the bus only rings).
  *
- * After a commit the storing node rings {conversation, seq, id, recipients}; a node holding sessions
- * of a recipient reads the row from the database (one read per node, shared by its sessions) and
- * pushes it. A live push is made only when it continues the conversation exactly (seq = last seq
+ * After a commit the storing node rings {conversation, seq, id, recipients} and, for a text of at
+ * most 8 KiB, the stored message itself (doorbell-payload.ts). A node holding sessions of a
+ * recipient pushes the carried message, or reads the row from the database when there is none (one
+ * read per node, shared by its sessions). Either way the row is committed before the bell rings, so
+ * what is pushed is what the database holds; the payload only saves the read. A live push is made only when it continues the conversation exactly (seq = last seq
  * this node saw + 1); anything else — a gap, a doorbell overtaken by a newer one, the first message
  * of a conversation since start — sends the recipients' sessions to catch-up, which reads their
- * pending rows from the database in seq order. So a session never receives seq n+1 before n and
+ * pending rows from the database in seq order (no read of the rung row first: catch-up reads it). So a session never receives seq n+1 before n and
  * never acknowledges past a message it has not seen.
  *
  * Lost doorbells: each node numbers its doorbells and announces the latest number in a heartbeat;
@@ -23,6 +25,7 @@ import type { MessageView, Storage } from '../../storage/types.js';
 import type { Delivery, Recipient } from '../delivery.js';
 import type { Hub } from '../hub.js';
 import type { BusFailures, ClusterObserver } from './failures.js';
+import { inlinePayload, payloadView, type DoorbellPayload } from './doorbell-payload.js';
 import type { BusMessage } from './types.js';
 
 /** Conversations whose last seq a node remembers (LRU): an evicted one just catches up once. */
@@ -41,6 +44,8 @@ export interface DoorbellMessage extends BusMessage {
   /** Recipients as [user id, username]. */
   r: Array<[number, string]>;
   from: number;
+  /** The stored message itself (small texts only; absent: read the row). */
+  v?: DoorbellPayload;
 }
 
 export interface HeartbeatMessage extends BusMessage {
@@ -81,6 +86,8 @@ export class Doorbell {
       c: view.conversationId, s: view.seq, id: view.id, from: view.senderId,
       r: recipients.map((r) => [r.userId, r.username]),
     };
+    const v = inlinePayload(view);
+    if (v) msg.v = v;
     this.d.observer.clusterDoorbell('sent');
     this.d.publish(msg, 'doorbell');
   }
@@ -93,25 +100,58 @@ export class Doorbell {
   received(m: DoorbellMessage): void {
     this.d.observer.clusterDoorbell('received');
     this.track(m.node, m.inc, m.n, true);
-    const recipients: Recipient[] = Array.isArray(m.r) ? m.r.map(([userId, username]) => ({ userId, username })) : [];
+    const recipients = parseRecipients(m.r);
+    if (!recipients || !isId(m.c) || !isId(m.s) || !isId(m.id) || !isId(m.from)) {
+      // Unusable: as good as lost, and made good the same way.
+      this.d.log.warn('cluster: a malformed doorbell; catching up from the database', { node: String(m.node) });
+      this.catchUpAll('lost_doorbell');
+      return;
+    }
     // The sender counts too: a gap this message reveals may hold messages *to* the sender.
     const here = this.d.hub.isLocal(m.from) || recipients.some((r) => this.d.hub.isLocal(r.userId));
-    this.chain(m.c, async () => {
-      if (!here) {
-        // Nobody here to push to: only remember how far the conversation got.
-        this.advance(m.c, m.s);
-        return;
-      }
-      let view: MessageView | null;
-      try {
-        view = await this.d.storage.getMessage(m.id);
-      } catch (err) {
-        this.d.log.warn('reading a rung message failed; its recipients catch up', { conversation: m.c, error: toSecureChatError(err).message });
-        this.catchUpUsers(recipients, m.from);
-        return;
-      }
-      if (view) this.gate(view, recipients);
-    });
+    // Without a pending step of this conversation, apply it now (most doorbells: no promise at all).
+    if (this.chains.has(m.c)) this.chain(m.c, () => this.ring(m, recipients, here));
+    else {
+      const pending = this.ring(m, recipients, here);
+      if (pending) this.chain(m.c, () => pending);
+    }
+  }
+
+  /** Applies one doorbell; returns a promise only when the row has to be read first. */
+  private ring(m: DoorbellMessage, recipients: Recipient[], here: boolean): Promise<void> | undefined {
+    if (!here) {
+      // Nobody here to push to: only remember how far the conversation got.
+      this.advance(m.c, m.s);
+      return undefined;
+    }
+    const known = this.lastSeq.get(m.c);
+    if (known === undefined || m.s !== known + 1) {
+      // A gap, an overtaken doorbell, or a conversation new to this node: the sessions catch up,
+      // which reads the rows anyway.
+      this.advance(m.c, m.s);
+      this.catchUpUsers(recipients, m.from);
+      return undefined;
+    }
+    const carried = m.v === undefined ? null : payloadView(m, m.v);
+    if (carried) {
+      this.gate(carried, recipients);
+      return undefined;
+    }
+    return this.readAndGate(m, recipients);
+  }
+
+  private async readAndGate(m: DoorbellMessage, recipients: Recipient[]): Promise<void> {
+    let view: MessageView | null;
+    try {
+      view = await this.d.storage.getMessage(m.id);
+    } catch (err) {
+      this.d.log.warn('reading a rung message failed; its recipients catch up', { conversation: m.c, error: toSecureChatError(err).message });
+      this.catchUpUsers(recipients, m.from);
+      return;
+    }
+    // The row must be the one rung (a bus that mixed up ids would otherwise push another message).
+    if (view && view.conversationId === m.c && view.seq === m.s) this.gate(view, recipients);
+    else this.catchUpUsers(recipients, m.from);
   }
 
   heartbeatReceived(m: HeartbeatMessage): void {
@@ -204,7 +244,7 @@ export class Doorbell {
   }
 
   /** Doorbells of one conversation are applied in arrival order, although their reads overlap others'. */
-  private chain(conversationId: number, step: () => Promise<void>): void {
+  private chain(conversationId: number, step: () => Promise<void> | undefined): void {
     const prev = this.chains.get(conversationId) ?? Promise.resolve();
     const next = prev.then(step).catch((err: unknown) => {
       this.d.log.error('doorbell handling failed', { error: toSecureChatError(err).message });
@@ -214,4 +254,19 @@ export class Doorbell {
       if (this.chains.get(conversationId) === next) this.chains.delete(conversationId);
     });
   }
+}
+
+function isId(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+}
+
+/** The doorbell's recipients as [user id, username] pairs, or null when malformed. */
+function parseRecipients(r: unknown): Recipient[] | null {
+  if (!Array.isArray(r)) return null;
+  const out: Recipient[] = [];
+  for (const e of r) {
+    if (!Array.isArray(e) || !isId(e[0]) || typeof e[1] !== 'string') return null;
+    out.push({ userId: e[0], username: e[1] });
+  }
+  return out;
 }
