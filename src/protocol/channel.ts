@@ -56,6 +56,8 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
   private queued: Buffer[] | null = null;
   /** Frame bytes the queued bodies will take once sealed. */
   private queuedBytes = 0;
+  /** A queued send returned false: a 'drain' is owed even if the flush's write needs none. */
+  private drainOwed = false;
   /** Set by pauseReading: frames already decoded wait here instead of being delivered. */
   private readPaused = false;
   private heldFrames: Buffer[] = [];
@@ -97,7 +99,10 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
     this.stream.on('error', (err: Error) => this.onError(err));
     this.stream.on('end', () => this.onEnd());
     this.stream.on('close', () => this.onStreamClose());
-    this.stream.on('drain', () => this.emit('drain'));
+    this.stream.on('drain', () => {
+      this.drainOwed = false;
+      this.emit('drain');
+    });
     return (chunk: Buffer) => this.onData(chunk);
   }
 
@@ -177,8 +182,9 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
 
   /**
    * Queues a small application record for the end of the turn. Returns what a write of all the
-   * queued bytes would return (below the stream's high-water mark): a false here is always
-   * followed by 'drain', because the flush writes at least those bytes before any I/O happens.
+   * queued bytes would return (below the stream's high-water mark). A false here is always
+   * followed by 'drain': the stream's, when the flush's write returns false, else our own (a
+   * socket whose write completes at once returns true with no 'drain' to come, whatever the size).
    */
   private queue(json: Buffer): boolean {
     if (this.queued === null) {
@@ -189,7 +195,9 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
     }
     this.queuedBytes += RecordSealer.frameLength(json.length);
     const stream = this.stream;
-    return !stream.writableNeedDrain && stream.writableLength + this.queuedBytes < stream.writableHighWaterMark;
+    const ok = !stream.writableNeedDrain && stream.writableLength + this.queuedBytes < stream.writableHighWaterMark;
+    if (!ok) this.drainOwed = true;
+    return ok;
   }
 
   /** Seals the queued bodies in one call into one buffer and writes it (one socket write per turn); runs at the end of the turn, or earlier when order requires. */
@@ -207,7 +215,17 @@ export class Channel<T = unknown> extends EventEmitter implements SecureChannel<
       this.fail(toSecureChatError(err));
       return;
     }
-    this.stream.write(frames);
+    if (this.stream.write(frames)) this.payOwedDrain();
+    else this.drainOwed = false; // the stream's own 'drain' follows and is passed on
+  }
+
+  /** Emits the 'drain' a false from queue() promised, after the caller has had a chance to listen. */
+  private payOwedDrain(): void {
+    if (!this.drainOwed) return;
+    this.drainOwed = false;
+    process.nextTick(() => {
+      if (!this.isClosed) this.emit('drain');
+    });
   }
 
   private writeRecord(contentType: ContentTypeValue, body: Buffer | Buffer[]): boolean {

@@ -176,6 +176,38 @@ test('backpressure over TCP: send() returns false when the socket buffer is full
   }
 });
 
+test('small records queued past the high-water mark in one turn: send() returns false and drain follows', { timeout: 10_000 }, async () => {
+  // A socket that takes the whole flush at once returns true from write() and never emits 'drain'
+  // of its own; the channel owes the 'drain' its false promised (the one-way bench hung on it).
+  const pair = await tcpPair();
+  try {
+    const [server, client] = await Promise.all([
+      serverHandshake(pair.server, { identity: ids.server, verifyPeer: expectLeaf(ids.client), replayGuard: new ReplayGuard(), sessionId: 'q' }),
+      clientHandshake(pair.client, { identity: ids.client, verifyPeer: expectLeaf(ids.server) }),
+    ]);
+    const pad = 'p'.repeat(1000);
+    const total = 64; // ≈ 64 KiB of 1 KB records in one turn, past the socket's 16 KiB mark
+    const received: number[] = [];
+    const allIn = new Promise<void>((resolve) =>
+      server.on('message', (msg: AppMessage) => {
+        received.push(msg.i as number);
+        if (received.length === total) resolve();
+      }),
+    );
+    let ok = true;
+    for (let i = 0; i < total; i++) ok = client.send({ type: 'n', i, pad }) && ok;
+    assert.equal(ok, false, '64 KiB queued in one turn is past the high-water mark');
+    assert.ok(client.bufferedBytes > 16 * 1024, 'queued bytes count before the flush');
+    await once(client, 'drain');
+    assert.equal(client.bufferedBytes, 0);
+    await allIn;
+    assert.deepEqual(received, [...Array(total).keys()]);
+    client.close();
+  } finally {
+    pair.close();
+  }
+});
+
 test('onStage names every step of a full handshake, in order (the bench times this code through it)', async () => {
   const { SERVER_HANDSHAKE_STAGES } = await import('../../src/protocol/handshake-server.js');
   const [s, c] = duplexPair({ deferred: true });
