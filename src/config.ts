@@ -183,6 +183,12 @@ const MAXIMA: Partial<Record<Key, { max: number; why: string }>> = {
   recentFilesBytes: { max: 8 * 1024 * 1024 * 1024, why: '0 turns the cache off; it is held in memory' },
 };
 
+const MINIMA: Partial<Record<Key, { min: number; why: string }>> = {
+  // Below the socket's own buffer (16 KiB) a session would count as backlogged while its socket
+  // reports no backpressure, and no 'drain' would ever end the backlog: it would be closed as slow.
+  maxSendQueueBytes: { min: 64 * 1024, why: 'the send queue must hold more than one socket buffer' },
+};
+
 /** Keys that take a port or "off" (null in a file; "off" or "" in the environment and on the command line). */
 const OPTIONAL_PORTS: ReadonlySet<Key> = new Set<Key>(['adminPort', 'wsPort']);
 
@@ -202,6 +208,8 @@ function coerce(key: Key, value: unknown, source: string): ServerConfig[Key] {
     if (key === 'port' && n > 65535) throw new SecureChatError('usage', `${source}: port must be 0..65535.`);
     const bound = MAXIMA[key];
     if (bound && n > bound.max) throw new SecureChatError('usage', `${source}: "${key}" must be at most ${bound.max} (${bound.why}), got ${n}.`);
+    const floor = MINIMA[key];
+    if (floor && n < floor.min) throw new SecureChatError('usage', `${source}: "${key}" must be at least ${floor.min} (${floor.why}), got ${n}.`);
     return n;
   }
   if (expected === 'boolean') {

@@ -45,6 +45,9 @@ test('bad values are usage errors naming the key and the source', () => {
   usage(() => resolveConfig({ flags: { recentFilesBytes: -1 } }), /"recentFilesBytes" must be a non-negative integer/);
   assert.equal(resolveConfig({ flags: { recentFilesBytes: 0 } }).recentFilesBytes, 0);
   assert.equal(resolveConfig({}).recentFilesBytes, 64 * 1024 * 1024);
+  // A send queue smaller than a socket buffer would never see a 'drain' end its backlog.
+  usage(() => resolveConfig({ env: { SECURECHAT_MAX_SEND_QUEUE_BYTES: '8192' } }), /"maxSendQueueBytes" must be at least 65536/);
+  assert.equal(resolveConfig({ flags: { maxSendQueueBytes: 65536 } }).maxSendQueueBytes, 65536);
   const dir = mkdtempSync(join(tmpdir(), 'securechat-config-'));
   writeFileSync(join(dir, 'bad.json'), '{ nope');
   assert.throws(() => readConfigFile(join(dir, 'bad.json')), (err: SecureChatError) => err.code === 'bad_input');
